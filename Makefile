@@ -1,0 +1,40 @@
+# gwa-jax: idempotent set-up and entry points. `make quickstart` and `make test` are the
+# two commands of the README; both create .venv and fetch the offline data when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+WORKDIR ?= runs/quickstart
+
+.PHONY: install data quickstart test test-all lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+data:
+	@if [ ! -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz ]; then \
+	  echo "Installing Debian package dataset-fashion-mnist (offline Fashion-MNIST)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+quickstart: install data
+	$(BIN)/python scripts/custom_loop_digits.py --epochs 30 --noise 0.2
+
+test: install data
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install data
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

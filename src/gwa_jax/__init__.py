@@ -1,0 +1,35 @@
+"""gwa-jax: Gradient-Weight Alignment (GWA) for JAX/Flax classifiers.
+
+The core API needs nothing but JAX:
+
+    from gwa_jax import head_alignment, gwa, SampleBuffer, finalize_epoch
+"""
+
+from gwa_jax.accumulator import EpochAlignment, SampleBuffer, finalize_epoch
+from gwa_jax.alignment import (
+    Moments,
+    alignment_moments,
+    gwa,
+    gwa_from_moments,
+    head_alignment,
+    jlt_projection,
+)
+from gwa_jax.latents import LATENT_COLLECTION, LATENT_NAME, head_kernel, latent_from_collection
+
+__all__ = [
+    "EpochAlignment",
+    "LATENT_COLLECTION",
+    "LATENT_NAME",
+    "Moments",
+    "SampleBuffer",
+    "alignment_moments",
+    "finalize_epoch",
+    "gwa",
+    "gwa_from_moments",
+    "head_alignment",
+    "head_kernel",
+    "jlt_projection",
+    "latent_from_collection",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,126 @@
+"""Pieces shared by every model of the zoo: the classification head, stochastic depth and the
+latent sow.
+
+Every model ends the same way (this is what the GWA code relies on)::
+
+    z = ...                                       # (B, D) pre-head latent, compute dtype
+    z = z.astype(jnp.float32)                     # (B, D) float32
+    self.sow("latent_embeddings", "x", z)         # mutable_vars["latent_embeddings"]["x"][-1]
+    logits = ClassifierHead(num_classes)(z)       # nn.Dense named "head", float32
+
+so ``logits == z @ params["head"]["kernel"] + params["head"]["bias"]`` exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+LATENT_COLLECTION = "latent_embeddings"
+LATENT_NAME = "x"
+HEAD_NAME = "head"
+
+Dtype = Any
+
+_DTYPE_ALIASES: dict[str, Any] = {
+    "float32": jnp.float32,
+    "fp32": jnp.float32,
+    "f32": jnp.float32,
+    "bfloat16": jnp.bfloat16,
+    "bf16": jnp.bfloat16,
+}
+
+
+def canonical_dtype(dtype: Any) -> Any:
+    """Returns ``jnp.float32`` or ``jnp.bfloat16`` for a dtype given as a string or a dtype.
+
+    Raises:
+      ValueError: for anything that is not float32 or bfloat16.
+    """
+    if isinstance(dtype, str):
+        key = dtype.strip().lower()
+        if key not in _DTYPE_ALIASES:
+            raise ValueError(
+                f"unsupported model dtype {dtype!r}; use one of {sorted(_DTYPE_ALIASES)}"
+            )
+        return _DTYPE_ALIASES[key]
+    try:
+        name = jnp.dtype(dtype).name
+    except TypeError as e:
+        raise ValueError(f"unsupported model dtype {dtype!r}; use float32 or bfloat16") from e
+    if name not in ("float32", "bfloat16"):
+        raise ValueError(f"unsupported model dtype {dtype!r}; use float32 or bfloat16")
+    return _DTYPE_ALIASES[name]
+
+
+def head_init(stddev: float) -> nn.initializers.Initializer:
+    """Kernel initialiser of the classification head.
+
+    big_vision zero-initialises the head kernel, but a zero kernel makes the GWA cosine
+    between per-sample head gradients and the head weights undefined at step 0, so every
+    model of this zoo uses ``normal(stddev)`` (default 0.02) for the kernel and zeros for the
+    bias instead. ``stddev=0`` restores the zero init.
+    """
+    if stddev == 0:
+        return nn.initializers.zeros
+    return nn.initializers.normal(stddev=stddev)
+
+
+def classify(module: nn.Module, z: jax.Array, num_classes: int, head_init_std: float) -> jax.Array:
+    """Sows the latent and applies the float32 head; call from a model's ``__call__``.
+
+    Args:
+      module: the top-level model (the sow lands in its ``latent_embeddings`` collection).
+      z: (B, D) pre-head latent in any float dtype.
+      num_classes: number of logits.
+      head_init_std: std of the normal head-kernel initialiser (see :func:`head_init`).
+
+    Returns:
+      (B, num_classes) float32 logits.
+    """
+    if z.ndim != 2:
+        raise ValueError(f"pre-head latent must be (B, D), got shape {z.shape}")
+    z = z.astype(jnp.float32)
+    module.sow(LATENT_COLLECTION, LATENT_NAME, z)
+    head = nn.Dense(
+        num_classes,
+        name=HEAD_NAME,
+        dtype=jnp.float32,
+        param_dtype=jnp.float32,
+        kernel_init=head_init(head_init_std),
+        bias_init=nn.initializers.zeros,
+    )
+    return head(z)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drops the whole residual branch per sample.
+
+    Uses the ``"dropout"`` rng; identity when ``deterministic`` or ``rate == 0``. Kept
+    samples are scaled by ``1 / (1 - rate)``.
+    """
+
+    rate: float = 0.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
+        """x: (B, ...) residual branch output; returns the same shape and dtype."""
+        if deterministic or self.rate == 0.0:
+            return x
+        if not 0.0 <= self.rate < 1.0:
+            raise ValueError(f"drop_path rate must be in [0, 1), got {self.rate}")
+        keep = 1.0 - self.rate
+        rng = self.make_rng("dropout")
+        mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+        mask = jax.random.bernoulli(rng, keep, mask_shape)
+        return jnp.where(mask, x / jnp.asarray(keep, x.dtype), jnp.zeros_like(x))
+
+
+def drop_path_rates(rate: float, num_blocks: int) -> list[float]:
+    """Linearly increasing stochastic-depth rates ``0 .. rate`` over ``num_blocks`` blocks."""
+    if num_blocks <= 1:
+        return [float(rate)] * num_blocks
+    return [float(rate) * i / (num_blocks - 1) for i in range(num_blocks)]

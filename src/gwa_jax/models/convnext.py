@@ -1,0 +1,249 @@
+"""ConvNeXt-V2 (Woo et al., "ConvNeXt V2: Co-designing and Scaling ConvNets with Masked
+Autoencoders", CVPR 2023) in Flax linen, for supervised training from scratch.
+
+Layout (NHWC throughout)::
+
+    stem        stem_stride >= 2: Conv(k=s, stride=s, VALID) "patchify" + LayerNorm
+                stem_stride == 1: Conv(3x3, stride 1, SAME) + LayerNorm  (small images)
+    stage 0     depths[0] x Block(dims[0])
+    downsample  LayerNorm + Conv(2x2, stride 2)                  (before stages 1, 2, 3)
+    stage i     depths[i] x Block(dims[i])
+    pool        global average over H, W -> LayerNorm -> z (B, dims[-1])
+    head        Dense(num_classes), float32
+
+    Block(C):   x + DropPath(Dense_C(GRN(GELU(Dense_4C(LN(DWConv_kxk(x)))))))
+
+GRN (Global Response Normalization): ``G = ||x||_2`` over (H, W) per channel,
+``N = G / (mean_C(G) + 1e-6)``, ``y = gamma * (x * N) + beta + x`` with gamma = beta = 0 at init.
+
+The downsampling convs use SAME padding: identical to the reference (no padding) on even
+grids, and on odd grids (e.g. 7x7 at 28 px input) they keep the last row/column instead of
+dropping it.
+
+Weights: truncated normal(0.02) for conv / dense kernels, zero biases (as the reference);
+the head uses normal(``head_init_std``) (see :func:`gwa_jax.models.common.head_init`).
+LayerNorm epsilon is 1e-6. No batch statistics: ``variables == {"params": ...}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gwa_jax.models.common import DropPath, classify, drop_path_rates
+
+_KERNEL_INIT = nn.initializers.truncated_normal(stddev=0.02)
+_LN_EPS = 1e-6
+
+
+class GRN(nn.Module):
+    """Global Response Normalization over the spatial axes of an NHWC tensor."""
+
+    dtype: Any = jnp.float32
+    eps: float = 1e-6
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """x: (B, H, W, C) -> (B, H, W, C)."""
+        c = x.shape[-1]
+        gamma = self.param("gamma", nn.initializers.zeros, (c,), jnp.float32)
+        beta = self.param("beta", nn.initializers.zeros, (c,), jnp.float32)
+        xf = x.astype(jnp.float32)
+        gx = jnp.sqrt(jnp.sum(jnp.square(xf), axis=(1, 2), keepdims=True))  # (B, 1, 1, C)
+        nx = gx / (jnp.mean(gx, axis=-1, keepdims=True) + self.eps)
+        y = gamma * (xf * nx) + beta + xf
+        return y.astype(self.dtype)
+
+
+class ConvNeXtBlock(nn.Module):
+    """ConvNeXt-V2 block: depthwise conv, LayerNorm, pointwise MLP (4x) with GRN, residual."""
+
+    dim: int
+    kernel_size: int = 7
+    mlp_ratio: int = 4
+    drop_path: float = 0.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        """x: (B, H, W, dim) -> (B, H, W, dim)."""
+        shortcut = x
+        k = self.kernel_size
+        y = nn.Conv(
+            self.dim,
+            (k, k),
+            padding="SAME",
+            feature_group_count=self.dim,
+            dtype=self.dtype,
+            kernel_init=_KERNEL_INIT,
+            name="dwconv",
+        )(x)
+        y = nn.LayerNorm(epsilon=_LN_EPS, dtype=self.dtype, name="norm")(y)
+        y = nn.Dense(
+            self.mlp_ratio * self.dim, dtype=self.dtype, kernel_init=_KERNEL_INIT, name="pwconv1"
+        )(y)
+        y = nn.gelu(y, approximate=False)
+        y = GRN(dtype=self.dtype, name="grn")(y)
+        y = nn.Dense(self.dim, dtype=self.dtype, kernel_init=_KERNEL_INIT, name="pwconv2")(y)
+        y = DropPath(self.drop_path, name="drop_path")(y, deterministic=not train)
+        return shortcut + y
+
+
+class ConvNeXtV2(nn.Module):
+    """ConvNeXt-V2 classifier.
+
+    Attributes:
+      num_classes: number of logits.
+      depths: blocks per stage (4 stages).
+      dims: channels per stage.
+      kernel_size: depthwise kernel size of every block (7 in the paper).
+      stem_stride: 4 for the 224 px patchify stem (Conv 4x4 / 4); any s >= 2 gives a
+        Conv s x s / s patchify stem; 1 gives a Conv 3x3 / 1 (SAME) stem for 32 px and
+        smaller images (the stem still ends with a LayerNorm).
+      drop_path: maximum stochastic-depth rate (linear schedule over all blocks).
+      dtype: compute dtype of everything but the head (params stay float32).
+      head_init_std: std of the normal head-kernel init (bias is zero).
+
+    Call: ``(images (B, H, W, C) float32, train: bool) -> logits (B, num_classes) float32``;
+    sows the pooled, normalised latent (B, dims[-1]) as ``latent_embeddings/x``.
+    """
+
+    num_classes: int
+    depths: Sequence[int] = (3, 3, 9, 3)
+    dims: Sequence[int] = (96, 192, 384, 768)
+    kernel_size: int = 7
+    stem_stride: int = 4
+    drop_path: float = 0.0
+    dtype: Any = jnp.float32
+    head_init_std: float = 0.02
+
+    @nn.compact
+    def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+        """images: (B, H, W, C) float32 -> logits (B, num_classes) float32."""
+        if images.ndim != 4:
+            raise ValueError(f"expected NHWC images (B, H, W, C), got shape {images.shape}")
+        if len(self.depths) != len(self.dims):
+            raise ValueError(f"depths {self.depths} and dims {self.dims} differ in length")
+        if self.stem_stride < 1:
+            raise ValueError(f"stem_stride must be >= 1, got {self.stem_stride}")
+        x = images.astype(self.dtype)
+
+        s = self.stem_stride
+        if s == 1:
+            stem = nn.Conv(
+                self.dims[0], (3, 3), padding="SAME", dtype=self.dtype,
+                kernel_init=_KERNEL_INIT, name="stem_conv",
+            )
+        else:
+            stem = nn.Conv(
+                self.dims[0], (s, s), strides=(s, s), padding="VALID", dtype=self.dtype,
+                kernel_init=_KERNEL_INIT, name="stem_conv",
+            )
+        x = stem(x)
+        x = nn.LayerNorm(epsilon=_LN_EPS, dtype=self.dtype, name="stem_norm")(x)
+
+        rates = drop_path_rates(self.drop_path, sum(self.depths))
+        block_idx = 0
+        for i, (depth, dim) in enumerate(zip(self.depths, self.dims, strict=True)):
+            if i > 0:
+                x = nn.LayerNorm(epsilon=_LN_EPS, dtype=self.dtype, name=f"downsample{i}_norm")(x)
+                x = nn.Conv(
+                    dim, (2, 2), strides=(2, 2), padding="SAME", dtype=self.dtype,
+                    kernel_init=_KERNEL_INIT, name=f"downsample{i}_conv",
+                )(x)
+            for j in range(depth):
+                x = ConvNeXtBlock(
+                    dim,
+                    kernel_size=self.kernel_size,
+                    drop_path=rates[block_idx],
+                    dtype=self.dtype,
+                    name=f"stage{i}_block{j}",
+                )(x, train=train)
+                block_idx += 1
+
+        z = jnp.mean(x.astype(jnp.float32), axis=(1, 2)).astype(self.dtype)  # (B, dims[-1])
+        z = nn.LayerNorm(epsilon=_LN_EPS, dtype=self.dtype, name="norm")(z)
+        return classify(self, z, self.num_classes, self.head_init_std)
+
+
+# ---------------------------------------------------------------------------------------
+# Variants. Published depths / dims of ConvNeXt-V2 (Woo et al. 2023, Table 13 / model zoo).
+# All use the 7x7 depthwise kernel; at small resolution (32 px CIFAR, `stem_stride=1`) the
+# 7x7 kernel is kept as well unless a config overrides `kernel_size`.
+# ---------------------------------------------------------------------------------------
+
+
+def _make(num_classes: int, overrides: dict[str, Any], **defaults: Any) -> ConvNeXtV2:
+    """Builds a ConvNeXtV2 from variant defaults updated by ``overrides``."""
+    return ConvNeXtV2(num_classes=num_classes, **{**defaults, **overrides})
+
+
+def convnext_atto(num_classes: int, **kw: Any) -> ConvNeXtV2:
+    """ConvNeXt-V2-Atto, 3.7M params at 224 px / 1000 classes.
+
+    depths (2, 2, 6, 2), dims (40, 80, 160, 320), 7x7 depthwise kernel at every resolution
+    (also at 32 px, where CIFAR configs pass ``stem_stride=1``).
+    """
+    return _make(num_classes, kw, depths=(2, 2, 6, 2), dims=(40, 80, 160, 320))
+
+
+def convnext_femto(num_classes: int, **kw: Any) -> ConvNeXtV2:
+    """ConvNeXt-V2-Femto, 5.2M params at 224 px / 1000 classes.
+
+    depths (2, 2, 6, 2), dims (48, 96, 192, 384), 7x7 depthwise kernel at every resolution
+    (also at 32 px, where CIFAR configs pass ``stem_stride=1``).
+    """
+    return _make(num_classes, kw, depths=(2, 2, 6, 2), dims=(48, 96, 192, 384))
+
+
+def convnext_pico(num_classes: int, **kw: Any) -> ConvNeXtV2:
+    """ConvNeXt-V2-Pico, 9.1M params at 224 px / 1000 classes.
+
+    depths (2, 2, 6, 2), dims (64, 128, 256, 512), 7x7 depthwise kernel at every resolution
+    (also at 32 px, where CIFAR configs pass ``stem_stride=1``: grids 32, 16, 8, 4).
+    """
+    return _make(num_classes, kw, depths=(2, 2, 6, 2), dims=(64, 128, 256, 512))
+
+
+def convnext_nano(num_classes: int, **kw: Any) -> ConvNeXtV2:
+    """ConvNeXt-V2-Nano, 15.6M params at 224 px / 1000 classes.
+
+    depths (2, 2, 8, 2), dims (80, 160, 320, 640), 7x7 depthwise kernel at every resolution
+    (also at 32 px, where CIFAR configs pass ``stem_stride=1``).
+    """
+    return _make(num_classes, kw, depths=(2, 2, 8, 2), dims=(80, 160, 320, 640))
+
+
+def convnext_tiny(num_classes: int, **kw: Any) -> ConvNeXtV2:
+    """ConvNeXt-V2-Tiny, 28.6M params at 224 px / 1000 classes.
+
+    depths (3, 3, 9, 3), dims (96, 192, 384, 768), 7x7 depthwise kernel at every resolution
+    (also at 32 px, where CIFAR configs pass ``stem_stride=1``).
+    """
+    return _make(num_classes, kw, depths=(3, 3, 9, 3), dims=(96, 192, 384, 768))
+
+
+def convnext_fmnist(num_classes: int, **kw: Any) -> ConvNeXtV2:
+    """Small ConvNeXt-V2 for 28x28 Fashion-MNIST on CPU (~0.2M params).
+
+    depths (1, 1, 2, 1), dims (16, 32, 64, 128), ``stem_stride=1`` (Conv 3x3 / 1 stem, grids
+    28, 14, 7, 4) and a 5x5 depthwise kernel.
+    """
+    return _make(
+        num_classes, kw, depths=(1, 1, 2, 1), dims=(16, 32, 64, 128), stem_stride=1, kernel_size=5
+    )
+
+
+def convnext_fmnist_tiny(num_classes: int, **kw: Any) -> ConvNeXtV2:
+    """Very small ConvNeXt-V2 for fast tests on 28x28 inputs.
+
+    depths (1, 1, 1, 1), dims (8, 16, 32, 64), ``stem_stride=2`` (Conv 2x2 / 2 patchify stem,
+    grids 14, 7, 4, 2) and a 3x3 depthwise kernel.
+    """
+    return _make(
+        num_classes, kw, depths=(1, 1, 1, 1), dims=(8, 16, 32, 64), stem_stride=2, kernel_size=3
+    )
