@@ -5,7 +5,7 @@ The core API needs nothing but JAX:
     from gwa_jax import head_alignment, gwa, SampleBuffer, finalize_epoch
 """
 
-from gwa_jax.accumulator import EpochAlignment, SampleBuffer, finalize_epoch
+from gwa_jax.accumulator import EpochAlignment, SampleBuffer, finalize_epoch, summarize_scores
 from gwa_jax.alignment import (
     Moments,
     alignment_moments,
@@ -30,6 +30,7 @@ __all__ = [
     "head_kernel",
     "jlt_projection",
     "latent_from_collection",
+    "summarize_scores",
 ]
 
 __version__ = "0.1.0"

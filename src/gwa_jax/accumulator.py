@@ -91,6 +91,16 @@ def finalize_epoch(buffer: SampleBuffer, *, beta: float = DEFAULT_BETA, eps: flo
     Logs a warning naming the epoch when GWA is undefined.
     """
     values, seen = jax.device_get((buffer.values, buffer.seen))
+    return summarize_scores(values, seen, beta=beta, eps=eps, epoch=epoch)
+
+
+def summarize_scores(values: np.ndarray, seen: np.ndarray, *, beta: float = DEFAULT_BETA,
+                     eps: float = 1e-6, epoch: int | None = None) -> EpochAlignment:
+    """Host-side half of :func:`finalize_epoch`, for values already fetched to the host.
+
+    Args:
+      values: (N,) scores by id. seen: (N,) bool mask of ids written this epoch.
+    """
     scores = np.where(seen, np.asarray(values, np.float32), np.float32(np.nan))
     m = alignment_moments(scores)
     value = gwa_from_moments(m.mean, m.excess_kurtosis, beta, eps)

@@ -1,0 +1,129 @@
+"""Atomic writes of everything a run leaves in its workdir.
+
+``metrics.jsonl`` is appended one complete line at a time (a single ``write`` + ``fsync``);
+on resume it is truncated to the last complete line whose epoch the restored checkpoint
+covers, so a killed run never leaves a duplicated or half-written line. JSON summaries and
+``.npy`` score files are written to a temporary file and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _finite_or_none(value: Any) -> Any:
+    """NaN/inf become None (JSON null): strict JSON, and 'undefined' stays explicit."""
+    if isinstance(value, float | np.floating) and not math.isfinite(float(value)):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(_finite_or_none(obj), default=_json_default, sort_keys=True)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` via a temporary file in the same directory + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    text = json.dumps(_finite_or_none(obj), default=_json_default, indent=indent,
+                      sort_keys=True)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Atomically saves one array as ``.npy``."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+class MetricsLog:
+    """``metrics.jsonl``: one JSON object per epoch, appended atomically line by line."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def read(self) -> list[dict[str, Any]]:
+        """All complete lines (a torn last line, from a kill mid-write, is ignored)."""
+        if not self.path.exists():
+            return []
+        rows = []
+        with open(self.path, "rb") as f:
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    break
+                rows.append(json.loads(raw))
+        return rows
+
+    def truncate_to_epoch(self, last_epoch: int) -> list[dict[str, Any]]:
+        """Keeps the complete lines with ``epoch <= last_epoch``, in order, without duplicates;
+        rewrites the file atomically and returns those rows."""
+        kept: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        for row in self.read():
+            if row["epoch"] <= last_epoch and row["epoch"] not in seen:
+                kept.append(row)
+                seen.add(row["epoch"])
+        data = "".join(dumps(r) + "\n" for r in kept).encode()
+        atomic_write_bytes(self.path, data)
+        return kept
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        line = (dumps(dict(row)) + "\n").encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)

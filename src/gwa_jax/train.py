@@ -1,0 +1,195 @@
+"""Train state, the jitted train step with GWA inside, and the evaluation steps.
+
+``train_step`` runs the forward pass with the ``latent_embeddings`` collection mutable, takes
+the optimiser step, and writes into the on-device :class:`EpochBuffers`: the per-sample
+alignment scores (computed with the head kernel the forward pass used), the per-sample argmax
+predictions (LabelWave), and running loss/accuracy sums. Nothing is transferred to the host.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import struct
+from flax.training import train_state
+
+from gwa_jax.accumulator import SampleBuffer
+from gwa_jax.alignment import head_alignment
+from gwa_jax.latents import LATENT_COLLECTION, head_kernel, latent_from_collection
+
+Batch = dict[str, jax.Array]
+
+
+class TrainState(train_state.TrainState):
+    """Flax ``TrainState`` (step, params, opt_state) plus the dropout base key."""
+
+    dropout_key: jax.Array = None
+
+
+@struct.dataclass
+class EpochBuffers:
+    """Everything the train step accumulates during one epoch, on the device.
+
+    Attributes:
+      scores: (N,) float32 alignment scores by id. preds: (N,) int32 argmax predictions by id.
+      loss_sum, correct, count: scalar float32 running sums over training samples.
+      first_bad_step: int32 scalar, the first step with a non-finite loss or gradient (-1: none).
+    """
+
+    scores: SampleBuffer
+    preds: SampleBuffer
+    loss_sum: jax.Array
+    correct: jax.Array
+    count: jax.Array
+    first_bad_step: jax.Array
+
+    @classmethod
+    def create(cls, num_ids: int) -> EpochBuffers:
+        # Distinct arrays: the buffers are donated, and one buffer cannot be donated twice.
+        zero = lambda: jnp.zeros((), jnp.float32)  # noqa: E731
+        return cls(scores=SampleBuffer.create(num_ids, jnp.float32),
+                   preds=SampleBuffer.create(num_ids, jnp.int32),
+                   loss_sum=zero(), correct=zero(), count=zero(),
+                   first_bad_step=jnp.full((), -1, jnp.int32))
+
+    def reset(self) -> EpochBuffers:
+        """Clears the seen-masks and sums; keeps ``first_bad_step`` and the values' storage."""
+        zero = lambda: jnp.zeros((), jnp.float32)  # noqa: E731
+        return self.replace(scores=self.scores.reset(), preds=self.preds.reset(),
+                            loss_sum=zero(), correct=zero(), count=zero())
+
+
+def create_train_state(model: nn.Module, tx: optax.GradientTransformation,
+                       image_shape: tuple[int, int, int], seed: int,
+                       params: Any | None = None) -> TrainState:
+    """Initialises the model on a (1, H, W, C) dummy batch unless ``params`` are given."""
+    init_key, dropout_key = jax.random.split(jax.random.key(seed))
+    if params is None:
+        dummy = jnp.zeros((1, *image_shape), jnp.float32)
+        params = jax.jit(functools.partial(model.init, train=False))(init_key, dummy)["params"]
+    return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
+                             dropout_key=jax.random.key_data(dropout_key))
+
+
+def make_train_step(*, gwa_enabled: bool = True, projection: jax.Array | None = None,
+                    nan_at_step: int | None = None) -> Callable[..., tuple[TrainState,
+                                                                          EpochBuffers]]:
+    """Builds the (unjitted) train step; the caller jits it with state and buffers donated.
+
+    Args:
+      gwa_enabled: compute per-sample alignment scores (off only for overhead benchmarks).
+      projection: optional (D, k) JLT matrix applied before the cosine.
+      nan_at_step: test hook; the loss at this step is replaced by NaN.
+
+    Returns:
+      ``train_step(state, buffers, batch) -> (state, buffers)`` where ``batch`` holds
+      ``image`` (B, H, W, C), ``label`` (B,), ``target`` (B, C) and ``id`` (B,).
+    """
+
+    def train_step(state: TrainState, buffers: EpochBuffers,
+                   batch: Batch) -> tuple[TrainState, EpochBuffers]:
+        dropout_rng = jax.random.fold_in(jax.random.wrap_key_data(state.dropout_key), state.step)
+
+        def loss_fn(params):
+            logits, mutables = state.apply_fn(
+                {"params": params}, batch["image"], train=True,
+                rngs={"dropout": dropout_rng}, mutable=[LATENT_COLLECTION])
+            per_sample = optax.softmax_cross_entropy(logits, batch["target"])
+            loss = per_sample.mean()
+            if nan_at_step is not None:
+                loss = jnp.where(state.step == nan_at_step, jnp.nan, loss)
+            return loss, (logits, latent_from_collection(mutables))
+
+        (loss, (logits, latents)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params)
+        finite = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads))
+        new_state = state.apply_gradients(grads=grads)
+        # A non-finite step leaves the state untouched and is reported at the epoch's end.
+        new_state = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new_state, state)
+
+        preds = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        count = jnp.asarray(batch["label"].shape[0], jnp.float32)
+        new_buffers = buffers.replace(
+            preds=buffers.preds.update(batch["id"], preds),
+            loss_sum=buffers.loss_sum + loss * count,
+            correct=buffers.correct + jnp.sum(preds == batch["label"]).astype(jnp.float32),
+            count=buffers.count + count,
+            first_bad_step=jnp.where((buffers.first_bad_step < 0) & ~finite,
+                                     state.step.astype(jnp.int32), buffers.first_bad_step),
+        )
+        if gwa_enabled:
+            scores = head_alignment(head_kernel(state.params), logits, latents, batch["target"],
+                                    projection=projection)
+            new_buffers = new_buffers.replace(scores=new_buffers.scores.update(batch["id"],
+                                                                               scores))
+        return new_state, new_buffers
+
+    return train_step
+
+
+def eval_step(apply_fn: Callable[..., jax.Array], params: Any,
+              batch: Batch) -> dict[str, jax.Array]:
+    """Summed top-1 hits over the valid (``mask``) rows of a padded batch.
+
+    Returns ``correct`` and ``count``; with ``real_labels`` (B, C) multi-hot in the batch,
+    also ``real_correct`` and ``real_count`` (ImageNet-ReaL: a hit when the argmax is any of
+    the ReaL labels; rows without ReaL labels are excluded).
+    """
+    logits = apply_fn({"params": params}, batch["image"], train=False)
+    preds = jnp.argmax(logits, axis=-1)
+    mask = batch.get("mask", jnp.ones(preds.shape, bool))
+    out = {"correct": jnp.sum((preds == batch["label"]) & mask).astype(jnp.float32),
+           "count": jnp.sum(mask).astype(jnp.float32)}
+    if "real_labels" in batch:
+        real = batch["real_labels"].astype(bool)
+        has_real = mask & jnp.any(real, axis=-1)
+        hit = jnp.take_along_axis(real, preds[:, None], axis=-1)[:, 0]
+        out["real_correct"] = jnp.sum(hit & has_real).astype(jnp.float32)
+        out["real_count"] = jnp.sum(has_real).astype(jnp.float32)
+    return out
+
+
+def offline_alignment_step(apply_fn: Callable[..., Any], params: Any, buffer: SampleBuffer,
+                           batch: Batch, projection: jax.Array | None = None) -> SampleBuffer:
+    """Offline estimator (App. A.1): scores at fixed weights, no augmentation, by id."""
+    logits, mutables = apply_fn({"params": params}, batch["image"], train=False,
+                                mutable=[LATENT_COLLECTION])
+    targets = batch.get("target", batch["label"])
+    scores = head_alignment(head_kernel(params), logits, latent_from_collection(mutables),
+                            targets, projection=projection)
+    return buffer.update(batch["id"], scores, batch.get("mask"))
+
+
+def batch_gradient(apply_fn: Callable[..., Any], params: Any, batch: Batch) -> Any:
+    """Gradient of the mean cross-entropy of one batch (Gradient Disparity), eval mode."""
+
+    def loss_fn(p):
+        logits = apply_fn({"params": p}, batch["image"], train=False)
+        return optax.softmax_cross_entropy(logits, batch["target"]).mean()
+
+    return jax.grad(loss_fn)(params)
+
+
+def gradient_disparity(grads: list[Any]) -> jax.Array:
+    """Mean pairwise l2 distance between the flattened gradients of s >= 2 batches."""
+    flat = [jnp.concatenate([g.ravel() for g in jax.tree.leaves(t)]) for t in grads]
+    dists = [jnp.linalg.norm(flat[i] - flat[j])
+             for i in range(len(flat)) for j in range(i + 1, len(flat))]
+    return jnp.mean(jnp.stack(dists))
+
+
+def model_overrides(model_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
+    """Registry overrides from the ``model`` block (only the ones that differ from defaults)."""
+    out: dict[str, Any] = {"dtype": model_cfg.dtype}
+    if model_cfg.dropout:
+        out["dropout"] = model_cfg.dropout
+    if model_cfg.drop_path:
+        out["drop_path"] = model_cfg.drop_path
+    return out

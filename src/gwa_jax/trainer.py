@@ -1,0 +1,331 @@
+"""The epoch loop: train with GWA online, evaluate, and select epochs by every criterion.
+
+Per epoch the loop makes one device-to-host transfer of the epoch buffers (scores, LabelWave
+predictions, loss sums), evaluates the validation split and every test set, appends one line
+to ``metrics.jsonl``, writes ``alignment/epoch_NNNN.npy``, and saves the ``latest``
+checkpoint plus the best-by-GWA (and best-by-validation) checkpoints when they change.
+A restarted run resumes from ``latest`` and reproduces the uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from tqdm import tqdm
+
+from gwa_jax import criteria, models
+from gwa_jax.accumulator import SampleBuffer, summarize_scores
+from gwa_jax.alignment import jlt_projection
+from gwa_jax.checkpoints import RunCheckpoints
+from gwa_jax.data import build_data
+from gwa_jax.optim import make_optimizer
+from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
+from gwa_jax.sharding import check_batch_divisible, make_mesh, prefetch_to_mesh, replicated
+from gwa_jax.train import (
+    EpochBuffers,
+    batch_gradient,
+    create_train_state,
+    eval_step,
+    gradient_disparity,
+    make_train_step,
+    model_overrides,
+    offline_alignment_step,
+)
+
+MAIN_TEST = "test"
+SUMMARY_CRITERIA = ("val", "gwa", "gwa_finetune", "labelwave", "gd", "gd_up5", "last")
+
+
+class NonFiniteError(RuntimeError):
+    """Training hit a non-finite loss or gradient; carries the step number."""
+
+    def __init__(self, step: int, epoch: int):
+        super().__init__(f"non-finite loss or gradient at step {step} (epoch {epoch}); stopped, "
+                         f"the last good checkpoint is kept")
+        self.step = step
+        self.epoch = epoch
+
+
+def _final_only(name: str) -> bool:
+    """Large robustness suites are evaluated once at the end, on the selected checkpoints."""
+    return "corrupted" in name
+
+
+def _evaluate(eval_fn, params, batches: Iterable[dict[str, np.ndarray]], mesh) -> dict[str, float]:
+    """Accuracy (and ReaL accuracy when present) over padded eval batches; sums stay on the
+    device until the end."""
+    sums = None
+    for batch in prefetch_to_mesh(batches, mesh):
+        out = eval_fn(params, batch)
+        sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+    if sums is None:
+        return {"acc": math.nan}
+    host = jax.device_get(sums)
+    res = {"acc": float(host["correct"] / max(host["count"], 1.0))}
+    if "real_correct" in host:
+        res["real_acc"] = float(host["real_correct"] / max(host["real_count"], 1.0))
+    return res
+
+
+def _test_key(name: str) -> str:
+    return "test_acc" if name == MAIN_TEST else f"test/{name}_acc"
+
+
+def _labelwave_changes(prev: tuple[np.ndarray, np.ndarray] | None, preds: np.ndarray,
+                       seen: np.ndarray) -> float:
+    """Number of ids seen in both epochs whose argmax prediction changed (NaN at epoch 1)."""
+    if prev is None:
+        return math.nan
+    prev_preds, prev_seen = prev
+    both = seen & prev_seen
+    if not both.any():
+        return math.nan
+    return float(np.sum(prev_preds[both] != preds[both]))
+
+
+class _Tap:
+    """Passes batches through while keeping the first ``keep`` of them (Gradient Disparity)."""
+
+    def __init__(self, batches: Iterator[dict[str, np.ndarray]], keep: int):
+        self.batches, self.keep, self.kept = batches, keep, []
+
+    def __iter__(self):
+        for b in self.batches:
+            if len(self.kept) < self.keep:
+                self.kept.append(b)
+            yield b
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Runs (or resumes) one experiment in ``workdir`` and returns its summary dict."""
+    workdir_path = Path(workdir)
+    workdir_path.mkdir(parents=True, exist_ok=True)
+    write_json(workdir_path / "config.json", config.to_dict())
+
+    data = build_data(config)
+    info = data.info
+    check_batch_divisible(config.batch_size)
+    mesh = make_mesh()
+    repl = replicated(mesh)
+    steps_per_epoch = info.steps_per_epoch
+    total_steps = int(config.total_steps)
+    num_epochs = math.ceil(total_steps / steps_per_epoch)
+
+    model = models.create(config.model.name, info.num_classes, **model_overrides(config.model))
+    tx, schedule = make_optimizer(config.optim, total_steps)
+    state = create_train_state(model, tx, tuple(info.image_shape), config.seed)
+    if config.model.init_from:
+        from gwa_jax.models import load_augreg_npz
+
+        state = state.replace(params=load_augreg_npz(config.model.init_from, state.params,
+                                                     image_size=info.image_shape[0]))
+    state = jax.device_put(state, repl)
+    buffers = jax.device_put(EpochBuffers.create(info.num_ids), repl)
+
+    projection = None
+    if config.gwa.jlt_dim:
+        latent_dim = state.params["head"]["kernel"].shape[0]
+        projection = jax.device_put(jlt_projection(latent_dim, config.gwa.jlt_dim,
+                                                   config.gwa.jlt_seed), repl)
+    step_fn = jax.jit(
+        make_train_step(gwa_enabled=config.gwa.enabled, projection=projection,
+                        nan_at_step=config.debug_nan_at_step),
+        donate_argnums=(0, 1), out_shardings=(repl, repl))
+    reset_fn = jax.jit(lambda b: b.reset(), donate_argnums=0, out_shardings=repl)
+    eval_fn = jax.jit(functools.partial(eval_step, model.apply))
+    offline_fn = jax.jit(functools.partial(offline_alignment_step, model.apply,
+                                           projection=projection), donate_argnums=1)
+    grad_fn = jax.jit(functools.partial(batch_gradient, model.apply))
+
+    has_val = data.val is not None
+    kinds = ("latest", "best_gwa") + (("best_val",) if has_val else ())
+    ckpts = RunCheckpoints(str(workdir_path), kinds)
+    log = MetricsLog(workdir_path / "metrics.jsonl")
+    meta = data.meta
+    save_npz(workdir_path / "alignment" / "meta.npz", **meta)
+
+    # ---- Resume ---------------------------------------------------------------------
+    num_ids = info.num_ids
+    prev: tuple[np.ndarray, np.ndarray] | None = None
+    start_epoch, history = 1, []
+    last_saved = ckpts.latest_epoch("latest")
+    if last_saved is not None:
+        target = {"state": state, "prev_preds": np.zeros(num_ids, np.int32),
+                  "prev_seen": np.zeros(num_ids, bool)}
+        restored, _ = ckpts.restore("latest", target)
+        state = jax.device_put(restored["state"], repl)
+        prev = (np.asarray(restored["prev_preds"]), np.asarray(restored["prev_seen"]))
+        start_epoch = last_saved + 1
+        history = log.truncate_to_epoch(last_saved)
+        logging.info("Resuming from epoch %d (step %d)", last_saved,
+                     min(last_saved * steps_per_epoch, total_steps))
+    else:
+        log.truncate_to_epoch(0)
+
+    gd_cfg = config.criteria.gd
+    for epoch in range(start_epoch, num_epochs + 1):
+        t0 = time.time()
+        first_step = (epoch - 1) * steps_per_epoch
+        n_steps = min(steps_per_epoch, total_steps - first_step)
+        buffers = reset_fn(buffers)
+        tap = _Tap(itertools.islice(data.train.epoch(epoch), n_steps),
+                   gd_cfg.num_batches if gd_cfg.enabled else 0)
+        bar = tqdm(total=n_steps, desc=f"epoch {epoch}/{num_epochs}", leave=False,
+                   disable=None, unit="step")
+        for batch in prefetch_to_mesh(tap, mesh):
+            state, buffers = step_fn(state, buffers, batch)
+            bar.update(1)
+        bar.close()
+        # The epoch's single device-to-host transfer of the per-sample buffers.
+        host = jax.device_get(buffers)
+        if int(host.first_bad_step) >= 0:
+            ckpts.wait()
+            raise NonFiniteError(int(host.first_bad_step), epoch)
+        train_time = time.time() - t0
+
+        ep = summarize_scores(host.scores.values, host.scores.seen, beta=config.gwa.beta,
+                              epoch=epoch)
+        preds, seen = np.asarray(host.preds.values), np.asarray(host.preds.seen)
+        step = first_step + n_steps
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "step": step,
+            "lr": float(schedule(step)),
+            "train_loss": float(host.loss_sum / max(host.count, 1.0)),
+            "train_acc": float(host.correct / max(host.count, 1.0)),
+            "gwa": ep.gwa,
+            "align_mean": ep.mean,
+            "align_var": ep.variance,
+            "align_kurtosis": ep.kurtosis,
+            "align_seen": ep.num_seen,
+            "labelwave": _labelwave_changes(prev, preds, seen),
+        }
+        prev = (preds, seen)
+        if has_val:
+            row["val_acc"] = _evaluate(eval_fn, state.params, data.val, mesh)["acc"]
+        for name, test_set in data.tests.items():
+            if _final_only(name):
+                continue
+            res = _evaluate(eval_fn, state.params, test_set, mesh)
+            row[_test_key(name)] = res.get("real_acc", res["acc"])
+        if gd_cfg.enabled and len(tap.kept) >= 2:
+            grads = [grad_fn(state.params, jax.device_put(b, repl)) for b in tap.kept]
+            row["gd"] = float(gradient_disparity(grads))
+        if config.gwa.offline_every and epoch % config.gwa.offline_every == 0:
+            buf = jax.device_put(SampleBuffer.create(num_ids), repl)
+            for batch in prefetch_to_mesh(data.train.eval_stream(), mesh):
+                buf = offline_fn(state.params, buf, batch)
+            off = summarize_scores(*jax.device_get((buf.values, buf.seen)),
+                                   beta=config.gwa.beta, epoch=epoch)
+            row.update(gwa_offline=off.gwa, align_mean_offline=off.mean,
+                       align_kurtosis_offline=off.kurtosis)
+        row["epoch_time_s"] = round(time.time() - t0, 3)
+        row["train_time_s"] = round(train_time, 3)
+
+        every = config.gwa.save_scores_every
+        if every and (epoch % every == 0 or epoch == num_epochs):
+            save_npy(workdir_path / "alignment" / f"epoch_{epoch:04d}.npy", ep.scores)
+        log.append(row)
+        history.append(row)
+
+        sel = criteria.select_all(history, total_steps=total_steps,
+                                  warmup_fraction=config.gwa.warmup_fraction,
+                                  labelwave_window=config.criteria.labelwave_window,
+                                  gd_patience=gd_cfg.patience)
+        meta_json = {"epoch": epoch, "step": step}
+        if sel.get("gwa") == len(history) - 1:
+            ckpts.save("best_gwa", epoch, state, meta_json)
+        if has_val and sel.get("val") == len(history) - 1:
+            ckpts.save("best_val", epoch, state, meta_json)
+        if epoch % config.checkpoint_every == 0 or epoch == num_epochs:
+            ckpts.save("latest", epoch, {"state": state, "prev_preds": preds, "prev_seen": seen},
+                       meta_json)
+        logging.info(
+            "epoch %d/%d step %d | loss %.4f train_acc %.4f | GWA %s mean %.4f kurt %.3f | "
+            "labelwave %s | %s%s | %.1fs", epoch, num_epochs, step, row["train_loss"],
+            row["train_acc"], _fmt(ep.gwa), ep.mean, ep.kurtosis, _fmt(row["labelwave"], 0),
+            f"val_acc {row['val_acc']:.4f} " if has_val else "",
+            f"test_acc {row.get('test_acc', math.nan):.4f}", row["epoch_time_s"])
+
+    ckpts.wait()
+    summary = _summarize(config, history, ckpts, total_steps)
+    summary["final_eval"] = _final_evaluation(data, ckpts, state, eval_fn, mesh)
+    write_json(workdir_path / "summary.json", summary)
+    ckpts.close()
+    return summary
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return "undefined" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _summarize(config: ml_collections.ConfigDict, history: list[dict[str, Any]],
+               ckpts: RunCheckpoints, total_steps: int) -> dict[str, Any]:
+    sel = criteria.select_all(history, total_steps=total_steps,
+                              warmup_fraction=config.gwa.warmup_fraction,
+                              labelwave_window=config.criteria.labelwave_window,
+                              gd_patience=config.criteria.gd.patience)
+    selected = {}
+    for name in SUMMARY_CRITERIA:
+        if name not in sel:
+            continue
+        row = history[sel[name]]
+        entry = {"epoch": row["epoch"], "step": row["step"]}
+        entry.update({k: v for k, v in row.items() if k.startswith("test") or k == "val_acc"})
+        entry["gwa"] = row.get("gwa")
+        selected[name] = entry
+    return {
+        "selected": selected,
+        "checkpoints": {k: ckpts.path(k) for k in ckpts.managers},
+        "num_epochs": len(history),
+        "total_steps": total_steps,
+        "max_align_mean": max((h["align_mean"] for h in history
+                               if h.get("align_mean") is not None
+                               and not math.isnan(h["align_mean"])), default=None),
+    }
+
+
+def _final_evaluation(data, ckpts: RunCheckpoints, state, eval_fn, mesh) -> dict[str, Any]:
+    """Robustness suites (e.g. CIFAR-10-C) evaluated on each kept checkpoint, once."""
+    names = [n for n in data.tests if _final_only(n)]
+    if not names:
+        return {}
+    out: dict[str, Any] = {}
+    for kind in ckpts.managers:
+        if kind == "latest" or ckpts.latest_epoch(kind) is None:
+            continue
+        params, _ = ckpts.restore(kind, state)
+        params = jax.device_put(params, replicated(mesh)).params
+        out[kind] = {n: _evaluate(eval_fn, params, data.tests[n], mesh)["acc"] for n in names}
+    return out
+
+
+def print_selection_table(summary: dict[str, Any], workdir: str) -> str:
+    """The end-of-run table: criterion | selected epoch | test accuracy."""
+    lines = ["", f"{'criterion':<14}{'epoch':>7}{'test_acc':>11}{'GWA':>10}",
+             "-" * 42]
+    for name, entry in summary["selected"].items():
+        acc = entry.get("test_acc")
+        lines.append(f"{name:<14}{entry['epoch']:>7}"
+                     f"{'' if acc is None else f'{100 * acc:10.2f}%'}"
+                     f"{_fmt(entry.get('gwa')):>10}")
+    best = summary["checkpoints"].get("best_gwa")
+    lines.append("")
+    lines.append(f"GWA-best checkpoint: {best}")
+    lines.append(f"metrics: {os.path.join(workdir, 'metrics.jsonl')}  "
+                 f"summary: {os.path.join(workdir, 'summary.json')}")
+    text = "\n".join(lines)
+    print(text)
+    return text
