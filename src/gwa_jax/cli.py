@@ -3,48 +3,144 @@
     gwa-train --config configs/quickstart.py --workdir runs/quickstart
     gwa-train --config configs/fmnist_n.py:noise=0.4,model=vit --workdir runs/x \\
         --config.total_steps=2000 --config.batch_size=256
+
+Bad input (unknown or mistyped config keys, impossible values, a missing dataset, a workdir
+holding another config) ends with one ``gwa-train: error: ...`` line and exit code 2. A
+non-finite loss stops the run with exit code 1 and names the step. Restarting the same
+command resumes an interrupted run, or prints the summary of a finished one.
 """
 
 from __future__ import annotations
 
+import logging as std_logging
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import ml_collections  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file, optionally with an argument: FILE.py[:ARG].",
-    lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, scores.")
-_OVERWRITE = flags.DEFINE_bool(
-    "overwrite", False, "Start afresh in a workdir that holds a run of a different config.")
+USAGE_EXIT = 2
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if _CONFIG.value is None or not _WORKDIR.value:
-        raise app.UsageError("both --config and --workdir are required.")
-    from gwa_jax.sharding import maybe_initialize_distributed
-    from gwa_jax.trainer import NonFiniteError, print_selection_table, train_and_evaluate
+class UsageError(Exception):
+    """A command-line or config problem; the message is one line."""
 
-    maybe_initialize_distributed()
-    logging.set_verbosity(logging.INFO)
+
+def make_flag_values(argv: list[str] | None = None) -> flags.FlagValues:
+    """A fresh flag registry for ``--config``, ``--workdir`` and ``--overwrite``.
+
+    ``argv`` is where config_flags looks for ``--config.KEY=VALUE`` overrides.
+    """
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file(
+        "config", None, "Experiment config file, optionally with an argument: FILE.py[:ARG].",
+        flag_values=fv, lock_config=True, sys_argv=argv)
+    flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and scores.",
+                        flag_values=fv)
+    flags.DEFINE_bool("overwrite", False,
+                      "Start afresh in a workdir that holds a run of a different config.",
+                      flag_values=fv)
+    return fv
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).replace("\\n", " ").replace("\\'", "'").split())
+
+
+def parse_command_line(argv: list[str], num_devices: int | None = None
+                       ) -> tuple[ml_collections.ConfigDict, str, bool]:
+    """Parses and validates ``argv``; raises :class:`UsageError` with one line on bad input.
+
+    Returns (config, workdir, overwrite).
+    """
+    from gwa_jax.config_check import ConfigError, validate
+
+    fv = make_flag_values(argv)
     try:
-        summary = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+        rest = fv(argv)
+        config = fv["config"].value  # Loading the file and applying overrides happen here.
+        if config is not None:
+            config.to_dict()  # A config file that failed to load raises here.
+    except flags.Error as err:
+        raise UsageError(_one_line(str(err).replace("flag --config.", "config."))) from None
+    except AttributeError as err:  # Unknown override key; ml_collections suggests a name.
+        msg = _one_line(str(err)).strip("'").replace("' Did", ", did").replace("'?", "'?")
+        raise UsageError(f"unknown config key: {msg}") from None
+    except (OSError, SyntaxError, ImportError) as err:
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        raise UsageError(f"cannot load the config file: {lines[-1] if lines else err!r}"
+                         ) from None
+    except Exception as err:  # noqa: BLE001 - any other override failure is bad input.
+        raise UsageError(f"bad config override: {_one_line(str(err)) or type(err).__name__}"
+                         ) from None
+    if len(rest) > 1:
+        raise UsageError(f"unexpected arguments: {' '.join(rest[1:])}")
+    if config is None or not fv["workdir"].value:
+        raise UsageError("both --config FILE.py[:ARG] and --workdir DIR are required")
+    if num_devices is None:
+        import jax
+
+        num_devices = jax.device_count()
+    try:
+        validate(config, num_devices)
+    except ConfigError as err:
+        raise UsageError(_one_line(str(err))) from None
+    return config, fv["workdir"].value, bool(fv["overwrite"].value)
+
+
+class _QuietLibraries(std_logging.Filter):
+    """Keeps orbax INFO chatter out of the log; its warnings still pass."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
+
+
+def _fail(message: str, code: int = USAGE_EXIT) -> None:
+    print(f"gwa-train: error: {_one_line(message)}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> int:
+    logging.set_verbosity(logging.INFO)
+    logging.get_absl_handler().addFilter(_QuietLibraries())
+    from gwa_jax.config_check import ConfigError
+    from gwa_jax.data import DatasetNotFoundError
+    from gwa_jax.run_files import read_json
+    from gwa_jax.trainer import NonFiniteError, print_selection_table, train_and_evaluate
+    from gwa_jax.workdir import FINISHED, prepare_workdir
+
+    try:
+        if prepare_workdir(config, workdir, overwrite) == FINISHED:
+            print(f"{workdir} holds a finished run of this config; its selections:")
+            print_selection_table(read_json(os.path.join(workdir, "summary.json")), workdir)
+            return 0
+        summary = train_and_evaluate(config, workdir)
+    except (ConfigError, DatasetNotFoundError) as err:
+        _fail(str(err))
     except NonFiniteError as err:
-        print(f"gwa-train: error: {err}", file=sys.stderr)
-        return 1
-    print_selection_table(summary, _WORKDIR.value)
+        _fail(str(err), code=1)
+    print_selection_table(summary, workdir)
     return 0
 
 
-def run() -> None:
+def run(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    app.run(main)
+    argv = list(sys.argv if argv is None else argv)
+    if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
+        print(__doc__)
+        print(make_flag_values().get_help())
+        sys.exit(0)
+    from gwa_jax.sharding import maybe_initialize_distributed
+
+    maybe_initialize_distributed()
+    try:
+        config, workdir, overwrite = parse_command_line(argv)
+    except UsageError as err:
+        _fail(str(err))
+    app.run(lambda _: _train(config, workdir, overwrite), argv=argv[:1])
 
 
 if __name__ == "__main__":

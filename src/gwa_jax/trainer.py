@@ -29,6 +29,7 @@ from gwa_jax import criteria, models
 from gwa_jax.accumulator import SampleBuffer, summarize_scores
 from gwa_jax.alignment import jlt_projection
 from gwa_jax.checkpoints import RunCheckpoints
+from gwa_jax.config_check import check_against_data
 from gwa_jax.data import build_data
 from gwa_jax.optim import make_optimizer
 from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
@@ -116,6 +117,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     data = build_data(config)
     info = data.info
+    check_against_data(config, info.steps_per_epoch, info.num_train)
     check_batch_divisible(config.batch_size)
     mesh = make_mesh()
     repl = replicated(mesh)
@@ -213,6 +215,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             "labelwave": _labelwave_changes(prev, preds, seen),
         }
         prev = (preds, seen)
+        t_eval = time.time()
         if has_val:
             row["val_acc"] = _evaluate(eval_fn, state.params, data.val, mesh)["acc"]
         for name, test_set in data.tests.items():
@@ -231,24 +234,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                    beta=config.gwa.beta, epoch=epoch)
             row.update(gwa_offline=off.gwa, align_mean_offline=off.mean,
                        align_kurtosis_offline=off.kurtosis)
-        row["epoch_time_s"] = round(time.time() - t0, 3)
+        row["eval_time_s"] = round(time.time() - t_eval, 3)
         row["train_time_s"] = round(train_time, 3)
 
         every = config.gwa.save_scores_every
         if every and (epoch % every == 0 or epoch == num_epochs):
             save_npy(workdir_path / "alignment" / f"epoch_{epoch:04d}.npy", ep.scores)
-        log.append(row)
         history.append(row)
-
         sel = criteria.select_all(history, total_steps=total_steps,
                                   warmup_fraction=config.gwa.warmup_fraction,
                                   labelwave_window=config.criteria.labelwave_window,
                                   gd_patience=gd_cfg.patience)
+        t_ckpt = time.time()
         meta_json = {"epoch": epoch, "step": step}
         if sel.get("gwa") == len(history) - 1:
             ckpts.save("best_gwa", epoch, state, meta_json)
         if has_val and sel.get("val") == len(history) - 1:
             ckpts.save("best_val", epoch, state, meta_json)
+        row["ckpt_time_s"] = round(time.time() - t_ckpt, 3)
+        row["epoch_time_s"] = round(time.time() - t0, 3)
+        # The metrics line goes first: a `latest` checkpoint of epoch E implies E's line exists.
+        log.append(row)
         if epoch % config.checkpoint_every == 0 or epoch == num_epochs:
             ckpts.save("latest", epoch, {"state": state, "prev_preds": preds, "prev_seen": seen},
                        meta_json)

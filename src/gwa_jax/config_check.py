@@ -1,0 +1,168 @@
+"""Config validation before anything is compiled: one clear line per problem.
+
+:func:`validate` checks a resolved config against the schema of
+:func:`gwa_jax.config_base.default_config` (unknown keys with the nearest valid name, wrong
+types) and against the values gwa-jax can run (fractions, names, divisibility). Problems that
+need the dataset's size (``total_steps`` shorter than one epoch) are checked by
+:func:`check_against_data` once the input pipeline knows it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+import ml_collections
+
+from gwa_jax.config_base import default_config
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message is one line that says what to change."""
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _type_ok(value: Any, default: Any, field_type: type | None) -> bool:
+    if value is None:
+        return default is None or field_type is not None
+    expected = field_type if default is None else type(default)
+    if expected is None:
+        return True
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected in (tuple, list):
+        return isinstance(value, tuple | list)
+    return isinstance(value, expected)
+
+
+def _field_types(cfg: ml_collections.ConfigDict, prefix: str = "") -> dict[str, type | None]:
+    out: dict[str, type | None] = {}
+    for k in cfg.keys():
+        v = cfg.get_ref(k) if hasattr(cfg, "get_ref") else None
+        key = f"{prefix}{k}"
+        child = cfg[k]
+        if isinstance(child, ml_collections.ConfigDict):
+            out.update(_field_types(child, key + "."))
+        else:
+            out[key] = getattr(v, "_field_type", None) if v is not None else None
+    return out
+
+
+def check_schema(config: ml_collections.ConfigDict) -> None:
+    """Unknown keys (with the nearest valid name) and wrong value types."""
+    schema = default_config()
+    defaults = _flatten(schema.to_dict())
+    types = _field_types(schema)
+    given = _flatten(config.to_dict())
+    for key, value in given.items():
+        if key not in defaults:
+            near = difflib.get_close_matches(key, list(defaults), n=1, cutoff=0.6)
+            hint = f"; did you mean '{near[0]}'?" if near else "; see gwa_jax/config_base.py"
+            raise ConfigError(f"unknown config key '{key}'{hint}")
+        if not _type_ok(value, defaults[key], types.get(key)):
+            want = types.get(key) or type(defaults[key])
+            raise ConfigError(f"config.{key} must be {want.__name__}, got {value!r} "
+                              f"({type(value).__name__})")
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+    """Ranges and names, each failing with one line."""
+    from gwa_jax import models
+    from gwa_jax.data import DATASETS
+    from gwa_jax.optim import OPTIMIZERS, SCHEDULES
+
+    c = config
+    _require(c.total_steps > 0, f"config.total_steps must be positive, got {c.total_steps}")
+    _require(c.batch_size > 0, f"config.batch_size must be positive, got {c.batch_size}")
+    _require(c.batch_size % num_devices == 0,
+             f"config.batch_size={c.batch_size} is not divisible by the {num_devices} devices; "
+             f"use a multiple of {num_devices}")
+    _require(c.eval_batch_size > 0 and c.eval_batch_size % num_devices == 0,
+             f"config.eval_batch_size={c.eval_batch_size} must be a positive multiple of the "
+             f"{num_devices} devices")
+    d = c.dataset
+    _require(d.name in DATASETS,
+             f"unknown dataset '{d.name}'; choose one of {', '.join(sorted(DATASETS))}")
+    _require(0.0 <= d.val_fraction <= 0.5,
+             f"config.dataset.val_fraction must be in [0, 0.5], got {d.val_fraction}")
+    if d.fixed_train_fraction is not None:
+        _require(0.5 <= d.fixed_train_fraction <= 1.0 and
+                 d.fixed_train_fraction + d.val_fraction <= 1.0 + 1e-9,
+                 f"config.dataset.fixed_train_fraction must be in [0.5, 1] with "
+                 f"val_fraction <= 1 - it, got {d.fixed_train_fraction}")
+    if d.train_subset is not None:
+        _require(d.train_subset > 0,
+                 f"config.dataset.train_subset must be positive or None, got {d.train_subset}")
+    n = d.label_noise
+    _require(n.kind in ("none", "symmetric", "asymmetric"),
+             f"config.dataset.label_noise.kind must be none/symmetric/asymmetric, got "
+             f"'{n.kind}'")
+    _require(0.0 <= n.rate < 1.0, f"config.dataset.label_noise.rate must be in [0, 1), got "
+             f"{n.rate}")
+    a = c.augment
+    _require(a.crop in ("none", "pad_crop", "inception"),
+             f"config.augment.crop must be none/pad_crop/inception, got '{a.crop}'")
+    _require(a.mixup >= 0, f"config.augment.mixup must be >= 0, got {a.mixup}")
+    _require(a.randaug_magnitude >= 0 and a.randaug_num_ops >= 0,
+             "config.augment.randaug_magnitude and randaug_num_ops must be >= 0")
+    _require(0.0 <= a.label_smoothing < 1.0,
+             f"config.augment.label_smoothing must be in [0, 1), got {a.label_smoothing}")
+    _require(c.model.name in models.names(),
+             f"unknown model '{c.model.name}'; choose one of {', '.join(models.names())}")
+    _require(c.model.dtype in ("float32", "bfloat16"),
+             f"config.model.dtype must be float32 or bfloat16, got '{c.model.dtype}'")
+    o = c.optim
+    _require(o.name in OPTIMIZERS, f"unknown optim.name '{o.name}'; choose one of {OPTIMIZERS}")
+    _require(o.schedule in SCHEDULES,
+             f"unknown optim.schedule '{o.schedule}'; choose one of {SCHEDULES}")
+    _require(o.lr > 0, f"config.optim.lr must be positive, got {o.lr}")
+    _require(o.warmup_steps >= 0 and o.weight_decay >= 0,
+             "config.optim.warmup_steps and weight_decay must be >= 0")
+    if o.grad_clip_norm is not None:
+        _require(o.grad_clip_norm > 0, "config.optim.grad_clip_norm must be positive or None")
+    g = c.gwa
+    _require(g.beta > 0, f"config.gwa.beta must be positive, got {g.beta}")
+    _require(g.jlt_dim is None or g.jlt_dim > 0, "config.gwa.jlt_dim must be positive or None")
+    _require(0.0 <= g.warmup_fraction < 1.0,
+             f"config.gwa.warmup_fraction must be in [0, 1), got {g.warmup_fraction}")
+    _require(g.save_scores_every >= 0 and g.offline_every >= 0,
+             "config.gwa.save_scores_every and offline_every must be >= 0 (0 = never)")
+    _require(c.criteria.labelwave_window >= 1, "config.criteria.labelwave_window must be >= 1")
+    _require(c.criteria.gd.num_batches >= 2 and c.criteria.gd.patience >= 1,
+             "config.criteria.gd.num_batches must be >= 2 and patience >= 1")
+    _require(c.checkpoint_every >= 1, "config.checkpoint_every must be >= 1")
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+    """Schema then values; raises :class:`ConfigError` with one line."""
+    check_schema(config)
+    check_values(config, num_devices)
+
+
+def check_against_data(config: ml_collections.ConfigDict, steps_per_epoch: int,
+                       num_train: int) -> None:
+    """Checks that need the training-set size."""
+    _require(steps_per_epoch >= 1,
+             f"config.batch_size={config.batch_size} exceeds the {num_train} training samples; "
+             f"lower the batch size")
+    _require(config.total_steps >= steps_per_epoch,
+             f"config.total_steps={config.total_steps} is shorter than one epoch "
+             f"({steps_per_epoch} steps of {config.batch_size}); raise total_steps")

@@ -1,0 +1,157 @@
+"""End-to-end runs of the epoch loop on offline Fashion-MNIST (small, CPU)."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from gwa_jax import head_alignment, head_kernel, latent_from_collection, models, trainer
+from gwa_jax.checkpoints import RunCheckpoints
+from gwa_jax.data import build_data
+from gwa_jax.optim import make_optimizer
+from gwa_jax.train import create_train_state, model_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+pytestmark = pytest.mark.skipif(not os.path.exists(FMNIST) and not os.environ.get("GWA_FMNIST_DIR"),
+                                reason="needs offline Fashion-MNIST: apt-get install -y "
+                                       "dataset-fashion-mnist")
+TIMING = {"epoch_time_s", "train_time_s", "eval_time_s", "ckpt_time_s"}
+
+
+def load_config(name: str = "quickstart", arg: str | None = None):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "configs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
+def small_config():
+    c = load_config()
+    c.model.name = "vit_fmnist_tiny"
+    c.dataset.train_subset = 512
+    c.batch_size = 64
+    c.total_steps = 16  # 8 steps per epoch -> 2 epochs.
+    return c
+
+
+def strip_timing(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def read_metrics(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+class _StopAtEpoch:
+    """Wraps a data bundle so that asking for epoch ``stop`` interrupts the run."""
+
+    def __init__(self, bundle, stop):
+        self._bundle, self._stop = bundle, stop
+
+    def __getattr__(self, name):
+        return getattr(self._bundle, name)
+
+    @property
+    def train(self):
+        outer = self
+
+        class _Train:
+            def __getattr__(self, name):
+                return getattr(outer._bundle.train, name)
+
+            def epoch(self, epoch, *args, **kwargs):
+                if epoch == outer._stop:
+                    raise KeyboardInterrupt("simulated preemption")
+                return outer._bundle.train.epoch(epoch, *args, **kwargs)
+
+        return _Train()
+
+
+def test_end_to_end_files_scores_and_resume(tmp_path, monkeypatch):
+    config = small_config()
+    full = tmp_path / "full"
+    summary = trainer.train_and_evaluate(config, str(full))
+
+    rows = read_metrics(full)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for key in ("epoch", "step", "train_loss", "train_acc", "gwa", "align_mean",
+                "align_kurtosis", "labelwave", "test_acc"):
+        assert key in rows[-1], key
+    assert rows[0]["labelwave"] is None and rows[1]["labelwave"] >= 0
+    assert rows[-1]["step"] == 16
+    meta = np.load(full / "alignment" / "meta.npz")
+    for key in ("ids", "true_labels", "train_labels", "noise_mask"):
+        assert key in meta.files
+    noise_rate = meta["noise_mask"][meta["ids"]].mean()
+    assert noise_rate == pytest.approx(0.2, abs=0.03)
+    scores2 = np.load(full / "alignment" / "epoch_0002.npy")
+    assert scores2.dtype == np.float32 and scores2.shape == (60000,)
+    trained = meta["ids"]
+    assert np.isfinite(scores2[trained]).sum() == 512
+    assert np.isnan(np.delete(scores2, trained)).all()
+    assert set(summary["selected"]) == {"gwa", "gwa_finetune", "labelwave", "last"}
+    assert summary["selected"]["last"]["epoch"] == 2
+    assert os.path.isdir(summary["checkpoints"]["best_gwa"])
+    on_disk = json.loads((full / "summary.json").read_text())
+    assert on_disk["selected"] == json.loads(json.dumps(summary["selected"]))
+
+    # An interrupted copy: its epoch-1 checkpoint is the pre-step state of epoch 2's first batch.
+    cut = tmp_path / "cut"
+    real_build = trainer.build_data
+    monkeypatch.setattr(trainer, "build_data", lambda c: _StopAtEpoch(real_build(c), 2))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train_and_evaluate(config, str(cut))
+    monkeypatch.setattr(trainer, "build_data", real_build)
+
+    data = build_data(config)
+    model = models.create(config.model.name, data.info.num_classes,
+                          **model_overrides(config.model))
+    tx, _ = make_optimizer(config.optim, config.total_steps)
+    target = create_train_state(model, tx, tuple(data.info.image_shape), config.seed)
+    ckpts = RunCheckpoints(str(cut), ("latest",))
+    restored, meta_json = ckpts.restore("latest", {
+        "state": target, "prev_preds": np.zeros(60000, np.int32),
+        "prev_seen": np.zeros(60000, bool)})
+    ckpts.close()
+    assert meta_json["epoch"] == 1
+    params = restored["state"].params
+    batch = next(iter(data.train.epoch(2)))
+    logits, mutables = model.apply({"params": params}, batch["image"], train=True,
+                                   rngs={"dropout": jax.random.key(0)},
+                                   mutable=["latent_embeddings"])
+    expected = head_alignment(head_kernel(params), logits, latent_from_collection(mutables),
+                              batch["target"])
+    np.testing.assert_allclose(scores2[batch["id"]], np.asarray(expected), atol=1e-5)
+
+    # Resuming the interrupted run ends exactly like the uninterrupted one.
+    resumed = trainer.train_and_evaluate(config, str(cut))
+    assert strip_timing(read_metrics(cut)) == strip_timing(rows)
+    np.testing.assert_array_equal(np.load(cut / "alignment" / "epoch_0002.npy"), scores2)
+    assert resumed["selected"] == summary["selected"]
+
+
+def test_cli_smoke_quickstart_under_a_minute(tmp_path):
+    workdir = tmp_path / "qs"
+    cmd = [os.path.join(os.path.dirname(sys.executable), "gwa-train"),
+           "--config", str(ROOT / "configs" / "quickstart.py"), "--workdir", str(workdir),
+           "--config.total_steps=40", "--config.dataset.train_subset=1000",
+           "--config.batch_size=100"]
+    t0 = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    elapsed = time.time() - t0
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = read_metrics(workdir)
+    assert len(rows) >= 4
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert {"gwa", "gwa_finetune", "labelwave", "last"} <= set(summary["selected"])
+    assert "GWA-best checkpoint" in proc.stdout
+    assert elapsed < 90, f"CLI smoke run took {elapsed:.0f}s"
