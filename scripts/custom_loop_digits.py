@@ -13,14 +13,18 @@ import functools
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from flax.training import train_state
 from sklearn.datasets import load_digits
 
-from gwa_jax import SampleBuffer, finalize_epoch, head_alignment, head_kernel
-from gwa_jax import latent_from_collection
+from gwa_jax import (
+    SampleBuffer,
+    finalize_epoch,
+    head_alignment,
+    head_kernel,
+    latent_from_collection,
+)
 
 
 class MLP(nn.Module):

@@ -1,0 +1,142 @@
+"""Train and eval image preprocessing for one dataset, built from the config.
+
+Training (per example, seeded by (seed, epoch, id)): crop (``pad_crop``: zero-pad 4 px +
+random crop at native size; ``inception``: random-area crop resized to the output size;
+``none``: variable-size images are resized + center-cropped), horizontal flip, RandAugment,
+then a bilinear resize to the output size for fixed-size images when ``image_size`` differs
+from the native size. Without RandAugment and inception crop, in-memory datasets run the same
+crop / flip vectorised on whole batches, seeded by (seed, epoch, step) (the fast path).
+
+Evaluation: identity for fixed-size images at their native size (28 / 32 / 8 px), a plain
+bilinear resize when ``image_size`` asks for another size, and resize-shorter-side to
+``size / 0.875`` + center crop for variable-size (224 px) datasets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ml_collections
+import tensorflow as tf
+
+from gwa_jax.data import augment
+from gwa_jax.data.randaugment import randaugment
+from gwa_jax.data.registry import DatasetSpec
+
+CROPS = ("none", "pad_crop", "inception")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocess:
+    """Image preprocessing of one dataset (see module docstring)."""
+
+    native_shape: tuple[int, int, int]
+    fixed_size: bool
+    size: int
+    crop: str = "none"
+    flip: bool = False
+    randaug_num_ops: int = 0
+    randaug_magnitude: float = 0.0
+    mixup: float = 0.0
+    label_smoothing: float = 0.0
+
+    @classmethod
+    def from_config(cls, spec: DatasetSpec, config: ml_collections.ConfigDict) -> Preprocess:
+        """Reads ``config.dataset.image_size`` and ``config.augment``."""
+        aug = config.augment
+        if aug.crop not in CROPS:
+            raise ValueError(f"Unknown augment.crop {aug.crop!r}; valid: {', '.join(CROPS)}.")
+        if aug.mixup < 0 or not 0 <= aug.label_smoothing < 1:
+            raise ValueError("augment.mixup must be >= 0 and label_smoothing in [0, 1).")
+        size = config.dataset.image_size or spec.image_shape[0]
+        magnitude = float(aug.randaug_magnitude)
+        return cls(
+            native_shape=tuple(spec.image_shape),
+            fixed_size=spec.fixed_size,
+            size=int(size),
+            crop=aug.crop,
+            flip=bool(aug.flip),
+            randaug_num_ops=int(aug.randaug_num_ops) if magnitude > 0 else 0,
+            randaug_magnitude=magnitude,
+            mixup=float(aug.mixup),
+            label_smoothing=float(aug.label_smoothing),
+        )
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of the preprocessed images."""
+        return (self.size, self.size, self.native_shape[2])
+
+    @property
+    def resize_fixed(self) -> bool:
+        """Whether fixed-size images need a resize to reach ``size``."""
+        return self.fixed_size and self.size != self.native_shape[0]
+
+    @property
+    def vectorized(self) -> bool:
+        """Whether the batched fast path applies (in-memory data only)."""
+        return self.fixed_size and self.randaug_num_ops == 0 and self.crop != "inception"
+
+    # --- training ---------------------------------------------------------------------------
+
+    def train_example(self, image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """uint8/float (H, W, C) -> float32 out_shape in [0, 255]."""
+        crop_seed, flip_seed, ra_seed = augment.split_seed(seed, 3)
+        x = tf.cast(image, tf.float32)
+        if self.fixed_size:
+            x = tf.ensure_shape(x, self.native_shape)
+        if self.crop == "inception":
+            x = augment.inception_crop(x, crop_seed, self.size)
+        else:
+            if not self.fixed_size:
+                x = augment.resize_center_crop(x, self.size)
+            if self.crop == "pad_crop":
+                x = augment.pad_crop(x, crop_seed)
+        if self.flip:
+            x = augment.flip(x, flip_seed)
+        if self.randaug_num_ops:
+            x = randaugment(x, ra_seed, self.randaug_num_ops, self.randaug_magnitude)
+        if self.resize_fixed and self.crop != "inception":
+            x = tf.image.resize(x, [self.size, self.size], method="bilinear")
+        return tf.ensure_shape(x, self.out_shape)
+
+    def train_batch_images(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """Vectorised fast path: uint8 (B, *native) -> float32 (B, *out_shape) in [0, 255]."""
+        crop_seed, flip_seed = augment.split_seed(seed, 2)
+        x = tf.cast(images, tf.float32)
+        if self.crop == "pad_crop":
+            x = augment.pad_crop_batch(x, crop_seed)
+        if self.flip:
+            x = augment.flip_batch(x, flip_seed)
+        if self.resize_fixed:
+            x = tf.image.resize(x, [self.size, self.size], method="bilinear")
+        return x
+
+    def finish_batch(self, batch: dict, num_classes: int, seed: tf.Tensor) -> dict:
+        """Maps images to [-1, 1], builds soft targets (smoothing, then mixup)."""
+        images = augment.to_model_range(batch["image"])
+        targets = augment.smooth_one_hot(batch["label"], num_classes, self.label_smoothing)
+        if self.mixup > 0:
+            images, targets = augment.mixup(images, targets, self.mixup, seed)
+        out = dict(batch)
+        out["image"] = images
+        out["target"] = targets
+        return out
+
+    # --- evaluation -------------------------------------------------------------------------
+
+    def eval_example(self, image: tf.Tensor) -> tf.Tensor:
+        """uint8 (H, W, C) -> float32 out_shape in [-1, 1]."""
+        x = tf.cast(image, tf.float32)
+        if not self.fixed_size:
+            x = augment.resize_center_crop(x, self.size)
+        elif self.resize_fixed:
+            x = tf.image.resize(x, [self.size, self.size], method="bilinear")
+        return tf.ensure_shape(augment.to_model_range(x), self.out_shape)
+
+    def eval_batch(self, images: tf.Tensor) -> tf.Tensor:
+        """Fixed-size only: uint8 (B, *native) -> float32 (B, *out_shape) in [-1, 1]."""
+        x = tf.cast(images, tf.float32)
+        if self.resize_fixed:
+            x = tf.image.resize(x, [self.size, self.size], method="bilinear")
+        return augment.to_model_range(x)

@@ -1,0 +1,283 @@
+"""Training streams: deterministic (seed, epoch) -> batches, prefetched with tf.data.
+
+Determinism contract. For a given config, ``stream.epoch(e)`` yields the same batches in every
+process:
+
+* order: in-memory datasets use ``np.random.default_rng([seed, e]).permutation`` of the
+  trained ids (the first ``steps_per_epoch * batch_size`` are used, the remainder dropped);
+  streaming datasets read TFDS files in an order shuffled with a seed derived from
+  (seed, e), interleave deterministically and shuffle examples in a buffer with a seed derived
+  from (seed, e) (tf.data shuffling is deterministic for a fixed seed and input order);
+* per-example augmentation: stateless ops seeded by ``fold_in([seed, e], id)``;
+* batch-level ops (vectorised crop / flip of the fast path, mixup): stateless ops seeded by
+  ``fold_in([seed, e], step)``.
+
+All maps run in parallel with ``deterministic=True``. A run resumed inside an epoch can call
+``epoch(e, start_step=k)`` to get exactly the batches k, k + 1, ... of that epoch.
+
+Batch format (numpy): ``image`` float32 (B, H, W, C) in [-1, 1], ``label`` int32 (B,)
+training label (noisy under label noise; the dominant example's under mixup), ``target``
+float32 (B, C) soft targets (one-hot, label-smoothed, mixed), ``id`` int32 (B,) index in the
+full train split. B = ``batch_size`` always.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from gwa_jax.data import augment
+from gwa_jax.data.eval import EvalSet
+from gwa_jax.data.preprocess import Preprocess
+from gwa_jax.data.sources import array_eval_set
+from gwa_jax.data.splits import TRAIN
+from gwa_jax.data.tfds_io import global_ids_tf, open_split
+
+AUTOTUNE = tf.data.AUTOTUNE
+STREAM_SHUFFLE_BUFFER = 10_000  # Augmented uint8 examples (~1.5 GB at 224 px).
+_EXAMPLE_STREAM, _BATCH_STREAM = 0, 1
+
+
+def _options() -> tf.data.Options:
+    options = tf.data.Options()
+    options.deterministic = True
+    return options
+
+
+def epoch_key(seed: int, epoch: int, stream: int) -> tf.Tensor:
+    """The stateless seed of one (seed, epoch) and stream (example- or batch-level)."""
+    return augment.fold_in(tf.constant([seed, epoch], tf.int64), stream)
+
+
+class TrainStream:
+    """Base class: a per-epoch deterministic stream of training batches."""
+
+    def __init__(
+        self,
+        *,
+        split: np.ndarray,
+        train_labels: np.ndarray,
+        true_labels: np.ndarray,
+        num_classes: int,
+        batch_size: int,
+        eval_batch_size: int,
+        seed: int,
+        preprocess: Preprocess,
+    ) -> None:
+        if seed < 0:
+            raise ValueError("config.seed must be non-negative.")
+        self.split = np.asarray(split, np.int8)
+        self.train_ids = np.flatnonzero(self.split == TRAIN).astype(np.int64)
+        self.train_labels = np.asarray(train_labels, np.int32)
+        self.true_labels = np.asarray(true_labels, np.int32)
+        self.num_classes = int(num_classes)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size)
+        self.seed = int(seed)
+        self.preprocess = preprocess
+        self.steps_per_epoch = len(self.train_ids) // self.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"{len(self.train_ids)} training examples are fewer than batch_size="
+                f"{self.batch_size}."
+            )
+
+    @property
+    def num_train(self) -> int:
+        """Number of trained ids."""
+        return len(self.train_ids)
+
+    def dataset(self, epoch: int, start_step: int = 0) -> tf.data.Dataset:
+        """The tf.data pipeline of one epoch (batched, prefetched); see :meth:`epoch`."""
+        raise NotImplementedError
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+        """Yields the batches ``start_step, ..., steps_per_epoch - 1`` of ``epoch``.
+
+        Batches: ``image`` float32 (B, H, W, C), ``label`` int32 (B,), ``target`` float32
+        (B, C), ``id`` int32 (B,).
+        """
+        if not 0 <= start_step <= self.steps_per_epoch:
+            raise ValueError(f"start_step must be in [0, {self.steps_per_epoch}].")
+        return self.dataset(epoch, start_step).as_numpy_iterator()
+
+    def eval_stream(self, batch_size: int | None = None) -> EvalSet:
+        """The trained ids without augmentation, fixed order, padded batches.
+
+        Batches carry ``image``, ``label`` (training label), ``true_label``, ``id`` and
+        ``mask``; for the offline GWA estimator and LabelWave's forward passes.
+        """
+        return self.eval_subset(TRAIN, "train", batch_size)
+
+    def eval_subset(self, part: int, name: str, batch_size: int | None = None) -> EvalSet:
+        """Like :meth:`eval_stream` for the ids with split code ``part`` (1 = validation)."""
+        raise NotImplementedError
+
+    def _finish(self, step: tf.Tensor, batch: dict, key: tf.Tensor) -> dict:
+        out = self.preprocess.finish_batch(batch, self.num_classes, augment.fold_in(key, step))
+        out["id"] = tf.cast(out["id"], tf.int32)
+        return out
+
+
+class ArrayTrainStream(TrainStream):
+    """Training stream over images held in memory (uint8 array indexed by id)."""
+
+    def __init__(self, images: np.ndarray, **kwargs) -> None:
+        """``images``: uint8 (num_ids, H, W, C), row i = id i; other args as TrainStream."""
+        super().__init__(**kwargs)
+        self._images = tf.constant(images)
+        self._labels = tf.constant(self.train_labels)
+        self._true = tf.constant(self.true_labels)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """int64 (steps_per_epoch * B,) ids of ``epoch`` in batch order."""
+        rng = np.random.default_rng([self.seed, epoch])
+        perm = rng.permutation(self.train_ids)
+        return perm[: self.steps_per_epoch * self.batch_size]
+
+    def dataset(self, epoch: int, start_step: int = 0) -> tf.data.Dataset:
+        b = self.batch_size
+        ids = self.order(epoch)[start_step * b :]
+        steps = np.arange(start_step, self.steps_per_epoch, dtype=np.int64)
+        example_key = epoch_key(self.seed, epoch, _EXAMPLE_STREAM)
+        batch_key = epoch_key(self.seed, epoch, _BATCH_STREAM)
+        images, labels, pre = self._images, self._labels, self.preprocess
+
+        if pre.vectorized:
+
+            def load_batch(step, batch_ids):
+                batch = {
+                    "image": tf.gather(images, batch_ids),
+                    "label": tf.gather(labels, batch_ids),
+                    "id": batch_ids,
+                }
+                seed = augment.fold_in(augment.fold_in(batch_key, step), 1)
+                batch["image"] = pre.train_batch_images(batch["image"], seed)
+                return step, batch
+
+            ds = tf.data.Dataset.from_tensor_slices((steps, ids.reshape(-1, b)))
+            ds = ds.map(load_batch, num_parallel_calls=AUTOTUNE, deterministic=True)
+        else:
+
+            def load_example(i):
+                seed = augment.fold_in(example_key, i)
+                image = pre.train_example(tf.gather(images, i), seed)
+                return {"image": image, "label": tf.gather(labels, i), "id": i}
+
+            ds = tf.data.Dataset.from_tensor_slices(ids)
+            ds = ds.map(load_example, num_parallel_calls=AUTOTUNE, deterministic=True)
+            ds = ds.batch(b, drop_remainder=True)
+            ds = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(steps), ds))
+        ds = ds.map(
+            lambda step, batch: self._finish(step, batch, batch_key),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+        return ds.prefetch(AUTOTUNE).with_options(_options())
+
+    def eval_subset(self, part: int, name: str, batch_size: int | None = None) -> EvalSet:
+        ids = np.flatnonzero(self.split == part)
+        return array_eval_set(
+            name,
+            self._images,
+            self._labels,
+            self.preprocess,
+            batch_size or self.eval_batch_size,
+            ids=ids,
+            extras={"true_label": self._true},
+        )
+
+
+class TfdsTrainStream(TrainStream):
+    """Training stream read from TFDS files every epoch (ImageNet-scale datasets)."""
+
+    def __init__(
+        self,
+        builder: tfds.core.DatasetBuilder,
+        split_name: str,
+        shard_offsets: np.ndarray,
+        prepare: str,
+        **kwargs,
+    ) -> None:
+        """Args beyond TrainStream's: the TFDS builder and split name, the canonical shard
+        offsets and the prepare command."""
+        super().__init__(**kwargs)
+        self.builder = builder
+        self.split_name = split_name
+        self.prepare = prepare
+        self._split = tf.constant(self.split)
+        self._offsets = tf.constant(np.asarray(shard_offsets, np.int64))
+        self._labels = tf.constant(self.train_labels)
+        self._true = tf.constant(self.true_labels)
+
+    def _read(self, shuffle_seed: int | None, part: int = TRAIN) -> tf.data.Dataset:
+        """(id int64, image uint8) of the ids with split code ``part``, in file order (or
+        with files shuffled by ``shuffle_seed``)."""
+        read_config = tfds.ReadConfig(
+            add_tfds_id=True, shuffle_seed=shuffle_seed, options=_options()
+        )
+        ds = open_split(
+            self.builder,
+            self.split_name,
+            self.prepare,
+            shuffle_files=shuffle_seed is not None,
+            read_config=read_config,
+        )
+        offsets, split = self._offsets, self._split
+        ds = ds.map(
+            lambda ex: (global_ids_tf(ex["tfds_id"], offsets), ex["image"]),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+        return ds.filter(lambda i, image: tf.gather(split, i) == part)
+
+    def dataset(self, epoch: int, start_step: int = 0) -> tf.data.Dataset:
+        rng = np.random.default_rng([self.seed, epoch])
+        file_seed, buffer_seed = (int(s) for s in rng.integers(0, 2**31 - 1, size=2))
+        example_key = epoch_key(self.seed, epoch, _EXAMPLE_STREAM)
+        batch_key = epoch_key(self.seed, epoch, _BATCH_STREAM)
+        labels, pre = self._labels, self.preprocess
+
+        def load_example(i, image):
+            seed = augment.fold_in(example_key, i)
+            image = pre.train_example(image, seed)
+            # uint8 in the shuffle buffer: 4x less memory (150 KB per 224 px image).
+            image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+            return {
+                "image": image,
+                "label": tf.gather(labels, i),
+                "id": i,
+            }
+
+        ds = self._read(file_seed)
+        ds = ds.map(load_example, num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.shuffle(STREAM_SHUFFLE_BUFFER, seed=buffer_seed, reshuffle_each_iteration=False)
+        ds = ds.batch(self.batch_size, drop_remainder=True).take(self.steps_per_epoch)
+        ds = ds.enumerate().skip(start_step)
+        ds = ds.map(
+            lambda step, batch: self._finish(step, batch, batch_key),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+        return ds.prefetch(AUTOTUNE).with_options(_options())
+
+    def eval_subset(self, part: int, name: str, batch_size: int | None = None) -> EvalSet:
+        labels, true, pre = self._labels, self._true, self.preprocess
+
+        def load(i, image):
+            return {
+                "image": pre.eval_example(image),
+                "label": tf.gather(labels, i),
+                "true_label": tf.gather(true, i),
+                "id": tf.cast(i, tf.int32),
+            }
+
+        def make(b: int) -> tf.data.Dataset:
+            ds = self._read(None, part)
+            return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).batch(b)
+
+        num = int(np.sum(self.split == part))
+        return EvalSet(name, make, num, batch_size or self.eval_batch_size)

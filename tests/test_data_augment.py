@@ -1,0 +1,117 @@
+"""Stateless augmentation ops, RandAugment, and the per-example pipeline on digits."""
+
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gwa_jax.config_base import default_config
+from gwa_jax.data import augment, build_data
+from gwa_jax.data.randaugment import OPS, _apply, randaugment
+
+
+def image(channels, size=24, seed=0):
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.integers(0, 256, (size, size, channels)).astype(np.float32))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_randaugment_op_keeps_shape_and_range(channels):
+    x = image(channels)
+    for op in range(len(OPS)):
+        for level in (-1.5, 0.3, 1.0):
+            out = _apply(tf.constant(op), x, tf.constant(level)).numpy()
+            assert out.shape == x.shape, OPS[op]
+            assert out.min() >= 0.0 and out.max() <= 255.0, OPS[op]
+        if OPS[op] not in ("auto_contrast", "equalize"):
+            out = _apply(tf.constant(op), x, tf.constant(0.0)).numpy()
+            np.testing.assert_allclose(out, x.numpy(), err_msg=OPS[op])
+
+
+def test_randaugment_is_a_function_of_the_seed():
+    x = image(3)
+    seed = tf.constant([1, 2], tf.int64)
+    a = randaugment(x, seed, 2, 9).numpy()
+    b = randaugment(x, seed, 2, 9).numpy()
+    np.testing.assert_array_equal(a, b)
+    outs = [randaugment(x, tf.constant([1, s], tf.int64), 2, 9).numpy() for s in range(8)]
+    assert len({o.tobytes() for o in outs}) > 4
+
+
+def test_pad_crop_batch_takes_shifted_windows_and_flip_mirrors():
+    x = tf.reshape(tf.range(2 * 6 * 6, dtype=tf.float32) + 1.0, [2, 6, 6, 1])
+    out = augment.pad_crop_batch(x, tf.constant([3, 4], tf.int64), pad=2).numpy()
+    padded = np.pad(x.numpy(), [(0, 0), (2, 2), (2, 2), (0, 0)])
+    for i in range(2):
+        found = [
+            (r, c)
+            for r in range(5)
+            for c in range(5)
+            if np.array_equal(padded[i, r : r + 6, c : c + 6], out[i])
+        ]
+        assert found
+    flipped = augment.flip_batch(x, tf.constant([0, 1], tf.int64)).numpy()
+    for i in range(2):
+        assert np.array_equal(flipped[i], x[i]) or np.array_equal(flipped[i], x[i, :, ::-1])
+
+
+def test_inception_crop_and_eval_resize_shapes():
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (37, 53, 3)).astype(np.float32))
+    crop = augment.inception_crop(x, tf.constant([0, 1], tf.int64), 16)
+    assert crop.shape == (16, 16, 3)
+    center = augment.resize_center_crop(x, 16)
+    assert center.shape == (16, 16, 3)
+
+
+def test_mixup_keeps_probabilities_and_is_deterministic():
+    images = tf.random.stateless_uniform([8, 4, 4, 1], [0, 0])
+    targets = tf.one_hot(tf.range(8) % 3, 3)
+    a = augment.mixup(images, targets, 0.5, tf.constant([5, 5], tf.int64))
+    b = augment.mixup(images, targets, 0.5, tf.constant([5, 5], tf.int64))
+    np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+    np.testing.assert_allclose(a[1].numpy().sum(1), 1.0, atol=1e-6)
+    assert a[1].numpy().max() >= 0.5 - 1e-6
+
+
+def digits_config(**augment_keys):
+    c = default_config()
+    c.dataset.name = "digits"
+    c.batch_size = 32
+    c.eval_batch_size = 100
+    for key, value in augment_keys.items():
+        c.augment[key] = value
+    return c
+
+
+def test_digits_source_has_a_fixed_stratified_test_part():
+    data = build_data(digits_config())
+    assert data.info.num_ids == 1797 - 359 and data.info.image_shape == (8, 8, 1)
+    assert data.tests["test"].num_examples == 359
+    labels = np.concatenate([b["label"][b["mask"]] for b in data.tests["test"]])
+    counts = np.bincount(labels, minlength=10)
+    assert np.all(np.abs(counts - 0.2 * 179.7) <= 2)
+
+
+def test_randaugment_pipeline_is_deterministic_across_builds():
+    c = digits_config(crop="pad_crop", flip=True, randaug_magnitude=9, mixup=0.2)
+    a = list(itertools.islice(build_data(c).train.epoch(1), 3))
+    b = list(itertools.islice(build_data(c).train.epoch(1), 3))
+    for x, y in zip(a, b, strict=True):
+        for key in x:
+            np.testing.assert_array_equal(x[key], y[key])
+    assert a[0]["image"].shape == (32, 8, 8, 1)
+    c0 = list(itertools.islice(build_data(c).train.epoch(0), 1))[0]
+    assert not np.array_equal(c0["image"], a[0]["image"])
+
+
+def test_per_example_augmentation_depends_on_id_not_on_parallelism():
+    c = digits_config(randaug_magnitude=5, crop="inception")
+    c.dataset.image_size = 12
+    data = build_data(c)
+    first = list(data.train.epoch(0))
+    second = list(data.train.epoch(0))
+    assert first[0]["image"].shape == (32, 12, 12, 1)
+    assert data.tests["test"].dataset().element_spec["image"].shape[1:] == (12, 12, 1)
+    for x, y in zip(first, second, strict=True):
+        np.testing.assert_array_equal(x["image"], y["image"])
