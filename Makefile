@@ -25,7 +25,7 @@ data:
 	fi
 
 quickstart: install data
-	$(BIN)/python scripts/custom_loop_digits.py --epochs 30 --noise 0.2
+	$(BIN)/gwa-train --config configs/quickstart.py --workdir $(WORKDIR)
 
 test: install data
 	$(BIN)/python -m pytest -q -m "not slow"
