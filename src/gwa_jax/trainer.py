@@ -121,6 +121,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     check_batch_divisible(config.batch_size)
     mesh = make_mesh()
     repl = replicated(mesh)
+    logging.info("Data parallel over %d device(s) (%s); %d process(es)", jax.device_count(),
+                 jax.devices()[0].platform, jax.process_count())
     steps_per_epoch = info.steps_per_epoch
     total_steps = int(config.total_steps)
     num_epochs = math.ceil(total_steps / steps_per_epoch)
@@ -297,6 +299,7 @@ def _summarize(config: ml_collections.ConfigDict, history: list[dict[str, Any]],
         "checkpoints": {k: ckpts.path(k) for k in ckpts.managers},
         "num_epochs": len(history),
         "total_steps": total_steps,
+        "num_devices": jax.device_count(),
         "max_align_mean": max((h["align_mean"] for h in history
                                if h.get("align_mean") is not None
                                and not math.isnan(h["align_mean"])), default=None),
