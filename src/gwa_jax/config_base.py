@@ -50,6 +50,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.dtype = "float32"  # float32 / bfloat16 (the head always computes in float32).
     c.model.dropout = 0.0
     c.model.drop_path = 0.0
+    # ConvNeXt stem downsampling: None = the variant's default (4 for 224 px); 1 for 32 px.
+    c.model.stem_stride = ml_collections.FieldReference(None, field_type=int)
     c.model.init_from = ml_collections.FieldReference(None, field_type=str)  # AugReg .npz.
 
     # --- Optimiser -----------------------------------------------------------------------

@@ -192,4 +192,6 @@ def model_overrides(model_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
         out["dropout"] = model_cfg.dropout
     if model_cfg.drop_path:
         out["drop_path"] = model_cfg.drop_path
+    if model_cfg.stem_stride is not None:
+        out["stem_stride"] = model_cfg.stem_stride
     return out

@@ -45,8 +45,8 @@ stride-1 conv (grids 32, 16, 8, 4) and keeps the 7x7 depthwise kernel (override
 ``kernel_size`` to change it).
 
 Overrides are the dataclass fields of :class:`ConvNeXtV2` (``depths, dims, kernel_size,
-stem_stride, drop_path, dtype, head_init_std``) or :class:`ViT` (``patch_size, width, depth,
-mlp_dim, num_heads, posemb, pool, dropout, attention_dropout, drop_path, dtype,
+stem_stride, drop_path, dw_impl, dtype, head_init_std``) or :class:`ViT` (``patch_size,
+width, depth, mlp_dim, num_heads, posemb, pool, dropout, attention_dropout, drop_path, dtype,
 head_init_std``).
 """
 

@@ -21,7 +21,8 @@ Our :class:`gwa_jax.models.vit.ViT` with ``pool="tok"`` and ``posemb="learn"`` (
 Checkpoints saved with Linen per-class numbering (``MultiHeadDotProductAttention_0``,
 ``LayerNorm_1``, ``MlpBlock_0``) are accepted as well. ``head/*`` and ``pre_logits/*`` of the
 checkpoint are ignored: the head is taken from the ``params`` passed in (fresh, with the new
-class count).
+class count). Keys under ``opt/target/`` (older vit_jax files that also store the optimizer
+state) are read with that prefix stripped.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import scipy.ndimage
 
 POSEMB_KEY = "Transformer/posembed_input/pos_embedding"
 _IGNORED_PREFIXES = ("head/", "pre_logits/")
+_OPT_PREFIX = "opt/target/"
 # Our (pre-Linen, checkpoint) module names -> Linen per-class names of the same modules.
 _LINEN_ALIASES = {
     "/MultiHeadDotProductAttention_1/": "/MultiHeadDotProductAttention_0/",
@@ -81,9 +83,7 @@ def _target_grid(
     return side, side
 
 
-def resize_posemb(
-    posemb: np.ndarray, num_prefix: int, new_grid: tuple[int, int]
-) -> np.ndarray:
+def resize_posemb(posemb: np.ndarray, num_prefix: int, new_grid: tuple[int, int]) -> np.ndarray:
     """Bilinearly resizes a (1, num_prefix + g*g, D) position embedding to a new grid.
 
     The prefix (class-token) rows are kept unchanged; the square g x g grid part is resized
@@ -161,6 +161,8 @@ def load_augreg_npz(
     target = flax.traverse_util.flatten_dict(tree, sep="/")
     ckpt = read_npz(path)
     src = os.fspath(path)
+    if any(k.startswith(_OPT_PREFIX) for k in ckpt):  # older vit_jax files hold optimizer state
+        ckpt = {k[len(_OPT_PREFIX) :]: v for k, v in ckpt.items() if k.startswith(_OPT_PREFIX)}
 
     kernel = target.get("embedding/kernel")
     patch = int(kernel.shape[0]) if kernel is not None else None
@@ -188,9 +190,7 @@ def load_augreg_npz(
                 )
         out[key] = jnp.asarray(value, dtype=ref.dtype)
 
-    extra = sorted(
-        k for k in ckpt if k not in used and not k.startswith(_IGNORED_PREFIXES)
-    )
+    extra = sorted(k for k in ckpt if k not in used and not k.startswith(_IGNORED_PREFIXES))
     if extra:
         more = f" (+{len(extra) - 1} more)" if len(extra) > 1 else ""
         raise ValueError(

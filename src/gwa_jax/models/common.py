@@ -6,6 +6,7 @@ Every model ends the same way (this is what the GWA code relies on)::
     z = ...                                       # (B, D) pre-head latent, compute dtype
     z = z.astype(jnp.float32)                     # (B, D) float32
     self.sow("latent_embeddings", "x", z)         # mutable_vars["latent_embeddings"]["x"][-1]
+                                                  # (skipped during init; always a 1-tuple)
     logits = ClassifierHead(num_classes)(z)       # nn.Dense named "head", float32
 
 so ``logits == z @ params["head"]["kernel"] + params["head"]["bias"]`` exactly.
@@ -84,7 +85,12 @@ def classify(module: nn.Module, z: jax.Array, num_classes: int, head_init_std: f
     if z.ndim != 2:
         raise ValueError(f"pre-head latent must be (B, D), got shape {z.shape}")
     z = z.astype(jnp.float32)
-    module.sow(LATENT_COLLECTION, LATENT_NAME, z)
+    if not module.is_initializing():
+        # Not during init, so that ``init`` returns only {"params": ...}. The reduce_fn keeps a
+        # 1-tuple (z,) even if the variables passed to apply already hold an old latent.
+        module.sow(
+            LATENT_COLLECTION, LATENT_NAME, z, init_fn=tuple, reduce_fn=lambda _old, new: (new,)
+        )
     head = nn.Dense(
         num_classes,
         name=HEAD_NAME,
