@@ -127,9 +127,11 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
              f"config.augment.label_smoothing must be in [0, 1), got {a.label_smoothing}")
     _require(c.model.name in models.names(),
              f"unknown model '{c.model.name}'; choose one of {', '.join(models.names())}")
-    if c.model.stem_stride is not None:
-        from gwa_jax.models import model_fields
+    from gwa_jax.models import model_fields
 
+    _require(not c.model.dropout or "dropout" in model_fields(c.model.name),
+             f"config.model.dropout applies to ViT models, not '{c.model.name}'")
+    if c.model.stem_stride is not None:
         _require("stem_stride" in model_fields(c.model.name),
                  f"config.model.stem_stride applies to ConvNeXt models, not '{c.model.name}'")
         _require(c.model.stem_stride >= 1, "config.model.stem_stride must be >= 1")
