@@ -14,7 +14,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.sharding import Mesh
 from tqdm import tqdm
 
 from gwa_jax import criteria, models
@@ -64,9 +65,13 @@ def _final_only(name: str) -> bool:
     return "corrupted" in name
 
 
-def _evaluate(eval_fn, params, batches: Iterable[dict[str, np.ndarray]], mesh) -> dict[str, float]:
-    """Accuracy (and ReaL accuracy when present) over padded eval batches; sums stay on the
-    device until the end."""
+def evaluate_accuracy(eval_fn: Callable[..., dict[str, jax.Array]], params: Any,
+                      batches: Iterable[dict[str, np.ndarray]], mesh: Mesh) -> dict[str, float]:
+    """Accuracy (and ReaL accuracy when present) over padded eval batches.
+
+    ``eval_fn(params, batch)`` returns summed hits (see ``train.eval_step``); the sums stay on
+    the device until the last batch.
+    """
     sums = None
     for batch in prefetch_to_mesh(batches, mesh):
         out = eval_fn(params, batch)
@@ -219,11 +224,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         prev = (preds, seen)
         t_eval = time.time()
         if has_val:
-            row["val_acc"] = _evaluate(eval_fn, state.params, data.val, mesh)["acc"]
+            row["val_acc"] = evaluate_accuracy(eval_fn, state.params, data.val, mesh)["acc"]
         for name, test_set in data.tests.items():
             if _final_only(name):
                 continue
-            res = _evaluate(eval_fn, state.params, test_set, mesh)
+            res = evaluate_accuracy(eval_fn, state.params, test_set, mesh)
             row[_test_key(name)] = res.get("real_acc", res["acc"])
         if gd_cfg.enabled and len(tap.kept) >= 2:
             grads = [grad_fn(state.params, jax.device_put(b, repl)) for b in tap.kept]
@@ -315,9 +320,10 @@ def _final_evaluation(data, ckpts: RunCheckpoints, state, eval_fn, mesh) -> dict
     for kind in ckpts.managers:
         if kind == "latest" or ckpts.latest_epoch(kind) is None:
             continue
-        params, _ = ckpts.restore(kind, state)
-        params = jax.device_put(params, replicated(mesh)).params
-        out[kind] = {n: _evaluate(eval_fn, params, data.tests[n], mesh)["acc"] for n in names}
+        restored, _ = ckpts.restore(kind, state)
+        params = jax.device_put(restored, replicated(mesh)).params
+        out[kind] = {n: evaluate_accuracy(eval_fn, params, data.tests[n], mesh)["acc"]
+                     for n in names}
     return out
 
 
