@@ -1,0 +1,26 @@
+"""The benchmark scripts run and end with their JSON line (tiny settings)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_overhead_emits_json(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_overhead.py"), "--model",
+         "vit_fmnist_tiny", "--alt-steps", "4", "--reps", "1", "--steps", "2", "--num-ids", "512",
+         "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    last = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("model", "device", "img_per_s_off", "img_per_s_on", "overhead_pct",
+                "img_per_s_naive", "naive_overhead_pct", "flops_overhead_pct"):
+        assert key in last, key
+    assert last["model"] == "vit_fmnist_tiny" and last["img_per_s_on"] > 0
+    # GWA adds work to the step, never removes it; and only a sliver of it.
+    assert 0 < last["flops_per_step_on"] - last["flops_per_step_off"]
+    assert last["flops_overhead_pct"] < 0.5
+    assert json.loads(out.read_text()) == last
