@@ -1,0 +1,53 @@
+"""Table 1: ConvNeXt-Femto from scratch on ImageNet-1k (paper Table 4, after "Better plain
+ViT baselines for ImageNet-1k").
+
+AdamW 1e-3 (b = 0.9, 0.999), weight decay 1e-4, batch 1024, 112650 steps (90 epochs),
+linear warm-up 10000 steps + cosine, gradient clipping 1.0, 224 px, inception crop + flip,
+RandAugment 2 ops magnitude 10, mixup 0.2. Tested on ImageNet val, ImageNet-V2 and ReaL
+(added automatically for ``imagenet2012``).
+
+Arguments (``--config FILE:ARG``, comma separated, all optional):
+
+* ``split``: validation fraction 0.1, 0.01 or 0 (0 = all training data; GD is on). Default 0.
+* ``seed``: training seed. Default 0.
+* ``corrupted``: evaluate ImageNet-C on the kept checkpoints. Default false.
+* ``runlocal``: a 16-step smoke test on 64 images.
+
+    gwa-train --config configs/table1_imagenet_convnext.py:split=0.1,seed=0 \\
+        --workdir runs/table1_imagenet_convnext/split0.1_seed0
+"""
+
+from gwa_jax.config_base import default_config
+from gwa_jax.experiments.args import parse_arg
+from gwa_jax.experiments.paper import SPLITS, runlocal, set_split
+
+
+def get_config(arg: str | None = None):
+    a = parse_arg(arg, where="configs/table1_imagenet_convnext.py", choices={"split": SPLITS},
+                  split=0.0, seed=0, corrupted=False, runlocal=False)
+    c = default_config()
+    c.seed = a.seed
+    c.batch_size = 1024
+    c.eval_batch_size = 1024
+    c.total_steps = 112650
+
+    c.dataset.name = "imagenet2012"  # + imagenet_v2 and imagenet2012_real test sets.
+    set_split(c, a.split)
+    c.dataset.image_size = 224
+    c.dataset.test_sets = ("imagenet2012_corrupted",) if a.corrupted else ()
+
+    c.augment.crop = "inception"
+    c.augment.flip = True
+    c.augment.randaug_num_ops = 2
+    c.augment.randaug_magnitude = 10
+    c.augment.mixup = 0.2
+
+    c.model.name = "convnext_femto"  # 4x4 / 4 patchify stem at 224 px (the default).
+
+    c.optim.name = "adamw"
+    c.optim.lr = 1e-3
+    c.optim.weight_decay = 1e-4
+    c.optim.grad_clip_norm = 1.0
+    c.optim.schedule = "warmup_cosine"
+    c.optim.warmup_steps = 10000
+    return runlocal(c) if a.runlocal else c

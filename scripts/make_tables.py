@@ -1,0 +1,53 @@
+"""Build the paper's tables from finished run directories: Markdown, CSV and LaTeX.
+
+    python scripts/make_tables.py table1_cifar10               # -> results/table1_cifar10/
+    python scripts/make_tables.py fmnist_n --relative          # differences to Val Set (10%)
+    python scripts/make_tables.py table2 table3 table5 table4 --root runs/ --out results/
+    python scripts/make_tables.py all
+
+Rows Val Set (10%) / (1%) are the `val` selections of the 10% / 1% split runs; LabelWave, GD
+and GWA come from the 0% split run; cells are the mean over seeds with (max - min), best in
+bold, second best underlined. Table 1 style tables also get fig3_correlation.* (Pearson and
+Spearman of max mean alignment vs final test accuracy) and mislabel_auroc.* (AUROC of minus
+the alignment score at the GWA-selected epoch). Table 4 is read from configs/ itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from gwa_jax.experiments.reports import ALL_TABLES, make_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    p.add_argument("tables", nargs="+", choices=[*ALL_TABLES, "all"], metavar="TABLE",
+                   help=f"one or more of: {', '.join(ALL_TABLES)}, all")
+    p.add_argument("--root", default="runs", help="directory of the run workdirs")
+    p.add_argument("--out", default="results", help="output directory (one folder per table)")
+    p.add_argument("--configs", default=str(ROOT / "configs"), help="the configs/ directory")
+    p.add_argument("--relative", action="store_true",
+                   help="report rows as differences to the Val Set (10%%) row")
+    p.add_argument("--gd", choices=("gd", "gd_up5"), default="gd",
+                   help="GD stop rule: 5 consecutive increases (gd) or the 5th increase")
+    args = p.parse_args(argv)
+    names = ALL_TABLES if "all" in args.tables else list(dict.fromkeys(args.tables))
+    command = shlex.join(["python", "scripts/make_tables.py", *(argv if argv is not None
+                                                                 else sys.argv[1:])])
+    for name in names:
+        written = make_table(name, args.root, args.out, relative=args.relative, gd=args.gd,
+                             configs_dir=args.configs, command=command)
+        md = [w for w in written if w.suffix == ".md"]
+        print(f"{name}: wrote {', '.join(str(w) for w in md)} (+ .csv, .tex)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Writing a table (and its companions) to ``results/<name>/`` as Markdown, CSV and LaTeX.
+
+For a table over runs (``table1*``, ``table2``, ``table3``, ``table5``, ``fmnist_n*``) the
+directory gets ``<name>.md/.csv/.tex`` (``<name>_relative.*`` in relative mode), and for the
+Table 1 style tables also ``fig3_correlation.*`` (Pearson / Spearman of the max mean alignment
+vs the final test accuracy across runs) and ``mislabel_auroc.*`` (noisy variants only).
+``table4`` is printed from the config files. ``command.txt`` records the command line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gwa_jax.experiments import tables as T
+
+RUN_TABLES = ("table1_cifar10", "table1_imagenet", "table1", "table2", "table3", "table5",
+              "fmnist_n", "fmnist_n_asym")
+ALL_TABLES = (*RUN_TABLES, "table4")
+#: Tables that get the Fig. 3 correlation and the mislabel-detection AUROC.
+WITH_EXTRAS = ("table1_cifar10", "table1", "fmnist_n", "fmnist_n_asym")
+
+
+def _write(directory: Path, stem: str, md: str, csv_text: str, tex: str) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, text in ((".md", md), (".csv", csv_text), (".tex", tex)):
+        path = directory / f"{stem}{suffix}"
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+def make_table(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
+               relative: bool = False, gd: str = "gd",
+               configs_dir: str | os.PathLike | None = None,
+               command: str | None = None) -> list[Path]:
+    """Builds table ``name`` from the runs under ``root``; returns the files written to
+    ``out/<name>/``. Prints a one-line note for every table that has no finished run."""
+    directory = Path(out) / name
+    written: list[Path] = []
+    if name == "table4":
+        if configs_dir is None:
+            raise ValueError("table4 needs the configs directory")
+        header, rows = T.table4(configs_dir)
+        title = "Table 4: training hyperparameters, read from the config files"
+        written += _write(directory, name, T.grid_markdown(title, header, rows, command=command),
+                          T.grid_csv(header, rows), T.grid_latex(title, header, rows))
+    else:
+        spec = T.table_specs(gd)[name]
+        results, planned = T.collect(spec.plan, root)
+        if not results:
+            print(f"{name}: no finished run under {root} (run: python scripts/sweep.py "
+                  f"{spec.plan} --root {root}); writing an empty table")
+        relative = relative or spec.always_relative
+        cells = T.build_cells(spec, results, planned)
+        stem = f"{name}_relative" if relative and not spec.always_relative else name
+        written += _write(directory, stem, T.to_markdown(spec, cells, relative, command),
+                          T.to_csv(spec, cells, relative), T.to_latex(spec, cells, relative))
+        if name in WITH_EXTRAS and results:
+            written += _extras(spec, results, planned, directory, command)
+    if command:
+        (directory / "command.txt").write_text(command + "\n")
+        written.append(directory / "command.txt")
+    return written
+
+
+def _extras(spec: T.TableSpec, results: dict, planned: dict, directory: Path,
+            command: str | None) -> list[Path]:
+    written = []
+    header, rows, _ = T.correlation_rows(results)
+    if rows:
+        title = ("Fig. 3: correlation of max mean alignment with final test accuracy [%] "
+                 "across runs")
+        notes = ["Every finished run of the table (all splits and seeds); final = last epoch."]
+        written += _write(directory, "fig3_correlation",
+                          T.grid_markdown(title, header, rows, notes, command),
+                          T.grid_csv(header, rows), T.grid_latex(title, header, rows))
+    aspec = T.auroc_spec(spec, results)
+    if aspec is not None:
+        cells = T.build_cells(aspec, results, planned)
+        written += _write(directory, "mislabel_auroc", T.to_markdown(aspec, cells, False,
+                                                                      command),
+                          T.to_csv(aspec, cells), T.to_latex(aspec, cells))
+    return written
