@@ -47,6 +47,15 @@ def test_bad_overrides_give_one_line(override, pattern):
     assert "\n" not in str(info.value)
 
 
+def test_bad_config_argument_is_one_line_without_traceback():
+    with pytest.raises(UsageError) as info:
+        parse_command_line(["gwa-train", f"--config={ROOT / 'configs' / 'fmnist_n.py'}:modle=vit",
+                            "--workdir=/tmp/w"], 1)
+    message = str(info.value)
+    assert "Traceback" not in message and "\n" not in message
+    assert "modle" in message and "model" in message
+
+
 def test_batch_not_divisible_by_devices():
     with pytest.raises(UsageError, match="not divisible by the 3 devices"):
         parse("--config.batch_size=128", devices=3)

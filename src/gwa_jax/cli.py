@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging as std_logging
 import os
+import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -65,7 +66,12 @@ def parse_command_line(argv: list[str], num_devices: int | None = None
         if config is not None:
             config.to_dict()  # A config file that failed to load raises here.
     except flags.Error as err:
-        raise UsageError(_one_line(str(err).replace("flag --config.", "config."))) from None
+        text = str(err)
+        if "Traceback" in text:  # get_config(arg) raised: keep its own message, the last line.
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            text = "in the config argument: " + re.sub(r"^[\w.]+(Error|Exception): ", "",
+                                                        lines[-1])
+        raise UsageError(_one_line(text.replace("flag --config.", "config."))) from None
     except AttributeError as err:  # Unknown override key; ml_collections suggests a name.
         msg = _one_line(str(err)).strip("'").replace("' Did", ", did").replace("'?", "'?")
         raise UsageError(f"unknown config key: {msg}") from None
