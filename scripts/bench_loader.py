@@ -12,7 +12,6 @@ the JSON to a file.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -23,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 
 from gwa_jax.config_base import default_config  # noqa: E402
 from gwa_jax.data import build_data  # noqa: E402
+from gwa_jax.run_files import emit_report  # noqa: E402
 
 
 def measure(name: str, augment: dict, images: int, warmup: int, batch_size: int) -> dict:
@@ -83,12 +83,7 @@ def main() -> None:
         "tensorflow": tf.__version__,
         "results": results,
     }
-    line = json.dumps(report)
-    print(line)
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(line + "\n")
+    emit_report(report, args.out)
 
 
 if __name__ == "__main__":

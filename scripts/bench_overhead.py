@@ -21,7 +21,6 @@ and the compiled step's FLOP count with and without GWA (XLA cost analysis).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -35,6 +34,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from gwa_jax import models  # noqa: E402
+from gwa_jax.run_files import emit_report  # noqa: E402
 from gwa_jax.sharding import make_mesh, put_batch, replicated  # noqa: E402
 from gwa_jax.train import EpochBuffers, create_train_state, make_train_step  # noqa: E402
 
@@ -190,12 +190,7 @@ def main() -> None:
           f"img/s off {med['off']:.1f}, on {med['on']:.1f}, naive {med['naive']:.1f} (paired "
           f"{out['stream_overhead_pct_paired_median']:+.3f}%, naive host pull "
           f"{out['naive_overhead_pct']:+.3f}%); XLA flops +{out['flops_overhead_pct']:.4f}%")
-    line = json.dumps(out)
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(line + "\n")
-    print(line)
+    emit_report(out, args.out)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 import tempfile
@@ -32,7 +31,11 @@ from gwa_jax.accumulator import summarize_scores  # noqa: E402
 from gwa_jax.checkpoints import RunCheckpoints  # noqa: E402
 from gwa_jax.data import build_data  # noqa: E402
 from gwa_jax.optim import make_optimizer  # noqa: E402
-from gwa_jax.run_files import MetricsLog, save_npy  # noqa: E402
+from gwa_jax.run_files import (  # noqa: E402
+    MetricsLog,
+    emit_report,  # noqa: E402
+    save_npy,
+)
 from gwa_jax.sharding import make_mesh, prefetch_to_mesh, put_batch, replicated  # noqa: E402
 from gwa_jax.train import (  # noqa: E402
     EpochBuffers,
@@ -139,12 +142,7 @@ def main() -> None:
         print(f"{k:>12}: {med[k]:8.3f} s/epoch ({100 * med[k] / total:5.1f}%)")
     print(f"input-pipeline stall: {out['loader_stall_pct']:+.2f}% of step time; async ckpt "
           f"start {med['ckpt_start']:.3f}s vs {med['ckpt_total']:.3f}s to finish")
-    line = json.dumps(out)
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(line + "\n")
-    print(line)
+    emit_report(out, args.out)
 
 
 if __name__ == "__main__":

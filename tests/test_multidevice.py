@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import requires_fmnist
+
 ROOT = Path(__file__).resolve().parents[1]
-FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-pytestmark = pytest.mark.skipif(not os.path.exists(FMNIST) and not os.environ.get("GWA_FMNIST_DIR"),
-                                reason="needs offline Fashion-MNIST: apt-get install -y "
-                                       "dataset-fashion-mnist")
+pytestmark = requires_fmnist
 EXE = os.path.join(os.path.dirname(sys.executable), "gwa-train")
 
 

@@ -15,14 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import requires_fmnist
 from gwa_jax.config_check import ConfigError
 from gwa_jax.workdir import FINISHED, FRESH, RESUME, prepare_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
-FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-pytestmark = pytest.mark.skipif(not os.path.exists(FMNIST) and not os.environ.get("GWA_FMNIST_DIR"),
-                                reason="needs offline Fashion-MNIST: apt-get install -y "
-                                       "dataset-fashion-mnist")
+pytestmark = requires_fmnist
 EXE = os.path.join(os.path.dirname(sys.executable), "gwa-train")
 SMOKE = ["--config", str(ROOT / "configs" / "quickstart.py"), "--config.total_steps=40",
          "--config.dataset.train_subset=1000", "--config.batch_size=100"]

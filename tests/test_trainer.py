@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import requires_fmnist
 from gwa_jax import head_alignment, head_kernel, latent_from_collection, models, trainer
 from gwa_jax.checkpoints import RunCheckpoints
 from gwa_jax.data import build_data
@@ -16,10 +17,7 @@ from gwa_jax.optim import make_optimizer
 from gwa_jax.train import create_train_state, model_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
-FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-pytestmark = pytest.mark.skipif(not os.path.exists(FMNIST) and not os.environ.get("GWA_FMNIST_DIR"),
-                                reason="needs offline Fashion-MNIST: apt-get install -y "
-                                       "dataset-fashion-mnist")
+pytestmark = requires_fmnist
 TIMING = {"epoch_time_s", "train_time_s", "eval_time_s", "ckpt_time_s"}
 
 

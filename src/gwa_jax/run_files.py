@@ -127,3 +127,13 @@ class MetricsLog:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def emit_report(report: Mapping[str, Any], out: str | os.PathLike | None = None) -> str:
+    """Prints a benchmark report as one JSON line (the last line a script prints) and, when
+    ``out`` is given, writes the same line there atomically. Returns the line."""
+    line = json.dumps(dict(report))
+    if out:
+        atomic_write_bytes(out, (line + "\n").encode())
+    print(line)
+    return line
