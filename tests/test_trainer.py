@@ -3,6 +3,8 @@
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -132,3 +134,47 @@ def test_end_to_end_files_scores_and_resume(tmp_path, monkeypatch):
     assert strip_timing(read_metrics(cut)) == strip_timing(rows)
     np.testing.assert_array_equal(np.load(cut / "alignment" / "epoch_0002.npy"), scores2)
     assert resumed["selected"] == summary["selected"]
+
+
+def test_val_split_gd_and_offline_estimator(tmp_path):
+    config = small_config()
+    config.dataset.val_fraction = 0.1
+    config.criteria.gd.enabled = True
+    config.criteria.gd.num_batches = 3
+    config.gwa.offline_every = 1
+    config.total_steps = 24  # 8 steps per epoch -> 3 epochs.
+    summary = trainer.train_and_evaluate(config, str(tmp_path))
+    rows = read_metrics(tmp_path)
+    assert len(rows) == 3
+    for row in rows:
+        assert 0.0 <= row["val_acc"] <= 1.0
+        assert row["gd"] > 0
+        assert row["gwa_offline"] is not None and row["align_mean_offline"] is not None
+    assert {"val", "gd", "gd_up5", "gwa", "labelwave", "last"} <= set(summary["selected"])
+    best_val = max(range(3), key=lambda i: (rows[i]["val_acc"], -i))
+    assert summary["selected"]["val"]["epoch"] == rows[best_val]["epoch"]
+    assert summary["selected"]["val"]["test_acc"] == rows[best_val]["test_acc"]
+    assert summary["checkpoints"]["best_val"].endswith(f"best_val/{rows[best_val]['epoch']}")
+    meta = np.load(tmp_path / "alignment" / "meta.npz")
+    in_val = meta["split"] == 1
+    # val_fraction is of the full train split; train_subset draws from the rest.
+    assert in_val.sum() == 6000
+    assert np.bincount(meta["true_labels"][in_val], minlength=10).tolist() == [600] * 10
+    assert not np.isin(meta["ids"], np.flatnonzero(in_val)).any()
+    scores = np.load(tmp_path / "alignment" / "epoch_0003.npy")
+    assert np.isnan(scores[in_val]).all()  # Validation images are never trained on.
+    # Offline and online estimators measure the same distribution at nearby weights.
+    on = np.array([r["align_mean"] for r in rows])
+    off = np.array([r["align_mean_offline"] for r in rows])
+    assert np.all(np.abs(on - off) < 0.1)
+
+
+def test_missing_dataset_is_one_line(tmp_path):
+    cmd = [os.path.join(os.path.dirname(sys.executable), "gwa-train"),
+           "--config", str(ROOT / "configs" / "quickstart.py"), f"--workdir={tmp_path / 'w'}",
+           "--config.dataset.name=cifar10", f"--config.dataset.data_dir={tmp_path / 'empty'}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("gwa-train:")]
+    assert len(errors) == 1 and "not prepared" in errors[0] and "tfds build cifar10" in errors[0]
+    assert "Traceback" not in proc.stderr
