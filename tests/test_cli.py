@@ -37,6 +37,9 @@ def test_valid_command_line():
     ("--config.model.name=resnet", "unknown model 'resnet'; choose one of .*vit_fmnist"),
     ("--config.dataset.name=mnist", "unknown dataset 'mnist'; choose one of .*fashion_mnist"),
     ("--config.batch_size=0", "batch_size must be positive"),
+    ("--config.dataset.label_key=worse_label", "label_key 'worse_label' is not valid for "
+                                                 "fashion_mnist"),
+    ("--config.dataset.name=imagenet_v2", "test-only dataset"),
     ("--config.optim.name=lion", "unknown optim.name 'lion'"),
     ("--config.dataset.label_noise.rate=1.5", r"rate must be in \[0, 1\)"),
     ("--config.dataset.label_noise.kind=pairflip", "kind must be none/symmetric/asymmetric"),

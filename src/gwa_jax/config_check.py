@@ -101,6 +101,15 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
     d = c.dataset
     _require(d.name in DATASETS,
              f"unknown dataset '{d.name}'; choose one of {', '.join(sorted(DATASETS))}")
+    spec = DATASETS[d.name]
+    _require(not spec.test_only,
+             f"'{d.name}' is a test-only dataset; list it in config.dataset.test_sets instead")
+    _require(d.label_key in spec.label_keys,
+             f"config.dataset.label_key '{d.label_key}' is not valid for {d.name}; choose one of "
+             f"{', '.join(spec.label_keys)}")
+    for name in d.test_sets:
+        _require(name in DATASETS, f"unknown test set '{name}' in config.dataset.test_sets; "
+                 f"choose from {', '.join(sorted(DATASETS))}")
     _require(0.0 <= d.val_fraction <= 0.5,
              f"config.dataset.val_fraction must be in [0, 0.5], got {d.val_fraction}")
     if d.fixed_train_fraction is not None:

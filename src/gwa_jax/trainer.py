@@ -30,7 +30,7 @@ from gwa_jax import criteria, models
 from gwa_jax.accumulator import SampleBuffer, summarize_scores
 from gwa_jax.alignment import jlt_projection
 from gwa_jax.checkpoints import RunCheckpoints
-from gwa_jax.config_check import check_against_data
+from gwa_jax.config_check import ConfigError, check_against_data
 from gwa_jax.data import build_data
 from gwa_jax.optim import make_optimizer
 from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
@@ -120,7 +120,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     workdir_path.mkdir(parents=True, exist_ok=True)
     write_json(workdir_path / "config.json", config.to_dict())
 
-    data = build_data(config)
+    try:
+        data = build_data(config)
+    except ValueError as err:  # The data layer's checks of the config: one line for the CLI.
+        raise ConfigError(" ".join(str(err).split())) from err
     info = data.info
     check_against_data(config, info.steps_per_epoch, info.num_train)
     check_batch_divisible(config.batch_size)
