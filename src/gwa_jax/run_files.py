@@ -88,10 +88,15 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
 
 
 class MetricsLog:
-    """``metrics.jsonl``: one JSON object per epoch, appended atomically line by line."""
+    """``metrics.jsonl``: one JSON object per epoch, appended atomically line by line.
 
-    def __init__(self, path: str | os.PathLike):
+    With ``writable=False`` (every process but the first of a multi-host run) the log is
+    only read: appends and rewrites are skipped.
+    """
+
+    def __init__(self, path: str | os.PathLike, writable: bool = True):
         self.path = Path(path)
+        self.writable = writable
 
     def read(self) -> list[dict[str, Any]]:
         """All complete lines (a torn last line, from a kill mid-write, is ignored)."""
@@ -114,15 +119,22 @@ class MetricsLog:
             if row["epoch"] <= last_epoch and row["epoch"] not in seen:
                 kept.append(row)
                 seen.add(row["epoch"])
-        data = "".join(dumps(r) + "\n" for r in kept).encode()
-        atomic_write_bytes(self.path, data)
+        if self.writable:
+            atomic_write_bytes(self.path, "".join(dumps(r) + "\n" for r in kept).encode())
         return kept
 
     def append(self, row: Mapping[str, Any]) -> None:
+        if not self.writable:
+            return
         line = (dumps(dict(row)) + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                # A torn line from a killed append: cut it before adding a complete one.
+                data = os.pread(fd, size, 0)
+                os.ftruncate(fd, data.rfind(b"\n") + 1)
             os.write(fd, line)
             os.fsync(fd)
         finally:

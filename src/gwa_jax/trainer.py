@@ -118,7 +118,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     """Runs (or resumes) one experiment in ``workdir`` and returns its summary dict."""
     workdir_path = Path(workdir)
     workdir_path.mkdir(parents=True, exist_ok=True)
-    write_json(workdir_path / "config.json", config.to_dict())
+    # Multi-host: every process trains and saves checkpoints (orbax coordinates them), only
+    # the first writes the run's own files into the shared workdir.
+    main = jax.process_index() == 0
+    if main:
+        write_json(workdir_path / "config.json", config.to_dict())
 
     try:
         data = build_data(config)
@@ -164,9 +168,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     has_val = data.val is not None
     kinds = ("latest", "best_gwa") + (("best_val",) if has_val else ())
     ckpts = RunCheckpoints(str(workdir_path), kinds)
-    log = MetricsLog(workdir_path / "metrics.jsonl")
-    meta = data.meta
-    save_npz(workdir_path / "alignment" / "meta.npz", **meta)
+    log = MetricsLog(workdir_path / "metrics.jsonl", writable=main)
+    if main:
+        save_npz(workdir_path / "alignment" / "meta.npz", **data.meta)
 
     # ---- Resume ---------------------------------------------------------------------
     num_ids = info.num_ids
@@ -248,7 +252,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         row["train_time_s"] = round(train_time, 3)
 
         every = config.gwa.save_scores_every
-        if every and (epoch % every == 0 or epoch == num_epochs):
+        if main and every and (epoch % every == 0 or epoch == num_epochs):
             save_npy(workdir_path / "alignment" / f"epoch_{epoch:04d}.npy", ep.scores)
         history.append(row)
         sel = criteria.select_all(history, total_steps=total_steps,
@@ -278,7 +282,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     ckpts.wait()
     summary = _summarize(config, history, ckpts, total_steps)
     summary["final_eval"] = _final_evaluation(data, ckpts, state, eval_fn, mesh)
-    write_json(workdir_path / "summary.json", summary)
+    if main:
+        write_json(workdir_path / "summary.json", summary)
     ckpts.close()
     return summary
 
