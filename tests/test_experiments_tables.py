@@ -271,7 +271,7 @@ def test_make_table_writes_markdown_csv_latex_and_extras(tmp_path, capsys):
     script = load_script("make_tables")
     assert script.main(["fmnist_n", "--root", str(root), "--out", str(out), "--relative"]) == 0
     d = out / "fmnist_n"
-    for stem in ("fmnist_n_relative", "fig3_correlation"):
+    for stem in ("table1_relative", "fig3_correlation"):
         for suffix in (".md", ".csv", ".tex"):
             assert (d / f"{stem}{suffix}").stat().st_size > 0, stem + suffix
     assert "make_tables.py fmnist_n" in (d / "command.txt").read_text()
