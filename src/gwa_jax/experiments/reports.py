@@ -2,9 +2,10 @@
 
 For a table over runs (``table1*``, ``table2``, ``table3``, ``table5``, ``fmnist_n*``) the
 directory gets ``<name>.md/.csv/.tex`` (``table1.*`` for the offline reproductions;
-``*_relative.*`` in relative mode), and for the Table 1 style tables also ``fig3_correlation.*`` (Pearson / Spearman of the max mean alignment
-vs the final test accuracy across runs) and ``mislabel_auroc.*`` (noisy variants only).
-``table4`` is printed from the config files. ``command.txt`` records the command line.
+``*_relative.*`` in relative mode), and for the Table 1 style tables also
+``fig3_correlation.*`` (Pearson / Spearman of the max mean alignment vs the final test
+accuracy across runs) and ``mislabel_auroc.*`` (noisy variants only). ``table4`` is printed
+from the config files. ``command.txt`` records the command line.
 """
 
 from __future__ import annotations
