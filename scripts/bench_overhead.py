@@ -69,7 +69,7 @@ def main() -> None:
     size = args.image_size or size
     batch = args.batch_size or batch
     if args.quick:
-        args.steps, args.reps, args.alt_steps = 6, 3, 80
+        args.steps, args.reps, args.alt_steps = 6, 3, 160
 
     mesh = make_mesh()
     repl = replicated(mesh)
