@@ -121,6 +121,16 @@ class TrainStream:
         out["id"] = tf.cast(out["id"], tf.int32)
         return out
 
+    def _finish_batches(self, ds: tf.data.Dataset, batch_key: tf.Tensor) -> tf.data.Dataset:
+        """Per-batch work after batching ``(step, batch)`` pairs (targets, mixup), then
+        prefetch; shared by the in-memory and the streaming source."""
+        ds = ds.map(
+            lambda step, batch: self._finish(step, batch, batch_key),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+        return ds.prefetch(AUTOTUNE).with_options(_options())
+
 
 class ArrayTrainStream(TrainStream):
     """Training stream over images held in memory (uint8 array indexed by id)."""
@@ -171,12 +181,7 @@ class ArrayTrainStream(TrainStream):
             ds = ds.map(load_example, num_parallel_calls=AUTOTUNE, deterministic=True)
             ds = ds.batch(b, drop_remainder=True)
             ds = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(steps), ds))
-        ds = ds.map(
-            lambda step, batch: self._finish(step, batch, batch_key),
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-        )
-        return ds.prefetch(AUTOTUNE).with_options(_options())
+        return self._finish_batches(ds, batch_key)
 
     def eval_subset(self, part: int, name: str, batch_size: int | None = None) -> EvalSet:
         ids = np.flatnonzero(self.split == part)
@@ -257,12 +262,7 @@ class TfdsTrainStream(TrainStream):
         ds = ds.shuffle(STREAM_SHUFFLE_BUFFER, seed=buffer_seed, reshuffle_each_iteration=False)
         ds = ds.batch(self.batch_size, drop_remainder=True).take(self.steps_per_epoch)
         ds = ds.enumerate().skip(start_step)
-        ds = ds.map(
-            lambda step, batch: self._finish(step, batch, batch_key),
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-        )
-        return ds.prefetch(AUTOTUNE).with_options(_options())
+        return self._finish_batches(ds, batch_key)
 
     def eval_subset(self, part: int, name: str, batch_size: int | None = None) -> EvalSet:
         labels, true, pre = self._labels, self._true, self.preprocess
