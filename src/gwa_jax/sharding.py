@@ -77,10 +77,3 @@ def prefetch_to_mesh(batches: Iterable[dict[str, np.ndarray]], mesh: Mesh,
             yield queue.popleft()
     while queue:
         yield queue.popleft()
-
-
-def check_batch_divisible(batch_size: int) -> None:
-    n = jax.device_count()
-    if batch_size % n:
-        raise ValueError(f"batch_size {batch_size} is not divisible by the {n} devices; "
-                         f"use a multiple of {n}.")

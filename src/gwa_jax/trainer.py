@@ -30,11 +30,11 @@ from gwa_jax import criteria, models
 from gwa_jax.accumulator import SampleBuffer, summarize_scores
 from gwa_jax.alignment import jlt_projection
 from gwa_jax.checkpoints import RunCheckpoints
-from gwa_jax.config_check import ConfigError, check_against_data
+from gwa_jax.config_check import ConfigError, check_against_data, validate
 from gwa_jax.data import build_data
 from gwa_jax.optim import make_optimizer
 from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
-from gwa_jax.sharding import check_batch_divisible, make_mesh, prefetch_to_mesh, replicated
+from gwa_jax.sharding import make_mesh, prefetch_to_mesh, replicated
 from gwa_jax.train import (
     EpochBuffers,
     batch_gradient,
@@ -116,6 +116,7 @@ class _Tap:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Runs (or resumes) one experiment in ``workdir`` and returns its summary dict."""
+    validate(config, jax.device_count())  # The CLI's checks, for direct API callers too.
     workdir_path = Path(workdir)
     workdir_path.mkdir(parents=True, exist_ok=True)
     # Multi-host: every process trains and saves checkpoints (orbax coordinates them), only
@@ -130,7 +131,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         raise ConfigError(" ".join(str(err).split())) from err
     info = data.info
     check_against_data(config, info.steps_per_epoch, info.num_train)
-    check_batch_divisible(config.batch_size)
     mesh = make_mesh()
     repl = replicated(mesh)
     logging.info("Data parallel over %d device(s) (%s); %d process(es)", jax.device_count(),
