@@ -168,8 +168,12 @@ def load_fmnist(spec: DatasetSpec, data_dir: str | None) -> TrainSource:
                 f"install them with: {spec.prepare}"
             ) from e
     splits = load_fmnist_idx(str(directory))
-    images, labels = splits["train"]
-    test_images, test_labels = splits["test"]
+    return _array_source(*splits["train"], *splits["test"], description=f"idx:{directory}")
+
+
+def _array_source(images: np.ndarray, labels: np.ndarray, test_images: np.ndarray,
+                  test_labels: np.ndarray, description: str) -> TrainSource:
+    """An in-memory train split (uint8 images, int labels) with its in-memory test split."""
 
     def make_test(key: str, preprocess: Preprocess, batch_size: int) -> EvalSet:
         return array_eval_set(key, test_images, test_labels, preprocess, batch_size)
@@ -180,7 +184,7 @@ def load_fmnist(spec: DatasetSpec, data_dir: str | None) -> TrainSource:
         images=images,
         builder=None,
         shard_offsets=None,
-        description=f"idx:{directory}",
+        description=description,
         make_test=make_test,
     )
 
@@ -199,21 +203,9 @@ def load_digits_source(spec: DatasetSpec) -> TrainSource:
         split_seed=DIGITS_SPLIT_SEED,
     )
     test = part == VAL
-    train_images, train_labels = images[~test], labels[~test]
-    test_images, test_labels = images[test], labels[test]
-
-    def make_test(key: str, preprocess: Preprocess, batch_size: int) -> EvalSet:
-        return array_eval_set(key, test_images, test_labels, preprocess, batch_size)
-
-    return TrainSource(
-        true_labels=train_labels,
-        labels=train_labels,
-        images=train_images,
-        builder=None,
-        shard_offsets=None,
-        description="sklearn.datasets.load_digits (fixed 20% stratified test part)",
-        make_test=make_test,
-    )
+    return _array_source(images[~test], labels[~test], images[test], labels[test],
+                         description="sklearn.datasets.load_digits (fixed 20% stratified "
+                                     "test part)")
 
 
 def load_tfds_memory(spec: DatasetSpec, data_dir: str | None, label_key: str) -> TrainSource:
