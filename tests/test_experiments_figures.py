@@ -84,6 +84,19 @@ def test_make_figures_writes_every_png(root, tmp_path):
     assert all(line.startswith(("fig", "fmnist_n")) for line in lines), lines
 
 
+def test_model_figures_are_named_per_model_and_fig6_keeps_that_model(root, tmp_path):
+    lines = []
+    written = make_figures("fmnist_n", root, tmp_path, model="vit", log=lines.append)
+    names = sorted(p.name for p in written)
+    assert names == ["fig16_clean_vs_mislabelled_vit.png", "fig2_training_curves_vit.png",
+                     "fig3_alignment_vs_accuracy.png", "fig4_aligned_images_vit.png",
+                     "fig6_online_vs_offline_vit.png"]
+    # A model with no offline run has no Fig. 6 instead of borrowing another model's.
+    lines.clear()
+    make_figures("fmnist_n", root, tmp_path, model="resnet", only=["fig6"], log=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("fig6: skipped (")
+
+
 def test_script_entry_point_and_explicit_runs(root, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("_mf", REPO / "scripts" / "make_figures.py")
     script = importlib.util.module_from_spec(spec)

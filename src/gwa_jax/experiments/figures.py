@@ -336,8 +336,10 @@ def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
     The single-run figures (2, 4, 16) use the 0%-split run of ``model`` / ``variant`` /
     ``seed`` (default: the first model, the noisiest variant that has a finished run) or
     ``run_dir``; Fig. 2's validation curve comes from its 10%-split twin (or ``val_run_dir``).
-    Fig. 6 uses the plan's offline-GWA runs (or ``offline_dirs``). A figure whose input is
-    missing is skipped with one line through ``log``.
+    Fig. 6 uses the plan's offline-GWA runs of ``model`` (or ``offline_dirs``). With ``model``
+    set, the single-run figures and Fig. 6 are named ``fig*_<model>.png`` so that the figures
+    of several models sit side by side; Fig. 3 always spans every model. A figure whose input
+    is missing is skipped with one line through ``log``.
     """
     from gwa_jax.experiments.plan import expand
 
@@ -391,13 +393,16 @@ def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
 
         return wrapped
 
-    attempt("fig2", need_main(fig2), twin, directory / "fig2_training_curves.png")
+    tag = f"_{model}" if model else ""  # One set of single-run figures per model.
+    attempt("fig2", need_main(fig2), twin, directory / f"fig2_training_curves{tag}.png")
     attempt("fig3", fig3, [(k[0], k[1], r) for k, r in table],
             directory / "fig3_alignment_vs_accuracy.png")
-    attempt("fig4", need_main(fig4), directory / "fig4_aligned_images.png", classes=classes)
+    attempt("fig4", need_main(fig4), directory / f"fig4_aligned_images{tag}.png",
+            classes=classes)
     offline = [RunResult.load(d) for d in offline_dirs]
-    offline += [res for r, res in loaded if res is not None and r.role == "fig6"]
+    offline += [res for r, res in loaded if res is not None and r.role == "fig6"
+                and (model is None or r.model == model)]
     attempt("fig6", fig6, [r for r in offline if r is not None],
-            directory / "fig6_online_vs_offline.png")
-    attempt("fig16", need_main(fig16), directory / "fig16_clean_vs_mislabelled.png")
+            directory / f"fig6_online_vs_offline{tag}.png")
+    attempt("fig16", need_main(fig16), directory / f"fig16_clean_vs_mislabelled{tag}.png")
     return written
