@@ -8,8 +8,10 @@
 Rows Val Set (10%) / (1%) are the `val` selections of the 10% / 1% split runs; LabelWave, GD
 and GWA come from the 0% split run; cells are the mean over seeds with (max - min), best in
 bold, second best underlined. Table 1 style tables also get fig3_correlation.* (Pearson and
-Spearman of max mean alignment vs final test accuracy) and mislabel_auroc.* (AUROC of minus
-the alignment score at the GWA-selected epoch). Table 4 is read from configs/ itself.
+Spearman of max mean alignment vs final test accuracy), runs_overview.* (per 0%-split run:
+epochs with undefined GWA, lowest kurtosis, each criterion's epoch, best epoch in hindsight)
+and mislabel_auroc.* (AUROC of minus the alignment score at the GWA-selected epoch).
+Table 4 is read from configs/ itself.
 """
 
 from __future__ import annotations

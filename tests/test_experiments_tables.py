@@ -284,6 +284,41 @@ def test_make_table_writes_markdown_csv_latex_and_extras(tmp_path, capsys):
     assert md_row((out / "table3" / "table3.md").read_text(), "GWA") == ["–"] * 5
 
 
+def test_run_overview_counts_undefined_gwa_and_finds_the_best_epoch(tmp_path):
+    """Two 0%-split runs with hand-written metrics: NaN GWA epochs are counted, the lowest
+    kurtosis and the hindsight-best epoch are read from metrics.jsonl; 10%-split runs and
+    runs without metrics rows stay out or show '–'."""
+    runs = {(r.model, r.variant, r.split, r.seed): r for r in expand("fmnist_n")
+            if r.role == "table"}
+    test_acc = [0.50, 0.62, 0.71, 0.69, 0.66]
+    gwa = [0.1, None, 0.3, None, None]
+    kurt = [0.4, -1.25, -0.2, -1.3, -1.21]
+    rows = [{"epoch": e + 1, "step": 10 * (e + 1), "gwa": g, "align_kurtosis": k,
+             "test_acc": a, "align_mean": 0.1} for e, (g, k, a) in enumerate(zip(
+                 gwa, kurt, test_acc, strict=True))]
+    sel = {"gwa": {"epoch": 3, "test_acc": 0.71}, "labelwave": {"epoch": 5, "test_acc": 0.66},
+           "last": {"epoch": 5, "test_acc": 0.66}}
+    write_run(runs[("vit", "noise0.4", 0.0, 1)].workdir(tmp_path), selected=sel, metrics=rows)
+    write_run(runs[("convnext", "noise0", 0.0, 0)].workdir(tmp_path),
+              selected={"last": {"epoch": 1, "test_acc": 0.5}})
+    write_run(runs[("vit", "noise0.4", 0.1, 0)].workdir(tmp_path),
+              selected={"val": {"epoch": 2, "test_acc": 0.6}}, metrics=rows)
+    spec = T.table_specs()["fmnist_n"]
+    results, _ = T.collect(spec.plan, tmp_path)
+    header, table = T.run_overview_rows(spec, results)
+    assert header[:6] == ["Model", "Data", "Seed", "Epochs", "GWA undefined", "min kurtosis"]
+    assert len(table) == 2
+    vit, convnext = table
+    assert vit[:6] == ["ViT", "F-MNIST 40%", "1", "5", "3/5", "-1.30"]
+    assert vit[6:] == ["3 (71.00)", "5 (66.00)", "–", "5 (66.00)", "3 (71.00)"]
+    assert convnext[:6] == ["ConvNeXt", "F-MNIST 0%", "0", "0", "0/0", "–"]
+    assert convnext[-2:] == ["1 (50.00)", "–"]
+    written = make_table("fmnist_n", tmp_path, tmp_path / "out")
+    md = (tmp_path / "out" / "fmnist_n" / "runs_overview.md").read_text()
+    assert tmp_path / "out" / "fmnist_n" / "runs_overview.csv" in written
+    assert "| ViT | F-MNIST 40% | 1 | 5 | 3/5 | -1.30 |" in md
+
+
 # --- Table 2, Table 4 ---------------------------------------------------------------------------
 
 

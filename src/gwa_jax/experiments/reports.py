@@ -4,7 +4,9 @@ For a table over runs (``table1*``, ``table2``, ``table3``, ``table5``, ``fmnist
 directory gets ``<name>.md/.csv/.tex`` (``table1.*`` for the offline reproductions;
 ``*_relative.*`` in relative mode), and for the Table 1 style tables also
 ``fig3_correlation.*`` (Pearson / Spearman of the max mean alignment vs the final test
-accuracy across runs) and ``mislabel_auroc.*`` (noisy variants only). ``table4`` is printed
+accuracy across runs), ``runs_overview.*`` (per 0%-split run: undefined GWA epochs, minimum
+kurtosis, each criterion's epoch, the best epoch in hindsight) and ``mislabel_auroc.*``
+(noisy variants only). ``table4`` is printed
 from the config files. ``command.txt`` records the command line.
 """
 
@@ -80,6 +82,15 @@ def _extras(spec: T.TableSpec, results: dict, planned: dict, directory: Path,
                  "across runs")
         notes = ["Every finished run of the table (all splits and seeds); final = last epoch."]
         written += _write(directory, "fig3_correlation",
+                          T.grid_markdown(title, header, rows, notes, command),
+                          T.grid_csv(header, rows), T.grid_latex(title, header, rows))
+    header, rows = T.run_overview_rows(spec, results)
+    if rows:
+        title = "Per run (0% split): undefined GWA epochs, kurtosis and each criterion's stop"
+        notes = ["GWA is undefined (NaN) in an epoch whose excess kurtosis + beta <= eps; the "
+                 "GWA criterion skips those epochs.",
+                 "Best epoch: highest test accuracy in hindsight (no criterion can see it)."]
+        written += _write(directory, "runs_overview",
                           T.grid_markdown(title, header, rows, notes, command),
                           T.grid_csv(header, rows), T.grid_latex(title, header, rows))
     aspec = T.auroc_spec(spec, results)

@@ -471,7 +471,7 @@ def correlation_rows(results: dict[RunKey, RunResult], metric: str = "test_acc",
     return header, rows, raw
 
 
-def _fmt(x: float, digits: int) -> str:
+def _fmt(x: float | None, digits: int) -> str:
     return MISSING if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
 
@@ -501,6 +501,45 @@ def auroc_spec(spec: TableSpec, results: dict[RunKey, RunResult]) -> TableSpec |
                      "over the trained samples (0% split runs)", spec.plan, tuple(rows),
                      tuple(cols.values()), scale=1.0, digits=3, rank=False,
                      row_header="Scores at")
+
+
+# --- Per-run overview of the 0%-split runs --------------------------------------------------------
+
+OVERVIEW_CRITERIA = (("GWA", "gwa"), ("LabelWave", "labelwave"), ("GD", "gd"), ("Last", "last"))
+
+
+def run_overview_rows(spec: TableSpec, results: dict[RunKey, RunResult]
+                      ) -> tuple[list[str], list[list[str]]]:
+    """One row per 0%-split run: how often GWA was undefined (NaN, i.e. excess kurtosis +
+    beta <= eps), the lowest excess kurtosis, each criterion's epoch and test accuracy [%],
+    and the best test epoch in hindsight. The evidence behind "where GWA loses"."""
+    labels = {(c.model, c.variant): f"{c.group} {c.label}".strip() for c in spec.columns}
+    header = ["Model", "Data", "Seed", "Epochs", "GWA undefined", "min kurtosis"]
+    header += [f"{name} epoch (acc)" for name, _ in OVERVIEW_CRITERIA]
+    header.append("Best epoch (acc)")
+    rows = []
+    order = {key: i for i, key in enumerate(labels)}
+    keys = [k for k in results if k[2] == 0 and (k[0], k[1]) in labels]
+    for key in sorted(keys, key=lambda k: (order[(k[0], k[1])], k[3])):
+        model, variant, _split, seed = key
+        result = results[key]
+        epochs, gwa = result.column("gwa")
+        _, kurtosis = result.column("align_kurtosis")
+        _, test = result.column("test_acc")
+        row = [MODEL_NAMES.get(model, model), labels[(model, variant)], str(seed),
+               str(len(epochs)), f"{int(np.isnan(gwa).sum())}/{len(epochs)}",
+               _fmt(float(np.nanmin(kurtosis)) if np.isfinite(kurtosis).any() else None, 2)]
+        for _name, criterion in OVERVIEW_CRITERIA:
+            epoch, acc = result.selected_epoch(criterion), result.value(criterion)
+            row.append(MISSING if epoch is None or acc is None
+                       else f"{epoch} ({100 * acc:.2f})")
+        if np.isfinite(test).any():
+            best = int(np.nanargmax(test))
+            row.append(f"{int(epochs[best])} ({100 * test[best]:.2f})")
+        else:
+            row.append(MISSING)
+        rows.append(row)
+    return header, rows
 
 
 # --- Table 4 -------------------------------------------------------------------------------------
