@@ -319,6 +319,37 @@ def test_run_overview_counts_undefined_gwa_and_finds_the_best_epoch(tmp_path):
     assert "| ViT | F-MNIST 40% | 1 | 5 | 3/5 | -1.30 |" in md
 
 
+def test_online_offline_numbers_match_scipy_and_skip_runs_without_offline(tmp_path):
+    rng = np.random.default_rng(0)
+    on = rng.normal(size=12)
+    off = on + 0.5 * rng.normal(size=12)
+    mean_on = rng.normal(size=12)
+    mean_off = mean_on + 0.1 * rng.normal(size=12)
+    kurt = np.linspace(-0.9, 0.3, 12)
+    rows = [{"epoch": e + 1, "gwa": float(on[e]), "gwa_offline": float(off[e]),
+             "align_mean": float(mean_on[e]), "align_mean_offline": float(mean_off[e]),
+             "align_kurtosis_offline": float(kurt[e])} for e in range(12)]
+    rows[3]["gwa"] = None  # An undefined online epoch drops out of the GWA pair only.
+    fig6 = {r.model: r for r in expand("fmnist_n") if r.role == "fig6"}
+    write_run(fig6["vit"].workdir(tmp_path), selected={"last": {"epoch": 12, "test_acc": 0.5}},
+              metrics=rows, config={"gwa": {"beta": 1.0}})
+    write_run(fig6["convnext"].workdir(tmp_path),
+              selected={"last": {"epoch": 1, "test_acc": 0.5}},
+              metrics=[{"epoch": 1, "gwa": 0.1, "align_mean": 0.2}])
+    runs = [(m, RunResult.load(r.workdir(tmp_path))) for m, r in fig6.items()]
+    header, table = T.online_offline_rows(runs)
+    assert header[3:5] == ["Pearson GWA", "Pearson mean alignment"] and len(table) == 1
+    keep = np.arange(12) != 3
+    assert table[0][:3] == ["ViT", fig6["vit"].workdir(tmp_path).name, "11"]
+    assert float(table[0][3]) == pytest.approx(stats.pearsonr(on[keep], off[keep])[0],
+                                               abs=5e-4)
+    assert float(table[0][4]) == pytest.approx(stats.pearsonr(mean_on, mean_off)[0], abs=5e-4)
+    assert table[0][5] == "0.10 to 1.30"
+    make_table("fmnist_n", tmp_path, tmp_path / "out")
+    md = (tmp_path / "out" / "fmnist_n" / "online_offline.md").read_text()
+    assert "| ViT |" in md and "| ConvNeXt |" not in md
+
+
 # --- Table 2, Table 4 ---------------------------------------------------------------------------
 
 

@@ -5,8 +5,9 @@ directory gets ``<name>.md/.csv/.tex`` (``table1.*`` for the offline reproductio
 ``*_relative.*`` in relative mode), and for the Table 1 style tables also
 ``fig3_correlation.*`` (Pearson / Spearman of the max mean alignment vs the final test
 accuracy across runs), ``runs_overview.*`` (per 0%-split run: undefined GWA epochs, minimum
-kurtosis, each criterion's epoch, the best epoch in hindsight) and ``mislabel_auroc.*``
-(noisy variants only). ``table4`` is printed
+kurtosis, each criterion's epoch, the best epoch in hindsight), ``mislabel_auroc.*``
+(noisy variants only) and ``online_offline.*`` (Fig. 6 in numbers, from the offline-estimator
+runs). ``table4`` is printed
 from the config files. ``command.txt`` records the command line.
 """
 
@@ -16,6 +17,8 @@ import os
 from pathlib import Path
 
 from gwa_jax.experiments import tables as T
+from gwa_jax.experiments.plan import expand
+from gwa_jax.experiments.results import RunResult
 
 RUN_TABLES = ("table1_cifar10", "table1_imagenet", "table1", "table2", "table3", "table5",
               "fmnist_n", "fmnist_n_asym")
@@ -67,10 +70,30 @@ def make_table(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
                           T.to_csv(spec, cells, relative), T.to_latex(spec, cells, relative))
         if name in WITH_EXTRAS and results:
             written += _extras(spec, results, planned, directory, command)
+        if name in WITH_EXTRAS:
+            written += _online_offline(spec.plan, root, directory, command)
     if command:
         (directory / "command.txt").write_text(command + "\n")
         written.append(directory / "command.txt")
     return written
+
+
+def _online_offline(plan: str, root: str | os.PathLike, directory: Path,
+                    command: str | None) -> list[Path]:
+    """``online_offline.*``: Fig. 6 in numbers, from the plan's offline-estimator runs."""
+    runs = []
+    for run in expand(plan):
+        result = RunResult.load(run.workdir(root)) if run.role == "fig6" else None
+        if result is not None:
+            runs.append((run.model, result))
+    header, rows = T.online_offline_rows(runs)
+    if not rows:
+        return []
+    title = "Fig. 6: online (Alg. 1) vs offline GWA, correlation over epochs"
+    notes = ["Offline: all training samples scored at the epoch's final weights."]
+    return _write(directory, "online_offline", T.grid_markdown(title, header, rows, notes,
+                                                                 command),
+                  T.grid_csv(header, rows), T.grid_latex(title, header, rows))
 
 
 def _extras(spec: T.TableSpec, results: dict, planned: dict, directory: Path,

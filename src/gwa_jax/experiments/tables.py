@@ -542,6 +542,37 @@ def run_overview_rows(spec: TableSpec, results: dict[RunKey, RunResult]
     return header, rows
 
 
+# --- Online vs offline estimator (Fig. 6 numbers) ------------------------------------------
+
+
+def online_offline_rows(runs: Sequence[tuple[str, RunResult]]
+                        ) -> tuple[list[str], list[list[str]]]:
+    """Per run with an offline estimate every epoch (``gwa_offline`` in metrics.jsonl):
+    Pearson correlation over epochs of online (Alg. 1) vs offline GWA and mean alignment, and
+    the range of the offline kurtosis denominator (excess kurtosis + beta)."""
+    header = ["Model", "Run", "epochs", "Pearson GWA", "Pearson mean alignment",
+              "offline kurtosis + beta"]
+    rows = []
+    for model, result in runs:
+        _, on = result.column("gwa")
+        _, off = result.column("gwa_offline")
+        if not np.isfinite(off).any():
+            continue
+        _, mean_on = result.column("align_mean")
+        _, mean_off = result.column("align_mean_offline")
+        _, kurt_off = result.column("align_kurtosis_offline")
+        beta = float(((result.config or {}).get("gwa") or {}).get("beta", 1.2))
+        keep = np.isfinite(on) & np.isfinite(off)
+        keep_mean = np.isfinite(mean_on) & np.isfinite(mean_off)
+        gwa_c = correlation(on[keep], off[keep])
+        mean_c = correlation(mean_on[keep_mean], mean_off[keep_mean])
+        denom = kurt_off[np.isfinite(kurt_off)] + beta
+        span = (f"{denom.min():.2f} to {denom.max():.2f}" if denom.size else MISSING)
+        rows.append([MODEL_NAMES.get(model, model), result.workdir.name, str(gwa_c["n"]),
+                     _fmt(gwa_c["pearson"], 3), _fmt(mean_c["pearson"], 3), span])
+    return header, rows
+
+
 # --- Table 4 -------------------------------------------------------------------------------------
 
 #: (column header, config stem, arguments): one column, or several merged as "(a, b, c)".
