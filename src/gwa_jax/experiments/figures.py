@@ -136,7 +136,7 @@ def fig3(runs: Sequence[tuple[str, str, RunResult]], path: Path,
     if len(points) < 2:
         raise MissingInput(f"needs at least 2 finished runs with max_align_mean, got "
                            f"{len(points)}")
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     models = list(dict.fromkeys(p[0] for p in points))
     variants = list(dict.fromkeys(p[1] for p in points))
     markers = "osD^v<>Ph*"
@@ -162,7 +162,7 @@ def fig3(runs: Sequence[tuple[str, str, RunResult]], path: Path,
                  f"(n={c['n']})", fontsize=9)
     ax.set_xlabel(r"max$_T$ mean alignment $E[A_T]$")
     ax.set_ylabel("final test accuracy [%]")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # Off the points.
     return _save(fig, path)
 
 
