@@ -7,8 +7,7 @@ directory gets ``<name>.md/.csv/.tex`` (``table1.*`` for the offline reproductio
 accuracy across runs), ``runs_overview.*`` (per 0%-split run: undefined GWA epochs, minimum
 kurtosis, each criterion's epoch, the best epoch in hindsight), ``mislabel_auroc.*``
 (noisy variants only) and ``online_offline.*`` (Fig. 6 in numbers, from the offline-estimator
-runs). ``table4`` is printed
-from the config files. ``command.txt`` records the command line.
+runs). ``table4`` is printed from the config files. ``command.txt`` records the command line.
 """
 
 from __future__ import annotations
@@ -81,12 +80,9 @@ def make_table(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
 def _online_offline(plan: str, root: str | os.PathLike, directory: Path,
                     command: str | None) -> list[Path]:
     """``online_offline.*``: Fig. 6 in numbers, from the plan's offline-estimator runs."""
-    runs = []
-    for run in expand(plan):
-        result = RunResult.load(run.workdir(root)) if run.role == "fig6" else None
-        if result is not None:
-            runs.append((run.model, result))
-    header, rows = T.online_offline_rows(runs)
+    loaded = [(run.model, RunResult.load(run.workdir(root))) for run in expand(plan)
+              if run.role == "fig6"]
+    header, rows = T.online_offline_rows([(m, r) for m, r in loaded if r is not None])
     if not rows:
         return []
     title = "Fig. 6: online (Alg. 1) vs offline GWA, correlation over epochs"
