@@ -33,7 +33,7 @@ from gwa_jax.data import build_data  # noqa: E402
 from gwa_jax.optim import make_optimizer  # noqa: E402
 from gwa_jax.run_files import (  # noqa: E402
     MetricsLog,
-    emit_report,  # noqa: E402
+    emit_report,
     save_npy,
 )
 from gwa_jax.sharding import make_mesh, prefetch_to_mesh, put_batch, replicated  # noqa: E402
