@@ -29,6 +29,7 @@ from gwa_jax.data.randaugment import randaugment
 from gwa_jax.data.registry import DatasetSpec
 
 CROPS = ("none", "pad_crop", "inception")
+_JPEG_MARGIN = 16  # Pixels decoded around a crop window (see train_example_encoded).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,8 +108,9 @@ class Preprocess:
         """Encoded image (string scalar) -> float32 out_shape in [0, 255].
 
         Same output as ``train_example(decoded image, seed)``. With the inception crop, JPEGs
-        are decoded only inside the crop window (``tf.image.decode_and_crop_jpeg``; the window
-        depends only on the image's height and width, read from the JPEG header).
+        are decoded only inside the crop window plus a 16 px margin
+        (``tf.image.decode_and_crop_jpeg``; the window depends only on the image's height and
+        width, read from the JPEG header), which gives the same pixels as a full decode.
         """
         channels = self.native_shape[2]
         if self.crop != "inception":
@@ -119,8 +121,16 @@ class Preprocess:
             height_width = tf.image.extract_jpeg_shape(encoded)[:2]
             shape = tf.concat([height_width, [channels]], 0)
             begin, size = augment.inception_window(shape, crop_seed)
-            window = tf.concat([begin[:2], size[:2]], 0)
-            return tf.image.decode_and_crop_jpeg(encoded, window, channels=channels)
+            # Decoding exactly the window would change its edge pixels: libjpeg's chroma
+            # upsampling replicates the samples at the edge of the decoded region instead of
+            # interpolating with their neighbours. A margin of one iMCU (16 px) keeps the
+            # window's pixels equal to those of the full decode.
+            lo = tf.maximum(begin[:2] - _JPEG_MARGIN, 0)
+            hi = tf.minimum(begin[:2] + size[:2] + _JPEG_MARGIN, height_width)
+            region = tf.image.decode_and_crop_jpeg(
+                encoded, tf.concat([lo, hi - lo], 0), channels=channels
+            )
+            return tf.slice(region, tf.concat([begin[:2] - lo, [0]], 0), size)
 
         def decode_then_crop() -> tf.Tensor:
             image = _decode(encoded, channels)
