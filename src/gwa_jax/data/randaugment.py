@@ -31,14 +31,16 @@ Geometric ops use nearest-neighbour sampling and fill with grey (128), as the TP
 implementation. Images are float32 (H, W, C) in [0, 255], C = 1 or 3.
 
 Speed. The outputs are bit-identical to :mod:`gwa_jax.data.randaugment_reference` (the first
-implementation, kept for the benchmark and the equality test) at about a third of its cost:
+implementation, kept for the benchmark and the equality test) at a lower cost:
 
-* geometric ops run the same projective-transform kernel on a one-channel int32 image of
-  pixel indices (the source coordinates do not depend on the channel or dtype) and gather the
-  pixels, instead of transforming the three float32 channels;
+* geometric ops gather the pixels through index maps: the same projective-transform kernel
+  run on a one-channel int32 image of pixel indices (the source coordinates do not depend on
+  the channel or dtype), once per image size and magnitude (10 maps: 5 ops x 2 signs);
 * selects use the ``Select`` kernel with operands of equal shape (``tf.where`` dispatches to
   ``SelectV2``, whose broadcasting kernel is ~10x slower on CPU);
-* equalize builds the three channels' histograms and lookup tables in one pass.
+* equalize builds the three channels' histograms and lookup tables in one pass;
+* binary ops get operands of equal shape (constant weights / offsets, the grey image tiled to
+  three channels): TF's CPU kernels are several times slower when they broadcast.
 """
 
 from __future__ import annotations
@@ -69,11 +71,33 @@ OPS: tuple[str, ...] = (
 )
 
 
+GREY_WEIGHTS = (0.2989, 0.587, 0.114)
+
+
 def _grey(image: tf.Tensor) -> tf.Tensor:
     if image.shape[-1] == 3:
-        weights = tf.constant([0.2989, 0.587, 0.114], tf.float32)
+        weights = tf.constant(GREY_WEIGHTS, tf.float32)
         return tf.reduce_sum(image * weights, axis=-1, keepdims=True)
     return image
+
+
+def _full(values: tuple, shape: tf.TensorShape, dtype: tf.DType) -> tf.Tensor:
+    """A constant of ``shape`` repeating ``values`` along the last axis (the CPU kernels of
+    binary ops are several times faster on operands of equal shape than when broadcasting)."""
+    return tf.constant(np.broadcast_to(np.asarray(values, dtype.as_numpy_dtype), shape))
+
+
+def _grey_fast(image: tf.Tensor) -> tf.Tensor:
+    """:func:`_grey` (same products, same sums) with unbroadcast weights."""
+    if image.shape[-1] != 3:
+        return image
+    weights = _full(GREY_WEIGHTS, image.shape, tf.float32)
+    return tf.reduce_sum(image * weights, axis=-1, keepdims=True)
+
+
+def _color(image: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """Blend with the grey image, tiled to the image's channels (one copy, no broadcasts)."""
+    return _blend(tf.tile(_grey_fast(image), [1, 1, image.shape[-1]]), image, factor)
 
 
 def _blend(degenerate: tf.Tensor, image: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
@@ -213,7 +237,8 @@ def _equalize(image):
     """Per-channel histogram equalisation (PIL algorithm), all channels in one pass."""
     h, w, c = image.shape
     ints = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.int32)
-    bins = tf.reshape(ints + 256 * tf.range(c), [-1])  # Channel k uses bins 256k ... 256k+255.
+    offsets = _full(tuple(256 * k for k in range(c)), image.shape, tf.int32)
+    bins = tf.reshape(ints + offsets, [-1])  # Channel k uses bins 256k ... 256k+255.
     hist = tf.reshape(tf.math.bincount(bins, minlength=256 * c, maxlength=256 * c), [c, 256])
     # PIL: step = (sum of the histogram - count of the highest occupied level) // 255.
     top = tf.gather(hist, tf.reduce_max(ints, axis=[0, 1]), batch_dims=1)
@@ -249,8 +274,8 @@ def _apply(
         lambda: image,
         *geometric,
         lambda: _blend(tf.zeros_like(image), image, factor),
-        lambda: _blend(_grey(image), image, factor),
-        lambda: _blend(tf.reduce_mean(_grey(image)), image, factor),
+        lambda: _color(image, factor),
+        lambda: _blend(tf.reduce_mean(_grey_fast(image)), image, factor),
         lambda: _sharpness(image, factor),
         lambda: _posterize(image, level),
         lambda: _solarize(image, level),
