@@ -252,15 +252,17 @@ def _equalize(image):
 
 
 def _apply(
-    op_index: tf.Tensor, image: tf.Tensor, level: tf.Tensor, index_maps: tf.Tensor | None = None
+    op_index: tf.Tensor, image: tf.Tensor, level: tf.Tensor, index_map: tf.Tensor | None = None
 ) -> tf.Tensor:
     """Applies OPS[op_index] at signed strength ``level`` (= +-m/10).
 
-    ``index_maps``: optional int32 (5, H * W), the geometric ops' index maps at ``level``
-    (from :func:`_index_tables`); computed on the fly when not given.
+    ``index_map``: optional int32 (H * W,), the index map of OPS[op_index] at ``level`` when it
+    is a geometric op (from :func:`_index_tables`; any map otherwise). With it, the five
+    geometric ops share one graph branch (fewer untaken nodes per op); without it, their maps
+    are computed on the fly.
     """
     factor = tf.maximum(1.0 + 0.9 * level, 0.0)
-    if index_maps is None:
+    if index_map is None:
         geometric = [
             lambda: _shear(image, level, 0),
             lambda: _shear(image, level, 1),
@@ -269,7 +271,8 @@ def _apply(
             lambda: _rotate(image, level),
         ]
     else:
-        geometric = [lambda k=k: _gather_pixels(image, index_maps[k]) for k in range(5)]
+        geometric = [lambda: _gather_pixels(image, index_map)]
+        op_index = tf.gather(tf.constant([0, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9]), op_index)
     branches = [
         lambda: image,
         *geometric,
@@ -282,7 +285,7 @@ def _apply(
         lambda: _auto_contrast(image),
         lambda: _equalize(image),
     ]
-    assert len(branches) == len(OPS)
+    assert len(branches) == len(OPS) - 5 + len(geometric)
     return tf.ensure_shape(tf.switch_case(op_index, branches), image.shape)
 
 
@@ -307,6 +310,7 @@ def randaugment(image: tf.Tensor, seed: tf.Tensor, num_ops: int, magnitude: floa
     strength = float(magnitude) / MAX_LEVEL
     tables = tf.constant(_index_tables(image.shape[0], image.shape[1], strength))
     for i in range(num_ops):
-        maps = tf.gather(tables, tf.cast(positive[i], tf.int32))
-        image = _apply(ops[i], image, signs[i] * strength, maps)
+        geometric = tf.clip_by_value(ops[i] - 1, 0, 4)  # Any map for the other ops.
+        index_map = tables[tf.cast(positive[i], tf.int32), geometric]
+        image = _apply(ops[i], image, signs[i] * strength, index_map)
     return image
