@@ -31,16 +31,17 @@ Geometric ops use nearest-neighbour sampling and fill with grey (128), as the TP
 implementation. Images are float32 (H, W, C) in [0, 255], C = 1 or 3.
 
 Speed. The outputs are bit-identical to :mod:`gwa_jax.data.randaugment_reference` (the first
-implementation, kept for the benchmark and the equality test) at a lower cost:
+implementation, kept for the benchmark and the equality test) at ~60% of its CPU time
+(``results/bench/loader_imagenet.json``):
 
 * geometric ops gather the pixels through index maps: the same projective-transform kernel
   run on a one-channel int32 image of pixel indices (the source coordinates do not depend on
   the channel or dtype), once per image size and magnitude (10 maps: 5 ops x 2 signs);
 * selects use the ``Select`` kernel with operands of equal shape (``tf.where`` dispatches to
-  ``SelectV2``, whose broadcasting kernel is ~10x slower on CPU);
+  ``SelectV2``, whose broadcasting kernel is much slower on CPU);
 * equalize builds the three channels' histograms and lookup tables in one pass;
 * binary ops get operands of equal shape (constant weights / offsets, the grey image tiled to
-  three channels): TF's CPU kernels are several times slower when they broadcast.
+  three channels): TF's CPU kernels are much slower when they broadcast.
 """
 
 from __future__ import annotations
