@@ -114,7 +114,7 @@ class Preprocess:
         """
         channels = self.native_shape[2]
         if self.crop != "inception":
-            return self.train_example(_decode(encoded, channels), seed)
+            return self.train_example(self.decode(encoded), seed)
         crop_seed, flip_seed, ra_seed = augment.split_seed(seed, 3)
 
         def decode_window() -> tf.Tensor:
@@ -133,13 +133,19 @@ class Preprocess:
             return tf.slice(region, tf.concat([begin[:2] - lo, [0]], 0), size)
 
         def decode_then_crop() -> tf.Tensor:
-            image = _decode(encoded, channels)
+            image = self.decode(encoded)
             begin, size = augment.inception_window(tf.shape(image), crop_seed)
             return tf.slice(image, begin, size)
 
         crop = tf.cond(tf.io.is_jpeg(encoded), decode_window, decode_then_crop)
         x = augment.resize_crop(tf.ensure_shape(crop, [None, None, channels]), self.size)
         return self._flip_randaugment(x, flip_seed, ra_seed)
+
+    def decode(self, encoded: tf.Tensor) -> tf.Tensor:
+        """Decodes an encoded image as the TFDS ``Image`` feature does: uint8 (H, W, C)."""
+        channels = self.native_shape[2]
+        image = tf.image.decode_image(encoded, channels=channels, expand_animations=False)
+        return tf.ensure_shape(image, [None, None, channels])
 
     def _flip_randaugment(self, x: tf.Tensor, flip_seed: tf.Tensor, ra_seed: tf.Tensor):
         """The ops after the crop: float32 (h, w, C) -> float32 out_shape."""
@@ -215,8 +221,3 @@ class Preprocess:
             x = tf.image.resize(x, [self.size, self.size], method="bilinear")
         return augment.to_model_range(x)
 
-
-def _decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
-    """Decodes as the TFDS ``Image`` feature does: uint8 (H, W, channels)."""
-    image = tf.image.decode_image(encoded, channels=channels, expand_animations=False)
-    return tf.ensure_shape(image, [None, None, channels])

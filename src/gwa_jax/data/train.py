@@ -274,16 +274,16 @@ class TfdsTrainStream(TrainStream):
     def eval_subset(self, part: int, name: str, batch_size: int | None = None) -> EvalSet:
         labels, true, pre = self._labels, self._true, self.preprocess
 
-        def load(i, image):
+        def load(i, encoded):
             return {
-                "image": pre.eval_example(image),
+                "image": pre.eval_example(pre.decode(encoded)),
                 "label": tf.gather(labels, i),
                 "true_label": tf.gather(true, i),
                 "id": tf.cast(i, tf.int32),
             }
 
         def make(b: int) -> tf.data.Dataset:
-            ds = self._read(None, part)
+            ds = self._read(None, part, decode=False)  # Read as the training stream reads.
             return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).batch(b)
 
         num = int(np.sum(self.split == part))
