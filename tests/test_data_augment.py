@@ -1,5 +1,6 @@
 """Stateless augmentation ops, RandAugment, and the per-example pipeline on digits."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -165,3 +166,22 @@ def test_fast_randaugment_matches_the_reference_inside_tf_data(magnitude):
         signs = (tf.random.stateless_uniform([2], sign_seed) < 0.5).numpy()
         drawn |= set(zip(ops.tolist(), signs.tolist(), strict=True))
     assert drawn == {(op, s) for op in range(len(OPS)) for s in (False, True)}
+
+
+@pytest.mark.parametrize(
+    "augment_keys",
+    [
+        dict(crop="inception", flip=True, randaug_magnitude=10, mixup=0.2),
+        dict(crop="pad_crop", flip=True, randaug_magnitude=9, label_smoothing=0.1),
+    ],
+)
+def test_in_memory_stream_matches_the_reference_implementation(augment_keys):
+    c = digits_config(**augment_keys)
+    c.dataset.image_size = 12
+    data = build_data(c)
+    fast = list(itertools.islice(data.train.epoch(3), 4))
+    data.train.preprocess = dataclasses.replace(data.train.preprocess, reference=True)
+    ref = list(itertools.islice(data.train.epoch(3), 4))
+    for x, y in zip(fast, ref, strict=True):
+        for key in x:
+            np.testing.assert_array_equal(x[key].view(np.uint8), y[key].view(np.uint8))
