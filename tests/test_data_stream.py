@@ -5,8 +5,12 @@ to disk with 4 shards, so file shuffling, parallel interleaving and the shard-of
 exercised as with ImageNet.
 """
 
+import dataclasses
+import io
+
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from gwa_jax.config_base import default_config
@@ -121,4 +125,63 @@ def test_augmented_stream_replays_exactly(builder):
         for key in x:
             np.testing.assert_array_equal(x[key], y[key])
     for x, y in zip(a[4:], c, strict=True):
+        np.testing.assert_array_equal(x["image"], y["image"])
+
+
+class GwaTinyJpegs(tfds.core.GeneratorBasedBuilder):
+    """JPEGs of odd sizes (4:2:0 and 4:4:4 colour, greyscale) and one PNG, 2 shards."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
+                    "label": tfds.features.ClassLabel(num_classes=4),
+                }
+            ),
+        )
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        rng = np.random.default_rng(0)
+        for i in range(32):
+            h, w = 37 + 13 * (i % 5), 45 + 17 * (i % 3)
+            y, x = np.mgrid[0:h, 0:w]
+            image = 127 + 90 * np.sin(0.2 * x[..., None] + 0.3 * y[..., None] + np.arange(3) + i)
+            image = np.clip(image + rng.normal(0, 20, image.shape), 0, 255).astype(np.uint8)
+            if i == 5:
+                encoded = tf.io.encode_png(image).numpy()
+            elif i % 8 == 3:
+                encoded = tf.io.encode_jpeg(image[..., :1], quality=90).numpy()
+            else:
+                encoded = tf.io.encode_jpeg(image, quality=90, chroma_downsampling=i % 2 == 0)
+                encoded = encoded.numpy()
+            yield i, {"image": io.BytesIO(encoded), "label": i % 4}
+
+
+def test_fast_stream_matches_the_reference_implementation(tmp_path):
+    """The default path (JPEGs decoded inside the crop window, fast RandAugment) gives the
+    same batches, bit for bit, as the reference path (TFDS decode, float32 crop, reference
+    RandAugment) for the full Table 1 augmentation; resuming mid-epoch replays them."""
+    b = GwaTinyJpegs(data_dir=str(tmp_path))
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(num_shards=2))
+    index = tfds_io.label_index(b, "train", ("label",), "n/a", None)
+    kwargs = dict(crop="inception", flip=True, randaug_magnitude=10, mixup=0.2)
+    fast = stream(b, index, np.zeros(32, np.int8), **kwargs)
+    ref = stream(b, index, np.zeros(32, np.int8), **kwargs)
+    ref.preprocess = dataclasses.replace(ref.preprocess, reference=True)
+    assert not fast.preprocess.reference
+    for epoch in (0, 1):
+        a, r = list(fast.epoch(epoch)), list(ref.epoch(epoch))
+        assert len(a) == 4
+        for x, y in zip(a, r, strict=True):
+            for key in x:
+                np.testing.assert_array_equal(x[key].view(np.uint8), y[key].view(np.uint8))
+    resumed = list(fast.epoch(1, start_step=2))
+    for x, y in zip(a[2:], resumed, strict=True):
         np.testing.assert_array_equal(x["image"], y["image"])

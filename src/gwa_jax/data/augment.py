@@ -48,10 +48,14 @@ def flip(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.cond(do_flip, lambda: tf.reverse(image, [1]), lambda: image)
 
 
-def inception_crop(image: tf.Tensor, seed: tf.Tensor, size: int) -> tf.Tensor:
-    """Inception-style crop (5%-100% area, aspect 3/4-4/3) resized (bilinear) to size x size."""
+def inception_window(shape: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The random window of :func:`inception_crop` for an image of ``shape`` int32 (3,).
+
+    Returns ``(begin, size)``, int32 (3,) each, ``[y, x, 0]`` and ``[h, w, -1]``; a function
+    of the image's height, width and the seed only.
+    """
     begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.shape(image),
+        shape,
         bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
         seed=seed,
         min_object_covered=0.0,
@@ -60,9 +64,24 @@ def inception_crop(image: tf.Tensor, seed: tf.Tensor, size: int) -> tf.Tensor:
         max_attempts=10,
         use_image_if_no_bounding_boxes=True,
     )
-    crop = tf.slice(image, begin, crop_size)
+    return begin, crop_size
+
+
+def inception_crop(image: tf.Tensor, seed: tf.Tensor, size: int) -> tf.Tensor:
+    """Inception-style crop (5%-100% area, aspect 3/4-4/3) resized (bilinear) to size x size.
+
+    ``image``: uint8 or float32 (H, W, C); returns float32 (size, size, C) (the bilinear
+    kernel reads uint8 pixels as floats, so both dtypes give the same output).
+    """
+    begin, crop_size = inception_window(tf.shape(image), seed)
+    crop = tf.ensure_shape(tf.slice(image, begin, crop_size), [None, None, image.shape[-1]])
+    return resize_crop(crop, size)
+
+
+def resize_crop(crop: tf.Tensor, size: int) -> tf.Tensor:
+    """Bilinear resize of a (h, w, C) crop to float32 (size, size, C)."""
     out = tf.image.resize(crop, [size, size], method="bilinear")
-    return tf.ensure_shape(out, [size, size, image.shape[-1]])
+    return tf.ensure_shape(out, [size, size, crop.shape[-1]])
 
 
 def resize_center_crop(image: tf.Tensor, size: int) -> tf.Tensor:

@@ -10,6 +10,11 @@ crop / flip vectorised on whole batches, seeded by (seed, epoch, step) (the fast
 Evaluation: identity for fixed-size images at their native size (28 / 32 / 8 px), a plain
 bilinear resize when ``image_size`` asks for another size, and resize-shorter-side to
 ``size / 0.875`` + center crop for variable-size (224 px) datasets.
+
+``Preprocess(..., reference=True)`` runs the first implementation of the training ops (float32
+cast of the whole decoded image before the crop, :mod:`gwa_jax.data.randaugment_reference`,
+images decoded by TFDS). It gives the same pixels as the default, faster path and is kept for
+``scripts/bench_loader.py --preset imagenet`` and the equality tests.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ import dataclasses
 import ml_collections
 import tensorflow as tf
 
-from gwa_jax.data import augment
+from gwa_jax.data import augment, randaugment_reference
 from gwa_jax.data.randaugment import randaugment
 from gwa_jax.data.registry import DatasetSpec
 
 CROPS = ("none", "pad_crop", "inception")
+_JPEG_MARGIN = 16  # Pixels decoded around a crop window (see train_example_encoded).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +45,7 @@ class Preprocess:
     randaug_magnitude: float = 0.0
     mixup: float = 0.0
     label_smoothing: float = 0.0
+    reference: bool = False
 
     @classmethod
     def from_config(cls, spec: DatasetSpec, config: ml_collections.ConfigDict) -> Preprocess:
@@ -81,6 +88,77 @@ class Preprocess:
 
     def train_example(self, image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """uint8/float (H, W, C) -> float32 out_shape in [0, 255]."""
+        if self.reference:
+            return self._train_example_reference(image, seed)
+        crop_seed, flip_seed, ra_seed = augment.split_seed(seed, 3)
+        if self.fixed_size:
+            image = tf.ensure_shape(image, self.native_shape)
+        if self.crop == "inception":
+            # Crop first, then the bilinear kernel reads the pixels as float32 (same output).
+            x = augment.inception_crop(image, crop_seed, self.size)
+        else:
+            x = tf.cast(image, tf.float32)
+            if not self.fixed_size:
+                x = augment.resize_center_crop(x, self.size)
+            if self.crop == "pad_crop":
+                x = augment.pad_crop(x, crop_seed)
+        return self._flip_randaugment(x, flip_seed, ra_seed)
+
+    def train_example_encoded(self, encoded: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """Encoded image (string scalar) -> float32 out_shape in [0, 255].
+
+        Same output as ``train_example(decoded image, seed)``. With the inception crop, JPEGs
+        are decoded only inside the crop window plus a 16 px margin
+        (``tf.image.decode_and_crop_jpeg``; the window depends only on the image's height and
+        width, read from the JPEG header), which gives the same pixels as a full decode.
+        """
+        channels = self.native_shape[2]
+        if self.crop != "inception":
+            return self.train_example(self.decode(encoded), seed)
+        crop_seed, flip_seed, ra_seed = augment.split_seed(seed, 3)
+
+        def decode_window() -> tf.Tensor:
+            height_width = tf.image.extract_jpeg_shape(encoded)[:2]
+            shape = tf.concat([height_width, [channels]], 0)
+            begin, size = augment.inception_window(shape, crop_seed)
+            # Decoding exactly the window would change its edge pixels: libjpeg's chroma
+            # upsampling replicates the samples at the edge of the decoded region instead of
+            # interpolating with their neighbours. A margin of one iMCU (16 px) keeps the
+            # window's pixels equal to those of the full decode.
+            lo = tf.maximum(begin[:2] - _JPEG_MARGIN, 0)
+            hi = tf.minimum(begin[:2] + size[:2] + _JPEG_MARGIN, height_width)
+            region = tf.image.decode_and_crop_jpeg(
+                encoded, tf.concat([lo, hi - lo], 0), channels=channels
+            )
+            return tf.slice(region, tf.concat([begin[:2] - lo, [0]], 0), size)
+
+        def decode_then_crop() -> tf.Tensor:
+            image = self.decode(encoded)
+            begin, size = augment.inception_window(tf.shape(image), crop_seed)
+            return tf.slice(image, begin, size)
+
+        crop = tf.cond(tf.io.is_jpeg(encoded), decode_window, decode_then_crop)
+        x = augment.resize_crop(tf.ensure_shape(crop, [None, None, channels]), self.size)
+        return self._flip_randaugment(x, flip_seed, ra_seed)
+
+    def decode(self, encoded: tf.Tensor) -> tf.Tensor:
+        """Decodes an encoded image as the TFDS ``Image`` feature does: uint8 (H, W, C)."""
+        channels = self.native_shape[2]
+        image = tf.image.decode_image(encoded, channels=channels, expand_animations=False)
+        return tf.ensure_shape(image, [None, None, channels])
+
+    def _flip_randaugment(self, x: tf.Tensor, flip_seed: tf.Tensor, ra_seed: tf.Tensor):
+        """The ops after the crop: float32 (h, w, C) -> float32 out_shape."""
+        if self.flip:
+            x = augment.flip(x, flip_seed)
+        if self.randaug_num_ops:
+            x = randaugment(x, ra_seed, self.randaug_num_ops, self.randaug_magnitude)
+        if self.resize_fixed and self.crop != "inception":
+            x = tf.image.resize(x, [self.size, self.size], method="bilinear")
+        return tf.ensure_shape(x, self.out_shape)
+
+    def _train_example_reference(self, image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """The first implementation of :meth:`train_example` (same output)."""
         crop_seed, flip_seed, ra_seed = augment.split_seed(seed, 3)
         x = tf.cast(image, tf.float32)
         if self.fixed_size:
@@ -95,7 +173,9 @@ class Preprocess:
         if self.flip:
             x = augment.flip(x, flip_seed)
         if self.randaug_num_ops:
-            x = randaugment(x, ra_seed, self.randaug_num_ops, self.randaug_magnitude)
+            x = randaugment_reference.randaugment(
+                x, ra_seed, self.randaug_num_ops, self.randaug_magnitude
+            )
         if self.resize_fixed and self.crop != "inception":
             x = tf.image.resize(x, [self.size, self.size], method="bilinear")
         return tf.ensure_shape(x, self.out_shape)
@@ -140,3 +220,4 @@ class Preprocess:
         if self.resize_fixed:
             x = tf.image.resize(x, [self.size, self.size], method="bilinear")
         return augment.to_model_range(x)
+

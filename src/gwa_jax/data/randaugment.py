@@ -29,12 +29,27 @@ Equalize                  per-channel histogram equalisation (PIL algorithm)
 
 Geometric ops use nearest-neighbour sampling and fill with grey (128), as the TPU/big_vision
 implementation. Images are float32 (H, W, C) in [0, 255], C = 1 or 3.
+
+Speed. The outputs are bit-identical to :mod:`gwa_jax.data.randaugment_reference` (the first
+implementation, kept for the benchmark and the equality test) at ~60% of its CPU time
+(``results/bench/loader_imagenet.json``):
+
+* geometric ops gather the pixels through index maps: the same projective-transform kernel
+  run on a one-channel int32 image of pixel indices (the source coordinates do not depend on
+  the channel or dtype), once per image size and magnitude (10 maps: 5 ops x 2 signs);
+* selects use the ``Select`` kernel with operands of equal shape (``tf.where`` dispatches to
+  ``SelectV2``, whose broadcasting kernel is much slower on CPU);
+* equalize builds the three channels' histograms and lookup tables in one pass;
+* binary ops get operands of equal shape (constant weights / offsets, the grey image tiled to
+  three channels): TF's CPU kernels are much slower when they broadcast.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
+import numpy as np
 import tensorflow as tf
 
 MAX_LEVEL = 10.0
@@ -57,55 +72,134 @@ OPS: tuple[str, ...] = (
 )
 
 
+GREY_WEIGHTS = (0.2989, 0.587, 0.114)
+
+
 def _grey(image: tf.Tensor) -> tf.Tensor:
     if image.shape[-1] == 3:
-        weights = tf.constant([0.2989, 0.587, 0.114], tf.float32)
+        weights = tf.constant(GREY_WEIGHTS, tf.float32)
         return tf.reduce_sum(image * weights, axis=-1, keepdims=True)
     return image
+
+
+def _full(values: tuple, shape: tf.TensorShape, dtype: tf.DType) -> tf.Tensor:
+    """A constant of ``shape`` repeating ``values`` along the last axis (the CPU kernels of
+    binary ops are several times faster on operands of equal shape than when broadcasting)."""
+    return tf.constant(np.broadcast_to(np.asarray(values, dtype.as_numpy_dtype), shape))
+
+
+def _grey_fast(image: tf.Tensor) -> tf.Tensor:
+    """:func:`_grey` (same products, same sums) with unbroadcast weights."""
+    if image.shape[-1] != 3:
+        return image
+    weights = _full(GREY_WEIGHTS, image.shape, tf.float32)
+    return tf.reduce_sum(image * weights, axis=-1, keepdims=True)
+
+
+def _color(image: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """Blend with the grey image, tiled to the image's channels (one copy, no broadcasts)."""
+    return _blend(tf.tile(_grey_fast(image), [1, 1, image.shape[-1]]), image, factor)
 
 
 def _blend(degenerate: tf.Tensor, image: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(degenerate + factor * (image - degenerate), 0.0, 255.0)
 
 
-def _transform(image: tf.Tensor, transform: list) -> tf.Tensor:
-    """Projective transform mapping output (x, y) to input coordinates."""
+def _select(condition: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """``tf.where`` for operands of equal shape through the (fast) ``Select`` kernel."""
+    return tf.raw_ops.Select(condition=condition, x=x, y=y)
+
+
+def _index_map(h: int, w: int, transform: list) -> tf.Tensor:
+    """int32 (H * W,): for each output pixel, the flat index of its source pixel under the
+    projective transform (nearest neighbour), or ``H * W`` where it falls outside (fill)."""
     matrix = tf.cast(tf.stack(transform), tf.float32)[None]
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None],
+    iota = tf.reshape(tf.range(h * w, dtype=tf.int32), [1, h, w, 1])
+    index = tf.raw_ops.ImageProjectiveTransformV3(
+        images=iota,
         transforms=matrix,
-        output_shape=tf.shape(image)[:2],
-        fill_value=FILL_VALUE,
+        output_shape=[h, w],
+        fill_value=float(h * w),
         interpolation="NEAREST",
         fill_mode="CONSTANT",
     )
-    return tf.ensure_shape(out[0], image.shape)
+    return tf.reshape(index, [h * w])
+
+
+def _gather_pixels(image: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+    """Output pixel p = pixel ``index[p]`` of ``image`` (grey fill for ``H * W``)."""
+    h, w, c = image.shape
+    pixels = tf.concat([tf.reshape(image, [h * w, c]), tf.fill([1, c], FILL_VALUE)], 0)
+    return tf.reshape(tf.gather(pixels, index), [h, w, c])
+
+
+def _transform(image: tf.Tensor, transform: list) -> tf.Tensor:
+    """Projective transform mapping output (x, y) to input coordinates (nearest, fill 128).
+
+    The kernel maps the one-channel int32 image of flat pixel indices (the source coordinates
+    do not depend on the channel or dtype); the pixels are then gathered by index.
+    """
+    return _gather_pixels(image, _index_map(image.shape[0], image.shape[1], transform))
+
+
+def _geometric_matrices(h: int, w: int, level: tf.Tensor) -> list:
+    """The transforms of OPS[1:6] (shear x / y, translate x / y, rotate) at ``level``."""
+    return [
+        _shear_matrix(h, w, level, 0),
+        _shear_matrix(h, w, level, 1),
+        _translate_matrix(h, w, level, 0),
+        _translate_matrix(h, w, level, 1),
+        _rotate_matrix(h, w, level),
+    ]
+
+
+@functools.lru_cache(maxsize=16)
+def _index_tables(h: int, w: int, strength: float) -> np.ndarray:
+    """int32 (2, 5, H * W): the index maps of the geometric ops at level -strength ([0]) and
+    +strength ([1]), computed once (eagerly) with the same ops as :func:`_transform`."""
+    with tf.init_scope():
+        maps = [
+            [_index_map(h, w, m).numpy() for m in _geometric_matrices(h, w, sign * strength)]
+            for sign in (tf.constant(-1.0), tf.constant(1.0))
+        ]
+    return np.asarray(maps, np.int32)
+
+
+def _shear_matrix(h: int, w: int, level: tf.Tensor, axis: int) -> list:
+    k = 0.3 * level
+    zero, one = tf.constant(0.0), tf.constant(1.0)
+    if axis == 0:  # x_in = x + k (y - cy)
+        return [one, k, -k * (h - 1) / 2, zero, one, zero, zero, zero]
+    return [one, zero, zero, k, one, -k * (w - 1) / 2, zero, zero]
+
+
+def _translate_matrix(h: int, w: int, level: tf.Tensor, axis: int) -> list:
+    zero, one = tf.constant(0.0), tf.constant(1.0)
+    size = w if axis == 0 else h
+    d = -0.45 * level * size
+    if axis == 0:
+        return [one, zero, d, zero, one, zero, zero, zero]
+    return [one, zero, zero, zero, one, d, zero, zero]
+
+
+def _rotate_matrix(h: int, w: int, level: tf.Tensor) -> list:
+    angle = level * (30.0 * math.pi / 180.0)
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    c, s = tf.cos(angle), tf.sin(angle)
+    zero = tf.constant(0.0)
+    return [c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy, zero, zero]
 
 
 def _shear(image, level, axis):
-    k = 0.3 * level
-    h, w = image.shape[0], image.shape[1]
-    zero, one = tf.constant(0.0), tf.constant(1.0)
-    if axis == 0:  # x_in = x + k (y - cy)
-        return _transform(image, [one, k, -k * (h - 1) / 2, zero, one, zero, zero, zero])
-    return _transform(image, [one, zero, zero, k, one, -k * (w - 1) / 2, zero, zero])
+    return _transform(image, _shear_matrix(image.shape[0], image.shape[1], level, axis))
 
 
 def _translate(image, level, axis):
-    zero, one = tf.constant(0.0), tf.constant(1.0)
-    size = image.shape[1] if axis == 0 else image.shape[0]
-    d = -0.45 * level * size
-    if axis == 0:
-        return _transform(image, [one, zero, d, zero, one, zero, zero, zero])
-    return _transform(image, [one, zero, zero, zero, one, d, zero, zero])
+    return _transform(image, _translate_matrix(image.shape[0], image.shape[1], level, axis))
 
 
 def _rotate(image, level):
-    angle = level * (30.0 * math.pi / 180.0)
-    cy, cx = (image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2
-    c, s = tf.cos(angle), tf.sin(angle)
-    zero = tf.constant(0.0)
-    return _transform(image, [c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy, zero, zero])
+    return _transform(image, _rotate_matrix(image.shape[0], image.shape[1], level))
 
 
 def _sharpness(image, factor):
@@ -113,9 +207,10 @@ def _sharpness(image, factor):
     kernel = tf.constant([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13.0
     kernel = tf.tile(kernel[:, :, None, None], [1, 1, channels, 1])
     smooth = tf.nn.depthwise_conv2d(image[None], kernel, [1, 1, 1, 1], "VALID")[0]
-    smooth = tf.pad(smooth, [[1, 1], [1, 1], [0, 0]])
-    interior = tf.pad(tf.ones_like(smooth[1:-1, 1:-1]), [[1, 1], [1, 1], [0, 0]])
-    degenerate = tf.where(interior > 0, tf.round(smooth), image)
+    smooth = tf.pad(tf.round(smooth), [[1, 1], [1, 1], [0, 0]])
+    h, w = image.shape[0], image.shape[1]
+    interior = tf.pad(tf.ones([h - 2, w - 2, channels], tf.bool), [[1, 1], [1, 1], [0, 0]])
+    degenerate = _select(interior, smooth, image)
     return _blend(degenerate, image, factor)
 
 
@@ -128,7 +223,7 @@ def _posterize(image, level):
 
 def _solarize(image, level):
     threshold = tf.maximum(256.0 * (1.0 - tf.abs(level)), 0.0)
-    return tf.where(image >= threshold, 255.0 - image, image)
+    return _select(image >= threshold, 255.0 - image, image)
 
 
 def _auto_contrast(image):
@@ -139,43 +234,59 @@ def _auto_contrast(image):
     return tf.clip_by_value((image - offset) * scale, 0.0, 255.0)
 
 
-def _equalize_channel(channel):
-    ints = tf.cast(tf.clip_by_value(tf.round(channel), 0, 255), tf.int32)
-    hist = tf.math.bincount(tf.reshape(ints, [-1]), minlength=256, maxlength=256)
-    nonzero = tf.boolean_mask(hist, hist > 0)
-    step = (tf.reduce_sum(nonzero) - nonzero[-1]) // 255
-    safe_step = tf.maximum(step, 1)
-    lut = (tf.cumsum(hist) + safe_step // 2) // safe_step
-    lut = tf.clip_by_value(tf.concat([[0], lut[:-1]], 0), 0, 255)
-    equalized = tf.cast(tf.gather(lut, ints), tf.float32)
-    return tf.where(step > 0, equalized, channel)
-
-
 def _equalize(image):
-    channels = [_equalize_channel(image[:, :, c]) for c in range(image.shape[-1])]
-    return tf.stack(channels, axis=-1)
+    """Per-channel histogram equalisation (PIL algorithm), all channels in one pass."""
+    h, w, c = image.shape
+    ints = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.int32)
+    offsets = _full(tuple(256 * k for k in range(c)), image.shape, tf.int32)
+    bins = tf.reshape(ints + offsets, [-1])  # Channel k uses bins 256k ... 256k+255.
+    hist = tf.reshape(tf.math.bincount(bins, minlength=256 * c, maxlength=256 * c), [c, 256])
+    # PIL: step = (sum of the histogram - count of the highest occupied level) // 255.
+    top = tf.gather(hist, tf.reduce_max(ints, axis=[0, 1]), batch_dims=1)
+    step = (h * w - top) // 255  # (C,)
+    safe_step = tf.maximum(step, 1)[:, None]
+    lut = (tf.cumsum(hist, axis=1) + safe_step // 2) // safe_step
+    lut = tf.clip_by_value(tf.concat([tf.zeros([c, 1], tf.int32), lut[:, :-1]], 1), 0, 255)
+    equalized = tf.cast(tf.gather(tf.reshape(lut, [-1]), bins), tf.float32)
+    keep = tf.broadcast_to(step > 0, image.shape)
+    return _select(keep, tf.reshape(equalized, image.shape), image)
 
 
-def _apply(op_index: tf.Tensor, image: tf.Tensor, level: tf.Tensor) -> tf.Tensor:
-    """Applies OPS[op_index] at signed strength ``level`` (= +-m/10)."""
+def _apply(
+    op_index: tf.Tensor, image: tf.Tensor, level: tf.Tensor, index_map: tf.Tensor | None = None
+) -> tf.Tensor:
+    """Applies OPS[op_index] at signed strength ``level`` (= +-m/10).
+
+    ``index_map``: optional int32 (H * W,), the index map of OPS[op_index] at ``level`` when it
+    is a geometric op (from :func:`_index_tables`; any map otherwise). With it, the five
+    geometric ops share one graph branch (fewer untaken nodes per op); without it, their maps
+    are computed on the fly.
+    """
     factor = tf.maximum(1.0 + 0.9 * level, 0.0)
+    if index_map is None:
+        geometric = [
+            lambda: _shear(image, level, 0),
+            lambda: _shear(image, level, 1),
+            lambda: _translate(image, level, 0),
+            lambda: _translate(image, level, 1),
+            lambda: _rotate(image, level),
+        ]
+    else:
+        geometric = [lambda: _gather_pixels(image, index_map)]
+        op_index = tf.gather(tf.constant([0, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9]), op_index)
     branches = [
         lambda: image,
-        lambda: _shear(image, level, 0),
-        lambda: _shear(image, level, 1),
-        lambda: _translate(image, level, 0),
-        lambda: _translate(image, level, 1),
-        lambda: _rotate(image, level),
+        *geometric,
         lambda: _blend(tf.zeros_like(image), image, factor),
-        lambda: _blend(_grey(image), image, factor),
-        lambda: _blend(tf.reduce_mean(_grey(image)), image, factor),
+        lambda: _color(image, factor),
+        lambda: _blend(tf.reduce_mean(_grey_fast(image)), image, factor),
         lambda: _sharpness(image, factor),
         lambda: _posterize(image, level),
         lambda: _solarize(image, level),
         lambda: _auto_contrast(image),
         lambda: _equalize(image),
     ]
-    assert len(branches) == len(OPS)
+    assert len(branches) == len(OPS) - 5 + len(geometric)
     return tf.ensure_shape(tf.switch_case(op_index, branches), image.shape)
 
 
@@ -195,8 +306,12 @@ def randaugment(image: tf.Tensor, seed: tf.Tensor, num_ops: int, magnitude: floa
         return image
     op_seed, sign_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     ops = tf.random.stateless_uniform([num_ops], op_seed, 0, len(OPS), dtype=tf.int32)
-    signs = tf.where(tf.random.stateless_uniform([num_ops], sign_seed) < 0.5, -1.0, 1.0)
+    positive = tf.random.stateless_uniform([num_ops], sign_seed) >= 0.5
+    signs = tf.where(positive, 1.0, -1.0)
     strength = float(magnitude) / MAX_LEVEL
+    tables = tf.constant(_index_tables(image.shape[0], image.shape[1], strength))
     for i in range(num_ops):
-        image = _apply(ops[i], image, signs[i] * strength)
+        geometric = tf.clip_by_value(ops[i] - 1, 0, 4)  # Any map for the other ops.
+        index_map = tables[tf.cast(positive[i], tf.int32), geometric]
+        image = _apply(ops[i], image, signs[i] * strength, index_map)
     return image

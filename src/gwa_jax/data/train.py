@@ -218,9 +218,12 @@ class TfdsTrainStream(TrainStream):
         self._labels = tf.constant(self.train_labels)
         self._true = tf.constant(self.true_labels)
 
-    def _read(self, shuffle_seed: int | None, part: int = TRAIN) -> tf.data.Dataset:
+    def _read(
+        self, shuffle_seed: int | None, part: int = TRAIN, decode: bool = True
+    ) -> tf.data.Dataset:
         """(id int64, image uint8) of the ids with split code ``part``, in file order (or
-        with files shuffled by ``shuffle_seed``)."""
+        with files shuffled by ``shuffle_seed``); the encoded image (string) if not
+        ``decode``."""
         read_config = tfds.ReadConfig(
             add_tfds_id=True, shuffle_seed=shuffle_seed, options=_options()
         )
@@ -230,6 +233,7 @@ class TfdsTrainStream(TrainStream):
             self.prepare,
             shuffle_files=shuffle_seed is not None,
             read_config=read_config,
+            decoders=None if decode else {"image": tfds.decode.SkipDecoding()},
         )
         offsets, split = self._offsets, self._split
         ds = ds.map(
@@ -248,7 +252,10 @@ class TfdsTrainStream(TrainStream):
 
         def load_example(i, image):
             seed = augment.fold_in(example_key, i)
-            image = pre.train_example(image, seed)
+            if pre.reference:
+                image = pre.train_example(image, seed)
+            else:  # Encoded: JPEGs are decoded inside the crop window only.
+                image = pre.train_example_encoded(image, seed)
             # uint8 in the shuffle buffer: 4x less memory (150 KB per 224 px image).
             image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
             return {
@@ -257,7 +264,7 @@ class TfdsTrainStream(TrainStream):
                 "id": i,
             }
 
-        ds = self._read(file_seed)
+        ds = self._read(file_seed, decode=pre.reference)
         ds = ds.map(load_example, num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = ds.shuffle(STREAM_SHUFFLE_BUFFER, seed=buffer_seed, reshuffle_each_iteration=False)
         ds = ds.batch(self.batch_size, drop_remainder=True).take(self.steps_per_epoch)
@@ -267,16 +274,16 @@ class TfdsTrainStream(TrainStream):
     def eval_subset(self, part: int, name: str, batch_size: int | None = None) -> EvalSet:
         labels, true, pre = self._labels, self._true, self.preprocess
 
-        def load(i, image):
+        def load(i, encoded):
             return {
-                "image": pre.eval_example(image),
+                "image": pre.eval_example(pre.decode(encoded)),
                 "label": tf.gather(labels, i),
                 "true_label": tf.gather(true, i),
                 "id": tf.cast(i, tf.int32),
             }
 
         def make(b: int) -> tf.data.Dataset:
-            ds = self._read(None, part)
+            ds = self._read(None, part, decode=False)  # Read as the training stream reads.
             return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).batch(b)
 
         num = int(np.sum(self.split == part))
