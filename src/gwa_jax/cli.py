@@ -112,29 +112,39 @@ def _fail(message: str, code: int = USAGE_EXIT) -> None:
 def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> int:
     logging.set_verbosity(logging.INFO)
     logging.get_absl_handler().addFilter(_QuietLibraries())
-    from gwa_jax.config_check import ConfigError
-    from gwa_jax.data import DatasetNotFoundError
+    from gwa_jax.integrity import finished_run_damage
     from gwa_jax.run_files import read_json
+    from gwa_jax.run_guard import RunError, guarded
     from gwa_jax.trainer import NonFiniteError, print_selection_table, train_and_evaluate
-    from gwa_jax.workdir import FINISHED, prepare_workdir
+    from gwa_jax.workdir import FINISHED
 
-    try:
-        if prepare_workdir(config, workdir, overwrite) == FINISHED:
+    def body(state: str) -> int:
+        damage = finished_run_damage(workdir) if state == FINISHED else None
+        if state == FINISHED and damage is None:
             print(f"{workdir} holds a finished run of this config; its selections:")
             print_selection_table(read_json(os.path.join(workdir, "summary.json")), workdir)
             return 0
+        if damage:
+            logging.warning("%s; rebuilding the run's files from its last checkpoint", damage)
         summary = train_and_evaluate(config, workdir)
-    except (ConfigError, DatasetNotFoundError) as err:
-        _fail(str(err))
+        print_selection_table(summary, workdir)
+        return 0
+
+    try:
+        return guarded(config, workdir, overwrite, body)
+    except RunError as err:
+        _fail(str(err), code=err.code)
     except NonFiniteError as err:
         _fail(str(err), code=1)
-    print_selection_table(summary, workdir)
-    return 0
+    return 1
 
 
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     argv = list(sys.argv if argv is None else argv)
+    from gwa_jax import interrupt
+
+    interrupt.install()  # First: SIGINT/SIGTERM never raise a traceback (or a segfault).
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
         print(__doc__)
         print(make_flag_values().get_help())

@@ -1,0 +1,142 @@
+"""What surrounds one gwa-train run: the workdir lock, stray temporary files, a failed start
+undone, and every way a run can end turned into one ``gwa-train: error: ...`` line.
+
+:func:`guarded` is what the CLI calls; the training itself is
+:func:`gwa_jax.trainer.train_and_evaluate`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from absl import logging
+
+from gwa_jax.workdir import LOCK_FILE, _is_run_entry
+
+USAGE_EXIT, RUNTIME_EXIT = 2, 1
+_FULL = ("No space left on device", "RESOURCE_EXHAUSTED", "Disk quota exceeded")
+
+
+class RunError(Exception):
+    """A run ended early; ``message`` is the one line to print and ``code`` the exit status."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def remove_stray_temporaries(workdir: str | os.PathLike) -> list[str]:
+    """Deletes ``.NAME.*.tmp`` files a killed atomic write left in the workdir and in
+    ``alignment/``; returns their names."""
+    removed = []
+    for folder in (Path(workdir), Path(workdir) / "alignment"):
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if (entry.name.startswith(".") and entry.name.endswith(".tmp")
+                    and entry.is_file()):
+                entry.unlink()
+                removed.append(str(entry))
+    if removed:
+        logging.info("Removed %d temporary file(s) left by an interrupted write", len(removed))
+    return removed
+
+
+def _disk_full(err: BaseException) -> str | None:
+    """The path of a full-disk error anywhere in ``err``'s chain (or '' when unnamed)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return err.filename or ""
+        text = str(err)
+        if any(k in text for k in _FULL):
+            found = re.search(r"(/[^\s'\"\]:,]+)", text)
+            return found.group(1) if found else ""
+        err = err.__cause__ or err.__context__
+    return None
+
+
+class _Undo:
+    """Remembers what a workdir held so a failed fresh start can leave it as it was."""
+
+    def __init__(self, workdir: str):
+        path = Path(os.path.abspath(workdir))
+        self.created = path
+        while not self.created.parent.exists():  # The outermost directory we will create.
+            self.created = self.created.parent
+        self.created = None if path.exists() else self.created
+        self.path = path
+        self.before = set(os.listdir(path)) if path.is_dir() else set()
+
+    def undo(self) -> None:
+        if not self.path.is_dir():
+            return
+        for name in set(os.listdir(self.path)) - self.before:
+            entry = self.path / name
+            if _is_run_entry(name) or name == LOCK_FILE:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        if self.created is not None:
+            for d in [self.path, *self.path.parents]:
+                if not os.listdir(d):
+                    d.rmdir()
+                if d == self.created:
+                    break
+
+
+def guarded(config: Any, workdir: str, overwrite: bool,
+            body: Callable[[str], int]) -> int:
+    """Runs ``body(state)`` (state: fresh/resume/finished) holding the workdir's lock.
+
+    Raises:
+      RunError: with one line and the exit status for every expected way to fail.
+    """
+    from gwa_jax.checkpoints import DamagedCheckpointError
+    from gwa_jax.config_check import ConfigError
+    from gwa_jax.data import DatasetNotFoundError
+    from gwa_jax.interrupt import Interrupted
+    from gwa_jax.workdir import FRESH, prepare_workdir
+    from gwa_jax.workdir_lock import WorkdirBusyError, workdir_lock
+
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise RunError(f"--workdir {workdir} is a file, not a directory; choose another "
+                       f"--workdir", USAGE_EXIT)
+    undo = _Undo(workdir)
+    state = None
+    try:
+        with workdir_lock(workdir):
+            state = prepare_workdir(config, workdir, overwrite)
+            if state == FRESH:
+                undo.before = set(os.listdir(workdir))
+            remove_stray_temporaries(workdir)
+            try:
+                return body(state)
+            except (ConfigError, DatasetNotFoundError):
+                if state == FRESH:
+                    undo.undo()
+                raise
+    except WorkdirBusyError as err:
+        raise RunError(str(err), USAGE_EXIT) from None
+    except (ConfigError, DatasetNotFoundError) as err:
+        raise RunError(str(err), USAGE_EXIT) from None
+    except DamagedCheckpointError as err:
+        raise RunError(str(err), RUNTIME_EXIT) from None
+    except Interrupted as err:
+        raise RunError(str(err), err.exit_code) from None
+    except Exception as err:  # noqa: BLE001 - sorted below; anything else is a real bug.
+        full = _disk_full(err)
+        if full is not None:
+            raise RunError(f"no space left on the device writing {full or workdir}; earlier "
+                           f"files are intact, free some space and rerun the same command to "
+                           f"resume", RUNTIME_EXIT) from None
+        if isinstance(err, OSError) and state is None:
+            reason = err.strerror or type(err).__name__
+            raise RunError(f"cannot create or write --workdir {workdir} ({reason}); choose "
+                           f"another --workdir", USAGE_EXIT) from None
+        raise
