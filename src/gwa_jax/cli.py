@@ -69,12 +69,17 @@ def parse_command_line(argv: list[str], num_devices: int | None = None
         text = str(err)
         if "Traceback" in text:  # get_config(arg) raised: keep its own message, the last line.
             lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-            text = "in the config argument: " + re.sub(r"^[\w.]+(Error|Exception): ", "",
-                                                        lines[-1])
+            text = "the config file's get_config(arg) failed: " + re.sub(
+                r"^[\w.]+(Error|Exception): ", "", lines[-1])
         raise UsageError(_one_line(text.replace("flag --config.", "config."))) from None
-    except AttributeError as err:  # Unknown override key; ml_collections suggests a name.
-        msg = _one_line(str(err)).strip("'").replace("' Did", ", did").replace("'?", "'?")
-        raise UsageError(f"unknown config key: {msg}") from None
+    except AttributeError as err:  # Unknown override key, or no get_config in the file.
+        from gwa_jax.config_check import unknown_key_message
+
+        if "get_config" in str(err):
+            raise UsageError("the config file defines no get_config(arg); write one that "
+                             "returns a ConfigDict, as in configs/quickstart.py") from None
+        raise UsageError(unknown_key_message(argv) or f"unknown config key: {_one_line(err)}"
+                         ) from None
     except (OSError, SyntaxError, ImportError) as err:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         raise UsageError(f"cannot load the config file: {lines[-1] if lines else err!r}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def finished_run_damage(workdir: str | os.PathLike) -> str | None:
     try:
         with np.load(path / "alignment" / "meta.npz") as meta:
             {k: meta[k] for k in meta.files}  # noqa: B018 - reading every array checks it.
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         return f"{path / 'alignment' / 'meta.npz'} is missing or damaged ({type(err).__name__})"
     _warn_score_files(path, num_epochs)
     return None

@@ -101,7 +101,7 @@ def guarded(config: Any, workdir: str, overwrite: bool,
     from gwa_jax.config_check import ConfigError
     from gwa_jax.data import DatasetNotFoundError
     from gwa_jax.interrupt import Interrupted
-    from gwa_jax.workdir import FRESH, prepare_workdir
+    from gwa_jax.workdir import prepare_workdir
     from gwa_jax.workdir_lock import WorkdirBusyError, workdir_lock
 
     if os.path.exists(workdir) and not os.path.isdir(workdir):
@@ -111,15 +111,12 @@ def guarded(config: Any, workdir: str, overwrite: bool,
     state = None
     try:
         with workdir_lock(workdir):
-            state = prepare_workdir(config, workdir, overwrite)
-            if state == FRESH:
-                undo.before = set(os.listdir(workdir))
-            remove_stray_temporaries(workdir)
             try:
+                state = prepare_workdir(config, workdir, overwrite)
+                remove_stray_temporaries(workdir)
                 return body(state)
             except (ConfigError, DatasetNotFoundError):
-                if state == FRESH:
-                    undo.undo()
+                undo.undo()  # Raised before training starts: leave the workdir as it was.
                 raise
     except WorkdirBusyError as err:
         raise RunError(str(err), USAGE_EXIT) from None

@@ -156,6 +156,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     projection = None
     if config.gwa.jlt_dim:
         latent_dim = state.params["head"]["kernel"].shape[0]
+        if config.gwa.jlt_dim >= latent_dim:
+            raise ConfigError(f"config.gwa.jlt_dim={config.gwa.jlt_dim} is not below the model's "
+                              f"latent width {latent_dim}; lower it or set it to None")
         projection = jax.device_put(jlt_projection(latent_dim, config.gwa.jlt_dim,
                                                    config.gwa.jlt_seed), repl)
     step_fn = jax.jit(
