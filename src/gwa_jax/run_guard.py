@@ -8,9 +8,12 @@ undone, and every way a run can end turned into one ``gwa-train: error: ...`` li
 from __future__ import annotations
 
 import errno
+import logging as std_logging
 import os
 import re
 import shutil
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,10 +60,57 @@ def _disk_full(err: BaseException) -> str | None:
             return err.filename or ""
         text = str(err)
         if any(k in text for k in _FULL):
-            found = re.search(r"(/[^\s'\"\]:,]+)", text)
-            return found.group(1) if found else ""
+            found = re.search(r'"(/[^"]+)"', text) or re.search(r"(/[^\s'\",:]+)", text)
+            # Name the checkpoint step being written, not a file deep inside orbax's layout.
+            return found.group(1).split(".orbax-checkpoint-tmp")[0] if found else ""
         err = err.__cause__ or err.__context__
     return None
+
+
+_ECHOES = (*_FULL, "Event loop is closed", "Future exception was never retrieved")
+
+
+def _is_echo(text: str) -> bool:
+    return any(k in text for k in _ECHOES)
+
+
+class _DropEchoes(std_logging.Filter):
+    """Drops the library log records that repeat a failure the run reports in one line."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += str(record.exc_info[1])
+        return record.levelno < std_logging.ERROR or not _is_echo(text)
+
+
+def silence_echoes() -> None:
+    """Background writers (orbax, tensorstore, asyncio) report a full disk from every thread,
+    hundreds of tracebacks; the main thread's error names it once, so those echoes are dropped
+    (from logging and from the thread/unraisable/except hooks). Other errors still print."""
+    drop = _DropEchoes()
+    for logger in (std_logging.getLogger(), std_logging.getLogger("asyncio"),
+                   std_logging.getLogger("absl")):
+        logger.addFilter(drop)
+        for handler in logger.handlers:
+            handler.addFilter(drop)
+    old_thread, old_unraisable, old_except = (threading.excepthook, sys.unraisablehook,
+                                              sys.excepthook)
+
+    def thread_hook(args):
+        if not _is_echo(str(args.exc_value)):
+            old_thread(args)
+
+    def unraisable_hook(args):
+        if not _is_echo(str(args.exc_value)):
+            old_unraisable(args)
+
+    def except_hook(kind, value, tb):
+        if not _is_echo(str(value)):
+            old_except(kind, value, tb)
+
+    threading.excepthook, sys.unraisablehook, sys.excepthook = (thread_hook, unraisable_hook,
+                                                                except_hook)
 
 
 class _Undo:
@@ -109,6 +159,7 @@ def guarded(config: Any, workdir: str, overwrite: bool,
                        f"--workdir", USAGE_EXIT)
     undo = _Undo(workdir)
     state = None
+    silence_echoes()
     try:
         with workdir_lock(workdir):
             try:
