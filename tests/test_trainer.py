@@ -97,7 +97,7 @@ def test_end_to_end_files_scores_and_resume(tmp_path, monkeypatch):
     assert np.isnan(np.delete(scores2, trained)).all()
     assert set(summary["selected"]) == {"gwa", "gwa_finetune", "labelwave", "last"}
     assert summary["selected"]["last"]["epoch"] == 2
-    assert os.path.isdir(summary["checkpoints"]["best_gwa"])
+    assert os.path.isdir(full / summary["checkpoints"]["best_gwa"])  # Relative to the workdir.
     on_disk = json.loads((full / "summary.json").read_text())
     assert on_disk["selected"] == json.loads(json.dumps(summary["selected"]))
 

@@ -7,7 +7,9 @@
 Bad input (unknown or mistyped config keys, impossible values, a missing dataset, a workdir
 holding another config) ends with one ``gwa-train: error: ...`` line and exit code 2. A
 non-finite loss stops the run with exit code 1 and names the step. Restarting the same
-command resumes an interrupted run, or prints the summary of a finished one.
+command resumes an interrupted run, or prints the summary of a finished one. Ctrl-C or
+SIGTERM saves a mid-epoch checkpoint and exits with one line (a second Ctrl-C exits at once);
+a second command in the same workdir exits 2 naming the first one's PID.
 """
 
 from __future__ import annotations

@@ -160,8 +160,14 @@ def guarded(config: Any, workdir: str, overwrite: bool,
     undo = _Undo(workdir)
     state = None
     silence_echoes()
+    import contextlib
+
+    import jax
+
+    # Multi-host: every process shares the workdir; the first one holds the lock for all.
+    lock = workdir_lock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
     try:
-        with workdir_lock(workdir):
+        with lock:
             try:
                 state = prepare_workdir(config, workdir, overwrite)
                 remove_stray_temporaries(workdir)
