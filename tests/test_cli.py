@@ -149,7 +149,7 @@ def gwa_train(args, capsys):
     # Handlers made under an earlier test's capture would write to its closed stream.
     logging.get_absl_handler().python_handler.stream = sys.stderr
     for handler in std_logging.getLogger().handlers:
-        if isinstance(handler, std_logging.StreamHandler):
+        if type(handler) is std_logging.StreamHandler:  # Not pytest's own handlers.
             handler.stream = sys.stderr
     try:
         config, workdir, overwrite = parse_command_line(["gwa-train", *args], num_devices=1)
