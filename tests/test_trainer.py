@@ -170,6 +170,7 @@ def test_val_split_gd_and_offline_estimator(tmp_path):
 
 
 def test_missing_dataset_is_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()  # An existing data_dir without the dataset.
     cmd = [os.path.join(os.path.dirname(sys.executable), "gwa-train"),
            "--config", str(ROOT / "configs" / "quickstart.py"), f"--workdir={tmp_path / 'w'}",
            "--config.dataset.name=cifar10", f"--config.dataset.data_dir={tmp_path / 'empty'}"]
