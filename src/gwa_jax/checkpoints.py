@@ -25,6 +25,9 @@ from absl import logging
 KINDS = ("latest", "best_gwa", "best_val")
 KEEP = {"latest": 2}  # Steps kept per kind (default 1): a damaged newest one has a fallback.
 INTERRUPTED = "interrupted"
+# Kinds whose save waits for the write and its manifest (seconds per epoch for large models);
+# the best-by-criterion kinds stay asynchronous and get theirs at the next save or the end.
+SEAL_AT_ONCE = ("latest", INTERRUPTED)
 
 
 def _digest_dir(path: str) -> dict[str, str]:
@@ -142,7 +145,8 @@ class RunCheckpoints:
         return self.managers[kind].latest_step()
 
     def save(self, kind: str, epoch: int, state: Any, meta: dict[str, Any]) -> None:
-        """Saves asynchronously; an existing step of the same epoch is replaced."""
+        """Saves (asynchronously, except the kinds in ``SEAL_AT_ONCE``); an existing step of
+        the same epoch is replaced."""
         mngr = self.managers[kind]
         if epoch in mngr.all_steps():
             mngr.wait_until_finished()
@@ -153,6 +157,8 @@ class RunCheckpoints:
         mngr.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                  meta=ocp.args.JsonSave(meta)))
         self._unsealed.append((kind, epoch))
+        if kind in SEAL_AT_ONCE:  # What a resume restores is never left without a manifest.
+            self.seal()
 
     def restore(self, kind: str, target: Any, epoch: int | None = None) -> tuple[Any, dict]:
         """Restores (state, meta) into the structure/shardings of ``target``."""

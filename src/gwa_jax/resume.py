@@ -117,7 +117,7 @@ def save_interrupted(ckpts: RunCheckpoints, *, epoch: int, step_in_epoch: int, s
                      state: Any, buffers: Any, prev: tuple[np.ndarray, np.ndarray] | None,
                      history: list[dict[str, Any]]) -> None:
     """Saves a mid-epoch checkpoint (state, epoch buffers so far, LabelWave's previous
-    predictions, history) at global ``step`` and waits until it is on disk."""
+    predictions, history) at global ``step``; returns once it is on disk with its manifest."""
     num_ids = jax.tree.leaves(buffers)[0].shape[0]
     preds, seen = prev if prev is not None else (np.zeros(num_ids, np.int32),
                                                  np.zeros(num_ids, bool))
@@ -125,4 +125,3 @@ def save_interrupted(ckpts: RunCheckpoints, *, epoch: int, step_in_epoch: int, s
                {"state": state, "buffers": buffers, "prev_preds": preds, "prev_seen": seen},
                {"epoch": epoch, "step": step, "step_in_epoch": step_in_epoch,
                 "has_prev": prev is not None, "history": history_for_meta(history)})
-    ckpts.seal()
