@@ -17,7 +17,8 @@ from gwa_jax.config_base import default_config
 
 
 def get_config(arg: str | None = None):
-    del arg
+    if arg:
+        raise ValueError(f"quickstart.py takes no argument, got {arg!r}; drop ':{arg}'")
     c = default_config()
     c.seed = 0
     c.batch_size = 64

@@ -6,6 +6,7 @@ must end with the same metrics (timing fields aside), scores and selections.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,22 +62,19 @@ def run_and_kill(workdir, lines_before_kill, extra_delay=0.0):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The uninterrupted smoke run (also the README's 'under a minute' check)."""
+    """The uninterrupted smoke run."""
     workdir = tmp_path_factory.mktemp("reference")
-    t0 = time.time()
-    proc = subprocess.run(command(workdir), capture_output=True, text=True, timeout=300)
-    elapsed = time.time() - t0
+    proc = subprocess.run(command(workdir), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "GWA-best checkpoint" in proc.stdout
-    return workdir, elapsed, proc.stdout
+    return workdir, proc.stdout
 
 
-def test_smoke_run_writes_everything_quickly(reference):
-    workdir, elapsed, _ = reference
+def test_smoke_run_writes_everything(reference):
+    workdir, _ = reference
     rows = metrics(workdir)
     assert len(rows) == 4
     assert {"gwa", "gwa_finetune", "labelwave", "last"} <= set(selections(workdir))
-    assert elapsed < 90, f"smoke run took {elapsed:.0f}s"
 
 
 @pytest.mark.parametrize("lines,delay", [(3, 0.0), (1, 1.5)],
@@ -124,7 +122,7 @@ def test_prepare_workdir_states(tmp_path):
     with pytest.raises(ConfigError, match="differs in: seed"):
         prepare_workdir(c2, tmp_path)
     assert prepare_workdir(c2, tmp_path, overwrite=True) == FRESH
-    assert not tmp_path.exists()
+    assert os.listdir(tmp_path) == []
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
@@ -139,3 +137,198 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     assert [r["epoch"] for r in rows] == [1]  # Metrics so far: the one good epoch.
     assert os.listdir(workdir / "checkpoints" / "latest") == ["1"]
     assert not (workdir / "summary.json").exists()
+
+
+# --- Signals, the lock, damaged files, a full disk: gwa-train as a process --------------------
+
+def run(workdir, *extra, env=None, timeout=600):
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run(command(workdir, *extra), capture_output=True, text=True,
+                          timeout=timeout, env=environ)
+
+
+def error_lines(proc):
+    return [ln for ln in proc.stderr.splitlines() if ln.startswith("gwa-train:")]
+
+
+def assert_same_run(workdir, ref_dir):
+    assert metrics(workdir) == metrics(ref_dir)
+    assert selections(workdir) == selections(ref_dir)
+    for name in sorted(os.listdir(ref_dir / "alignment")):
+        if name.endswith(".npy"):
+            np.testing.assert_array_equal(np.load(workdir / "alignment" / name),
+                                          np.load(ref_dir / "alignment" / name))
+
+
+def test_sigterm_mid_epoch_then_resume_matches(reference, tmp_path):
+    """A scheduler's SIGTERM at step 15 (mid-epoch 2) keeps that step: the restart resumes
+    there and ends identical to the reference."""
+    ref_dir = reference[0]
+    work = tmp_path / "sigterm"
+    first = run(work, env={"GWA_TRAIN_TEST_SIGNAL": "15:SIGTERM"})
+    assert first.returncode == 128 + signal.SIGTERM, first.stderr[-3000:]
+    assert error_lines(first) == [
+        "gwa-train: error: interrupted by SIGTERM at step 15 (epoch 2); saved a checkpoint "
+        "there, rerun the same command to resume"]
+    assert "Traceback" not in first.stderr
+    assert os.listdir(work / "checkpoints" / "interrupted") == ["15"]
+    assert [r["epoch"] for r in metrics(work)] == [1]
+
+    last = run(work)
+    assert last.returncode == 0, last.stderr[-3000:]
+    assert "Resuming mid-epoch 2 at step 15" in last.stderr
+    assert not os.listdir(work / "checkpoints" / "interrupted")
+    assert_same_run(work, ref_dir)
+
+
+@pytest.mark.slow
+def test_double_sigint_exits_at_once_then_resume_matches(reference, tmp_path):
+    """Ctrl-C mid-epoch saves; a second Ctrl-C at step 25 exits at once without saving."""
+    work = tmp_path / "sigint"
+    first = run(work, env={"GWA_TRAIN_TEST_SIGNAL": "15:SIGINT"})
+    assert first.returncode == 128 + signal.SIGINT, first.stderr[-3000:]
+    assert "Traceback" not in first.stderr
+    second = run(work, env={"GWA_TRAIN_TEST_SIGNAL": "25:SIGINT:2"})
+    assert second.returncode == 128 + signal.SIGINT, second.stderr[-3000:]
+    assert "Resuming mid-epoch 2 at step 15" in second.stderr
+    assert error_lines(second) == [
+        "gwa-train: interrupted again by SIGINT; exited without saving, rerun the same "
+        "command to resume from the last checkpoint"]
+    assert "Traceback" not in second.stderr
+    assert "25" not in os.listdir(work / "checkpoints" / "interrupted")
+    last = run(work)
+    assert last.returncode == 0, last.stderr[-3000:]
+    assert_same_run(work, reference[0])
+
+
+@pytest.mark.slow
+def test_sigint_at_an_epoch_end_and_during_startup(reference, tmp_path):
+    ref_dir = reference[0]
+    work = tmp_path / "boundary"
+    first = run(work, env={"GWA_TRAIN_TEST_SIGNAL": "30:SIGINT"})
+    assert first.returncode == 130 and "Traceback" not in first.stderr
+    assert error_lines(first) == [
+        "gwa-train: error: interrupted by SIGINT after epoch 3; saved a checkpoint there, "
+        "rerun the same command to resume"]
+    # Ctrl-C while the restart imports, builds data or compiles: one line, never a segfault.
+    proc = subprocess.Popen(command(work), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert len([ln for ln in err.splitlines() if ln.startswith("gwa-train:")]) == 1
+    assert "Traceback" not in err
+    last = run(work)
+    assert last.returncode == 0, last.stderr[-3000:]
+    assert_same_run(work, ref_dir)
+
+
+def test_a_second_command_in_the_same_workdir_exits_2_naming_the_pid(tmp_path):
+    from gwa_jax.workdir_lock import workdir_lock
+
+    work = tmp_path / "busy"
+    with workdir_lock(work):
+        proc = run(work, timeout=300)
+    assert proc.returncode == 2
+    assert error_lines(proc) == [
+        f"gwa-train: error: workdir {work} is in use by another gwa-train (PID {os.getpid()}); "
+        f"wait for it to end or stop it, or choose another --workdir"]
+    assert sorted(os.listdir(work)) == [".gwa-train.lock"]
+
+
+def damaged_copy(ref_dir, tmp_path):
+    work = tmp_path / "damaged"
+    shutil.copytree(ref_dir, work)
+    return work
+
+
+@pytest.mark.slow
+def test_damaged_newest_checkpoint_falls_back_and_ends_identical(reference, tmp_path):
+    work = damaged_copy(reference[0], tmp_path)
+    (work / "summary.json").unlink()  # So the restart resumes rather than reports.
+    target = work / "checkpoints" / "latest" / "4" / "state" / "d"
+    victim = max((p for p in target.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 64] = os.urandom(64)
+    victim.write_bytes(bytes(data))
+    proc = run(work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "checkpoints/latest/4 is damaged (checksum mismatch)" in proc.stderr
+    assert "Resuming from epoch 3" in proc.stderr and "non-finite" not in proc.stderr
+    assert_same_run(work, reference[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["truncated-metrics-no-summary", "non-json-metrics-line",
+                                    "invalid-summary", "deleted-meta-npz",
+                                    "garbage-METADATA-no-summary", "stray-temporary"])
+def test_damaged_run_file_is_rebuilt_and_ends_identical(reference, tmp_path, damage):
+    work = damaged_copy(reference[0], tmp_path)
+    m = work / "metrics.jsonl"
+    if damage == "truncated-metrics-no-summary":
+        m.write_bytes(m.read_bytes()[: len(m.read_bytes()) // 3])
+        (work / "summary.json").unlink()
+    elif damage == "non-json-metrics-line":
+        lines = m.read_text().splitlines(keepends=True)
+        m.write_text(lines[0] + "{not json\n" + "".join(lines[2:]))
+    elif damage == "invalid-summary":
+        (work / "summary.json").write_text("{")
+    elif damage == "deleted-meta-npz":
+        (work / "alignment" / "meta.npz").unlink()
+    elif damage == "garbage-METADATA-no-summary":
+        (work / "checkpoints" / "latest" / "4" / "state" / "_METADATA").write_text("{garbage")
+        (work / "summary.json").unlink()
+    else:
+        (work / ".metrics.jsonl.abc123.tmp").write_text('{"epoch": 9')
+    proc = run(work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert_same_run(work, reference[0])
+    assert (work / "alignment" / "meta.npz").exists()
+    assert not list(work.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_nan_at_the_first_step_says_no_checkpoint_exists(tmp_path):
+    proc = run(tmp_path / "nan1", "--config.debug_nan_at_step=1")
+    assert proc.returncode == 1
+    assert error_lines(proc) == [
+        "gwa-train: error: non-finite loss or gradient at step 1 (epoch 1); stopped, no "
+        "checkpoint was saved yet (lower optim.lr or enable optim.grad_clip_norm)"]
+
+
+def _can_mount_tmpfs():
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs "
+                            "/mnt"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not shutil.which("unshare") or not _can_mount_tmpfs(),
+                    reason="needs unshare and a tmpfs mount in a user namespace")
+@pytest.mark.parametrize("size_mib,options", [
+    (3, "rw"), pytest.param(6, "rw", marks=pytest.mark.slow), (1, "ro")])
+def test_full_or_read_only_disk_is_one_line(tmp_path, size_mib, options):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    work = mnt / "run"
+    # The run's exit status is kept; its metrics are copied out of the tmpfs to be checked.
+    script = (f"mount -t tmpfs -o size={size_mib}m,{options} tmpfs {mnt} || exit 99; "
+              f"{' '.join(command(work))}; rc=$?; "
+              f"cp {work}/metrics.jsonl {tmp_path} 2>/dev/null; exit $rc")
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True,
+                          text=True, timeout=600)
+    errors = error_lines(proc)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    if options == "ro":
+        assert proc.returncode == 2
+        assert "cannot create or write --workdir" in errors[0]
+        assert "Read-only file system" in errors[0]
+    else:
+        assert proc.returncode == 1
+        assert f"no space left on the device writing {mnt}/run/" in errors[0]
+        saved = tmp_path / "metrics.jsonl"
+        if saved.exists():  # Earlier epochs' lines are intact.
+            rows = [json.loads(line) for line in saved.read_text().splitlines()]
+            assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))

@@ -97,7 +97,7 @@ def test_end_to_end_files_scores_and_resume(tmp_path, monkeypatch):
     assert np.isnan(np.delete(scores2, trained)).all()
     assert set(summary["selected"]) == {"gwa", "gwa_finetune", "labelwave", "last"}
     assert summary["selected"]["last"]["epoch"] == 2
-    assert os.path.isdir(summary["checkpoints"]["best_gwa"])
+    assert os.path.isdir(full / summary["checkpoints"]["best_gwa"])  # Relative to the workdir.
     on_disk = json.loads((full / "summary.json").read_text())
     assert on_disk["selected"] == json.loads(json.dumps(summary["selected"]))
 
@@ -170,6 +170,7 @@ def test_val_split_gd_and_offline_estimator(tmp_path):
 
 
 def test_missing_dataset_is_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()  # An existing data_dir without the dataset.
     cmd = [os.path.join(os.path.dirname(sys.executable), "gwa-train"),
            "--config", str(ROOT / "configs" / "quickstart.py"), f"--workdir={tmp_path / 'w'}",
            "--config.dataset.name=cifar10", f"--config.dataset.data_dir={tmp_path / 'empty'}"]

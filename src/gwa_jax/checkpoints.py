@@ -1,21 +1,51 @@
 """Orbax checkpoints of a run: ``latest`` (resume) and the best-by-criterion states.
 
-Layout under ``WORKDIR/checkpoints/``: ``latest/``, ``best_gwa/``, ``best_val/`` (when a
-validation split exists), each an orbax ``CheckpointManager`` keeping one step (the epoch).
-A checkpoint holds the train state and a JSON ``meta`` item (epoch, the LabelWave
-predictions are part of the state). Orbax finalises a step directory atomically, so a kill
-during a save leaves the previous step intact.
+Layout under ``WORKDIR/checkpoints/``: ``latest/`` (two epochs kept), ``best_gwa/`` and
+``best_val/`` (when a validation split exists; one epoch each), and ``interrupted/`` (one
+mid-epoch checkpoint saved on SIGINT or SIGTERM, by global step), each an orbax
+``CheckpointManager``. A checkpoint holds the train state and a JSON ``meta`` item (epoch,
+step, the run's metrics history). Orbax finalises a step directory atomically, so a kill
+during a save leaves the previous step intact. Orbax checks only its index, not the data, so
+every finished step gets a SHA-256 manifest (``checksums/KIND_STEP.json``); a step whose
+files differ from it is damaged, and :meth:`RunCheckpoints.restore_newest_good` falls back
+to the previous step.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 
 KINDS = ("latest", "best_gwa", "best_val")
+KEEP = {"latest": 2}  # Steps kept per kind (default 1): a damaged newest one has a fallback.
+INTERRUPTED = "interrupted"
+# Kinds whose save waits for the write and its manifest (seconds per epoch for large models);
+# the best-by-criterion kinds stay asynchronous and get theirs at the next save or the end.
+SEAL_AT_ONCE = ("latest", INTERRUPTED)
+
+
+def _digest_dir(path: str) -> dict[str, str]:
+    """SHA-256 of every file under ``path``, by relative path."""
+    out = {}
+    for root, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(root, name)
+            h = hashlib.sha256()
+            with open(full, "rb") as f:
+                for chunk in iter(lambda f=f: f.read(1 << 20), b""):
+                    h.update(chunk)
+            out[os.path.relpath(full, path)] = h.hexdigest()
+    return out
+
+
+class DamagedCheckpointError(ValueError):
+    """No intact checkpoint of a kind is left; the message names the damaged one."""
 
 
 class RunCheckpoints:
@@ -23,25 +53,112 @@ class RunCheckpoints:
 
     def __init__(self, workdir: str, kinds: tuple[str, ...] = KINDS):
         self.root = os.path.abspath(os.path.join(workdir, "checkpoints"))
-        opts = ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
-        self.managers = {k: ocp.CheckpointManager(os.path.join(self.root, k), options=opts)
-                         for k in kinds}
+        self.managers = {
+            k: ocp.CheckpointManager(os.path.join(self.root, k), options=(
+                ocp.CheckpointManagerOptions(max_to_keep=KEEP.get(k, 1), create=True)))
+            for k in kinds}
+        self._unsealed: list[tuple[str, int]] = []
 
-    def path(self, kind: str) -> str | None:
+    def _sum_file(self, kind: str, step: int) -> str:
+        return os.path.join(self.root, "checksums", f"{kind}_{step}.json")
+
+    def seal(self, block: bool = True) -> None:
+        """Writes the checksum manifests of finished saves (with ``block``, waits for all
+        pending saves first) and drops stale manifests."""
+        from gwa_jax.run_files import write_json
+
+        if not self._unsealed:
+            return
+        if block:
+            self.wait()
+        pending = []
+        for kind, step in self._unsealed:
+            mngr = self.managers[kind]
+            if mngr.is_saving_in_progress():
+                pending.append((kind, step))
+            elif step in mngr.all_steps():
+                write_json(self._sum_file(kind, step),
+                           _digest_dir(os.path.join(self.root, kind, str(step))))
+        self._unsealed = pending
+        keep = {f"{k}_{s}.json" for k, m in self.managers.items() for s in m.all_steps()}
+        sums = os.path.join(self.root, "checksums")
+        for name in os.listdir(sums) if os.path.isdir(sums) else ():
+            if name.endswith(".json") and name not in keep:
+                os.unlink(os.path.join(sums, name))
+
+    def verify(self, kind: str, step: int) -> bool | None:
+        """True: the step matches its manifest; False: it differs; None: no manifest (a kill
+        between the end of the save and the manifest's write)."""
+        try:
+            with open(self._sum_file(kind, step)) as f:
+                want = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return _digest_dir(os.path.join(self.root, kind, str(step))) == want
+
+    def restore_newest_good(self, kind: str, target: Any) -> tuple[Any, dict, int] | None:
+        """Restores the newest intact step of ``kind``: (state, meta, step), or None when the
+        kind has no step. A damaged step (checksum mismatch, or orbax cannot read it) is
+        skipped with a warning naming it.
+
+        Raises:
+          DamagedCheckpointError: steps exist but none is intact.
+        """
+        steps = sorted(self.managers[kind].all_steps(), reverse=True)
+        damaged = []
+        for step in steps:
+            where = os.path.join(self.root, kind, str(step))
+            if self.verify(kind, step) is False:
+                damaged.append(where)
+                logging.warning("checkpoint %s is damaged (checksum mismatch); trying an older "
+                                "one", where)
+                continue
+            try:
+                state, meta = self.restore(kind, target, step)
+            except Exception as err:  # noqa: BLE001 - any unreadable step is damaged.
+                damaged.append(where)
+                logging.warning("checkpoint %s is damaged (%s); trying an older one", where,
+                                type(err).__name__)
+                continue
+            return state, meta, step
+        if damaged:
+            raise DamagedCheckpointError(
+                f"checkpoint {damaged[0]} is damaged and no older intact one exists; rerun with "
+                f"--overwrite to start the run afresh")
+        return None
+
+    def delete_all(self, kind: str) -> None:
+        mngr = self.managers[kind]
+        mngr.wait_until_finished()
+        for step in mngr.all_steps():
+            mngr.delete(step)
+
+    def path(self, kind: str, relative_to: str | None = None) -> str | None:
+        """The newest step's directory (relative to ``relative_to`` when given)."""
         step = self.managers[kind].latest_step()
-        return None if step is None else os.path.join(self.root, kind, str(step))
+        if step is None:
+            return None
+        full = os.path.join(self.root, kind, str(step))
+        return os.path.relpath(full, relative_to) if relative_to else full
 
     def latest_epoch(self, kind: str = "latest") -> int | None:
         return self.managers[kind].latest_step()
 
     def save(self, kind: str, epoch: int, state: Any, meta: dict[str, Any]) -> None:
-        """Saves asynchronously; an existing step of the same epoch is replaced."""
+        """Saves (asynchronously, except the kinds in ``SEAL_AT_ONCE``); an existing step of
+        the same epoch is replaced."""
         mngr = self.managers[kind]
         if epoch in mngr.all_steps():
             mngr.wait_until_finished()
+            if os.path.exists(self._sum_file(kind, epoch)):
+                os.unlink(self._sum_file(kind, epoch))
             mngr.delete(epoch)
+        self.seal(block=False)  # Saves finished since the last call get their manifests.
         mngr.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                  meta=ocp.args.JsonSave(meta)))
+        self._unsealed.append((kind, epoch))
+        if kind in SEAL_AT_ONCE:  # What a resume restores is never left without a manifest.
+            self.seal()
 
     def restore(self, kind: str, target: Any, epoch: int | None = None) -> tuple[Any, dict]:
         """Restores (state, meta) into the structure/shardings of ``target``."""
@@ -63,7 +180,9 @@ class RunCheckpoints:
     def wait(self) -> None:
         for m in self.managers.values():
             m.wait_until_finished()
+        self.seal(block=False)
 
     def close(self) -> None:
+        self.seal()
         for m in self.managers.values():
             m.close()

@@ -7,7 +7,9 @@
 Bad input (unknown or mistyped config keys, impossible values, a missing dataset, a workdir
 holding another config) ends with one ``gwa-train: error: ...`` line and exit code 2. A
 non-finite loss stops the run with exit code 1 and names the step. Restarting the same
-command resumes an interrupted run, or prints the summary of a finished one.
+command resumes an interrupted run, or prints the summary of a finished one. Ctrl-C or
+SIGTERM saves a mid-epoch checkpoint and exits with one line (a second Ctrl-C exits at once);
+a second command in the same workdir exits 2 naming the first one's PID.
 """
 
 from __future__ import annotations
@@ -69,12 +71,17 @@ def parse_command_line(argv: list[str], num_devices: int | None = None
         text = str(err)
         if "Traceback" in text:  # get_config(arg) raised: keep its own message, the last line.
             lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-            text = "in the config argument: " + re.sub(r"^[\w.]+(Error|Exception): ", "",
-                                                        lines[-1])
+            text = "the config file's get_config(arg) failed: " + re.sub(
+                r"^[\w.]+(Error|Exception): ", "", lines[-1])
         raise UsageError(_one_line(text.replace("flag --config.", "config."))) from None
-    except AttributeError as err:  # Unknown override key; ml_collections suggests a name.
-        msg = _one_line(str(err)).strip("'").replace("' Did", ", did").replace("'?", "'?")
-        raise UsageError(f"unknown config key: {msg}") from None
+    except AttributeError as err:  # Unknown override key, or no get_config in the file.
+        from gwa_jax.config_check import unknown_key_message
+
+        if "get_config" in str(err):
+            raise UsageError("the config file defines no get_config(arg); write one that "
+                             "returns a ConfigDict, as in configs/quickstart.py") from None
+        raise UsageError(unknown_key_message(argv) or f"unknown config key: {_one_line(err)}"
+                         ) from None
     except (OSError, SyntaxError, ImportError) as err:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         raise UsageError(f"cannot load the config file: {lines[-1] if lines else err!r}"
@@ -112,29 +119,39 @@ def _fail(message: str, code: int = USAGE_EXIT) -> None:
 def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> int:
     logging.set_verbosity(logging.INFO)
     logging.get_absl_handler().addFilter(_QuietLibraries())
-    from gwa_jax.config_check import ConfigError
-    from gwa_jax.data import DatasetNotFoundError
+    from gwa_jax.integrity import finished_run_damage
     from gwa_jax.run_files import read_json
+    from gwa_jax.run_guard import RunError, guarded
     from gwa_jax.trainer import NonFiniteError, print_selection_table, train_and_evaluate
-    from gwa_jax.workdir import FINISHED, prepare_workdir
+    from gwa_jax.workdir import FINISHED
 
-    try:
-        if prepare_workdir(config, workdir, overwrite) == FINISHED:
+    def body(state: str) -> int:
+        damage = finished_run_damage(workdir) if state == FINISHED else None
+        if state == FINISHED and damage is None:
             print(f"{workdir} holds a finished run of this config; its selections:")
             print_selection_table(read_json(os.path.join(workdir, "summary.json")), workdir)
             return 0
+        if damage:
+            logging.warning("%s; rebuilding the run's files from its last checkpoint", damage)
         summary = train_and_evaluate(config, workdir)
-    except (ConfigError, DatasetNotFoundError) as err:
-        _fail(str(err))
+        print_selection_table(summary, workdir)
+        return 0
+
+    try:
+        return guarded(config, workdir, overwrite, body)
+    except RunError as err:
+        _fail(str(err), code=err.code)
     except NonFiniteError as err:
         _fail(str(err), code=1)
-    print_selection_table(summary, workdir)
-    return 0
+    return 1
 
 
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     argv = list(sys.argv if argv is None else argv)
+    from gwa_jax import interrupt
+
+    interrupt.install()  # First: SIGINT/SIGTERM never raise a traceback (or a segfault).
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
         print(__doc__)
         print(make_flag_values().get_help())

@@ -10,6 +10,8 @@ need the dataset's size (``total_steps`` shorter than one epoch) are checked by
 from __future__ import annotations
 
 import difflib
+import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,6 +80,28 @@ def check_schema(config: ml_collections.ConfigDict) -> None:
                               f"({type(value).__name__})")
 
 
+def unknown_key_message(argv: list[str]) -> str | None:
+    """One line for the first ``--config.KEY=VALUE`` whose KEY is not in the schema, with the
+    nearest valid key (full path); None when every override key exists."""
+    keys = list(_flatten(default_config().to_dict()))
+    for arg in argv:
+        if not arg.startswith("--config."):
+            continue
+        key = arg[len("--config."):].split("=", 1)[0]
+        if key in keys or any(k.startswith(key + ".") for k in keys):
+            continue
+        near = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+        if not near:  # A typo in the last part only: compare within the same section.
+            head, _, last = key.rpartition(".")
+            same = [k for k in keys if k.rpartition(".")[0] == head]
+            tails = difflib.get_close_matches(last, [k.rpartition(".")[2] for k in same], n=1)
+            near = [f"{head}.{tails[0]}" if head else tails[0]] if tails else []
+        hint = (f'; did you mean "{near[0]}"?' if near else
+                "; the valid keys are in src/gwa_jax/config_base.py")
+        return f"unknown config key: {key}{hint}"
+    return None
+
+
 def _require(cond: bool, message: str) -> None:
     if not cond:
         raise ConfigError(message)
@@ -90,6 +114,9 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
     from gwa_jax.optim import OPTIMIZERS, SCHEDULES
 
     c = config
+    for key, value in _flatten(c.to_dict()).items():
+        _require(not isinstance(value, float) or math.isfinite(value),
+                 f"config.{key} must be a finite number, got {value}")
     _require(c.total_steps > 0, f"config.total_steps must be positive, got {c.total_steps}")
     _require(c.batch_size > 0, f"config.batch_size must be positive, got {c.batch_size}")
     _require(c.batch_size % num_devices == 0,
@@ -117,6 +144,13 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
                  d.fixed_train_fraction + d.val_fraction <= 1.0 + 1e-9,
                  f"config.dataset.fixed_train_fraction must be in [0.5, 1] with "
                  f"val_fraction <= 1 - it, got {d.fixed_train_fraction}")
+    if d.data_dir is not None:
+        _require(bool(d.data_dir) and os.path.isdir(d.data_dir),
+                 f"config.dataset.data_dir {d.data_dir!r} is not a directory; give the directory "
+                 f"holding the dataset, or leave it unset (None) for the default location")
+    if d.image_size is not None:
+        _require(d.image_size > 0, f"config.dataset.image_size must be positive or None (the "
+                 f"native size), got {d.image_size}")
     if d.train_subset is not None:
         _require(d.train_subset > 0,
                  f"config.dataset.train_subset must be positive or None, got {d.train_subset}")
@@ -153,6 +187,13 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
     _require(o.lr > 0, f"config.optim.lr must be positive, got {o.lr}")
     _require(o.warmup_steps >= 0 and o.weight_decay >= 0,
              "config.optim.warmup_steps and weight_decay must be >= 0")
+    _require(o.warmup_steps < c.total_steps,
+             f"config.optim.warmup_steps={o.warmup_steps} is not below total_steps="
+             f"{c.total_steps}; lower warmup_steps or raise total_steps")
+    if c.model.init_from:
+        _require(os.path.isfile(c.model.init_from),
+                 f"config.model.init_from {c.model.init_from!r} is not a file; give the path of "
+                 f"an AugReg .npz checkpoint, or leave it unset (None)")
     if o.grad_clip_norm is not None:
         _require(o.grad_clip_norm > 0, "config.optim.grad_clip_norm must be positive or None")
     g = c.gwa

@@ -3,7 +3,9 @@
 ``metrics.jsonl`` is appended one complete line at a time (a single ``write`` + ``fsync``);
 on resume it is truncated to the last complete line whose epoch the restored checkpoint
 covers, so a killed run never leaves a duplicated or half-written line. JSON summaries and
-``.npy`` score files are written to a temporary file and renamed into place.
+``.npy`` score files are written to a temporary file and renamed into place. Files get the
+usual mode (0666 less the umask, e.g. 0644), so shared run folders stay readable; a failed
+write (a full disk) raises ``OSError`` naming the file.
 """
 
 from __future__ import annotations
@@ -17,6 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()
+
+
+def _named(err: OSError, path: str | os.PathLike) -> OSError:
+    """The same error with ``path`` as its filename (write errors on a descriptor have none)."""
+    if err.filename:
+        return err
+    return type(err)(err.errno, err.strerror or str(err), str(path))
 
 
 def _json_default(value: Any) -> Any:
@@ -48,14 +66,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise _named(err, path) from err
         raise
 
 
@@ -137,6 +158,8 @@ class MetricsLog:
                 os.ftruncate(fd, data.rfind(b"\n") + 1)
             os.write(fd, line)
             os.fsync(fd)
+        except OSError as err:
+            raise _named(err, self.path) from err
         finally:
             os.close(fd)
 

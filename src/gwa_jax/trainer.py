@@ -26,13 +26,14 @@ from absl import logging
 from jax.sharding import Mesh
 from tqdm import tqdm
 
-from gwa_jax import criteria, models
+from gwa_jax import criteria, interrupt, models
 from gwa_jax.accumulator import SampleBuffer, summarize_scores
 from gwa_jax.alignment import jlt_projection
-from gwa_jax.checkpoints import RunCheckpoints
+from gwa_jax.checkpoints import INTERRUPTED, RunCheckpoints
 from gwa_jax.config_check import ConfigError, check_against_data, validate
 from gwa_jax.data import build_data
 from gwa_jax.optim import make_optimizer
+from gwa_jax.resume import history_for_meta, restore_run, save_interrupted
 from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
 from gwa_jax.sharding import make_mesh, prefetch_to_mesh, replicated
 from gwa_jax.train import (
@@ -53,9 +54,11 @@ SUMMARY_CRITERIA = ("val", "gwa", "gwa_finetune", "labelwave", "gd", "gd_up5", "
 class NonFiniteError(RuntimeError):
     """Training hit a non-finite loss or gradient; carries the step number."""
 
-    def __init__(self, step: int, epoch: int):
+    def __init__(self, step: int, epoch: int, has_checkpoint: bool = True):
+        kept = ("the last good checkpoint is kept" if has_checkpoint else
+                "no checkpoint was saved yet (lower optim.lr or enable optim.grad_clip_norm)")
         super().__init__(f"non-finite loss or gradient at step {step} (epoch {epoch}); stopped, "
-                         f"the last good checkpoint is kept")
+                         f"{kept}")
         self.step = step
         self.epoch = epoch
 
@@ -153,6 +156,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     projection = None
     if config.gwa.jlt_dim:
         latent_dim = state.params["head"]["kernel"].shape[0]
+        if config.gwa.jlt_dim >= latent_dim:
+            raise ConfigError(f"config.gwa.jlt_dim={config.gwa.jlt_dim} is not below the model's "
+                              f"latent width {latent_dim}; lower it or set it to None")
         projection = jax.device_put(jlt_projection(latent_dim, config.gwa.jlt_dim,
                                                    config.gwa.jlt_seed), repl)
     step_fn = jax.jit(
@@ -166,49 +172,55 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     grad_fn = jax.jit(functools.partial(batch_gradient, model.apply))
 
     has_val = data.val is not None
-    kinds = ("latest", "best_gwa") + (("best_val",) if has_val else ())
+    kinds = ("latest", "best_gwa") + (("best_val",) if has_val else ()) + (INTERRUPTED,)
     ckpts = RunCheckpoints(str(workdir_path), kinds)
     log = MetricsLog(workdir_path / "metrics.jsonl", writable=main)
     if main:
         save_npz(workdir_path / "alignment" / "meta.npz", **data.meta)
 
-    # ---- Resume ---------------------------------------------------------------------
+    # ---- Resume (newest intact checkpoint, mid-epoch included; metrics rebuilt) --------
     num_ids = info.num_ids
-    prev: tuple[np.ndarray, np.ndarray] | None = None
-    start_epoch, history = 1, []
-    last_saved = ckpts.latest_epoch("latest")
-    if last_saved is not None:
-        target = {"state": state, "prev_preds": np.zeros(num_ids, np.int32),
-                  "prev_seen": np.zeros(num_ids, bool)}
-        restored, _ = ckpts.restore("latest", target)
-        state = jax.device_put(restored["state"], repl)
-        prev = (np.asarray(restored["prev_preds"]), np.asarray(restored["prev_seen"]))
-        start_epoch = last_saved + 1
-        history = log.truncate_to_epoch(last_saved)
-        logging.info("Resuming from epoch %d (step %d)", last_saved,
-                     min(last_saved * steps_per_epoch, total_steps))
-    else:
-        log.truncate_to_epoch(0)
+    point = restore_run(ckpts, log, state, buffers, num_ids, steps_per_epoch)
+    state, buffers = jax.device_put((point.state, point.buffers), repl)
+    prev, start_epoch, history = point.prev, point.epoch, point.history
+    interrupt.defer()  # From here a signal stops the run after a step, with a checkpoint.
 
     gd_cfg = config.criteria.gd
     for epoch in range(start_epoch, num_epochs + 1):
         t0 = time.time()
         first_step = (epoch - 1) * steps_per_epoch
         n_steps = min(steps_per_epoch, total_steps - first_step)
-        buffers = reset_fn(buffers)
-        tap = _Tap(itertools.islice(data.train.epoch(epoch), n_steps),
+        start = point.start_step if epoch == start_epoch else 0
+        if not start:
+            buffers = reset_fn(buffers)
+        tap = _Tap(itertools.islice(data.train.epoch(epoch, start_step=start), n_steps - start),
                    gd_cfg.num_batches if gd_cfg.enabled else 0)
-        bar = tqdm(total=n_steps, desc=f"epoch {epoch}/{num_epochs}", leave=False,
-                   disable=None, unit="step")
+        if start and gd_cfg.enabled:  # Gradient Disparity's batches are the epoch's first ones.
+            tap.kept = list(itertools.islice(data.train.epoch(epoch), min(gd_cfg.num_batches,
+                                                                          n_steps)))
+        bar = tqdm(total=n_steps, initial=start, desc=f"epoch {epoch}/{num_epochs}",
+                   leave=False, disable=None, unit="step")
+        done = start
         for batch in prefetch_to_mesh(tap, mesh):
             state, buffers = step_fn(state, buffers, batch)
             bar.update(1)
+            done += 1
+            interrupt.maybe_self_signal(first_step + done)
+            if interrupt.requested() and done < n_steps:
+                break
         bar.close()
+        if done < n_steps:  # Stopped by a signal: keep the epoch so far.
+            save_interrupted(ckpts, epoch=epoch, step_in_epoch=done, step=first_step + done,
+                             state=state, buffers=buffers, prev=prev, history=history)
+            raise interrupt.Interrupted(interrupt.requested(), (
+                f"interrupted by {interrupt.signal_name()} at step {first_step + done} (epoch "
+                f"{epoch}); saved a checkpoint there, rerun the same command to resume"))
         # The epoch's single device-to-host transfer of the per-sample buffers.
         host = jax.device_get(buffers)
         if int(host.first_bad_step) >= 0:
             ckpts.wait()
-            raise NonFiniteError(int(host.first_bad_step), epoch)
+            raise NonFiniteError(int(host.first_bad_step), epoch,
+                                 ckpts.latest_epoch("latest") is not None)
         train_time = time.time() - t0
 
         ep = summarize_scores(host.scores.values, host.scores.seen, beta=config.gwa.beta,
@@ -269,18 +281,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         row["epoch_time_s"] = round(time.time() - t0, 3)
         # The metrics line goes first: a `latest` checkpoint of epoch E implies E's line exists.
         log.append(row)
-        if epoch % config.checkpoint_every == 0 or epoch == num_epochs:
+        stopping = interrupt.requested() is not None
+        if epoch % config.checkpoint_every == 0 or epoch == num_epochs or stopping:
             ckpts.save("latest", epoch, {"state": state, "prev_preds": preds, "prev_seen": seen},
-                       meta_json)
+                       {**meta_json, "history": history_for_meta(history)})
+        if ckpts.latest_epoch(INTERRUPTED) is not None:
+            ckpts.delete_all(INTERRUPTED)
         logging.info(
             "epoch %d/%d step %d | loss %.4f train_acc %.4f | GWA %s mean %.4f kurt %.3f | "
             "labelwave %s | %s%s | %.1fs", epoch, num_epochs, step, row["train_loss"],
             row["train_acc"], _fmt(ep.gwa), ep.mean, ep.kurtosis, _fmt(row["labelwave"], 0),
             f"val_acc {row['val_acc']:.4f} " if has_val else "",
             f"test_acc {row.get('test_acc', math.nan):.4f}", row["epoch_time_s"])
+        if stopping and epoch < num_epochs:
+            ckpts.seal()
+            raise interrupt.Interrupted(interrupt.requested(), (
+                f"interrupted by {interrupt.signal_name()} after epoch {epoch}; saved a "
+                f"checkpoint there, rerun the same command to resume"))
 
     ckpts.wait()
-    summary = _summarize(config, history, ckpts, total_steps)
+    summary = _summarize(config, history, ckpts, total_steps, str(workdir_path))
     summary["final_eval"] = _final_evaluation(data, ckpts, state, eval_fn, mesh)
     if main:
         write_json(workdir_path / "summary.json", summary)
@@ -293,7 +313,7 @@ def _fmt(value: float, digits: int = 4) -> str:
 
 
 def _summarize(config: ml_collections.ConfigDict, history: list[dict[str, Any]],
-               ckpts: RunCheckpoints, total_steps: int) -> dict[str, Any]:
+               ckpts: RunCheckpoints, total_steps: int, workdir: str) -> dict[str, Any]:
     sel = criteria.select_all(history, total_steps=total_steps,
                               warmup_fraction=config.gwa.warmup_fraction,
                               labelwave_window=config.criteria.labelwave_window,
@@ -309,7 +329,8 @@ def _summarize(config: ml_collections.ConfigDict, history: list[dict[str, Any]],
         selected[name] = entry
     return {
         "selected": selected,
-        "checkpoints": {k: ckpts.path(k) for k in ckpts.managers},
+        "checkpoints": {k: ckpts.path(k, relative_to=workdir) for k in ckpts.managers
+                        if k != INTERRUPTED},
         "num_epochs": len(history),
         "total_steps": total_steps,
         "num_devices": jax.device_count(),
@@ -326,7 +347,7 @@ def _final_evaluation(data, ckpts: RunCheckpoints, state, eval_fn, mesh) -> dict
         return {}
     out: dict[str, Any] = {}
     for kind in ckpts.managers:
-        if kind == "latest" or ckpts.latest_epoch(kind) is None:
+        if kind in ("latest", INTERRUPTED) or ckpts.latest_epoch(kind) is None:
             continue
         restored, _ = ckpts.restore(kind, state)
         params = jax.device_put(restored, replicated(mesh)).params
@@ -346,7 +367,7 @@ def print_selection_table(summary: dict[str, Any], workdir: str) -> str:
                      f"{_fmt(entry.get('gwa')):>10}")
     best = summary["checkpoints"].get("best_gwa")
     lines.append("")
-    lines.append(f"GWA-best checkpoint: {best}")
+    lines.append(f"GWA-best checkpoint: {best and os.path.join(workdir, best)}")
     lines.append(f"metrics: {os.path.join(workdir, 'metrics.jsonl')}  "
                  f"summary: {os.path.join(workdir, 'summary.json')}")
     text = "\n".join(lines)

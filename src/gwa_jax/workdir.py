@@ -2,12 +2,14 @@
 
 A workdir belongs to one resolved config (``config.json``). Restarting the same command
 resumes or, when ``summary.json`` exists, reports the finished run; a different config is
-refused unless ``--overwrite`` is given, which clears the workdir first.
+refused unless ``--overwrite`` is given, which removes the files a run wrote (and only
+those) from a directory that is recognisably a gwa-jax run; any other directory is refused.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,10 @@ from gwa_jax.config_check import ConfigError
 from gwa_jax.run_files import read_json
 
 FRESH, RESUME, FINISHED = "fresh", "resume", "finished"
+# Everything gwa-train writes at the top of a workdir (temporary files start with '.NAME.').
+RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
+RUN_DIRS = ("checkpoints", "alignment")
+LOCK_FILE = ".gwa-train.lock"
 
 
 def _normalise(d: Any) -> Any:
@@ -36,28 +42,77 @@ def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
+def _is_run_config(saved: Any) -> bool:
+    """Whether a parsed ``config.json`` is one gwa-train wrote: only schema keys, with the
+    top-level sections every config has."""
+    from gwa_jax.config_base import default_config
+    from gwa_jax.config_check import _flatten
+
+    if not isinstance(saved, dict) or not {"dataset", "model", "gwa", "optim"} <= set(saved):
+        return False
+    return set(_flatten(saved)) <= set(_flatten(default_config().to_dict()))
+
+
+def _is_run_entry(name: str) -> bool:
+    if name in RUN_FILES or name in RUN_DIRS:
+        return True
+    return name.endswith(".tmp") and any(name.startswith(f".{f}.") for f in RUN_FILES)
+
+
+def clear_run(workdir: str | Path) -> None:
+    """Removes what gwa-train wrote in ``workdir`` (run files, ``checkpoints/``,
+    ``alignment/``, its temporary files) and nothing else; the lock file stays.
+
+    Raises ConfigError (nothing touched) unless the directory is recognisably a gwa-jax run.
+    """
+    path = Path(workdir)
+    try:
+        saved = read_json(path / "config.json")
+    except (OSError, ValueError):
+        saved = None
+    entries = set(os.listdir(path)) - {LOCK_FILE}
+    only_ours = "checkpoints" in entries and all(_is_run_entry(n) for n in entries)
+    if not (_is_run_config(saved) or only_ours):
+        raise ConfigError(
+            f"--overwrite refused: {path} is not a gwa-jax run (no config.json written by "
+            f"gwa-train); nothing was removed, choose another --workdir or empty it yourself")
+    for name in sorted(os.listdir(path)):
+        if not _is_run_entry(name):
+            continue
+        entry = path / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: str | Path,
                     overwrite: bool = False) -> str:
     """Returns FRESH, RESUME or FINISHED; raises ConfigError for a foreign run."""
     path = Path(workdir)
     cfg_file = path / "config.json"
     if not cfg_file.exists():
+        if overwrite and path.is_dir() and set(os.listdir(path)) - {LOCK_FILE}:
+            clear_run(path)  # Refuses a directory of other files.
         return FRESH
     try:
         saved = read_json(cfg_file)
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):
         saved = None
     current = _normalise(config.to_dict())
     if saved != current:
         if overwrite:
-            shutil.rmtree(path)
+            clear_run(path)
             return FRESH
-        changed = _diff(saved or {}, current)[:5]
+        if not _is_run_config(saved):
+            raise ConfigError(
+                f"workdir {path} holds a config.json that is not a gwa-jax run config "
+                f"(unreadable or foreign); choose another --workdir")
+        changed = _diff(saved, current)[:5]
         raise ConfigError(
             f"workdir {path} holds a run of a different config (differs in: "
-            f"{', '.join(changed) or 'unreadable config.json'}); pass --overwrite to replace "
-            f"it or choose another --workdir")
+            f"{', '.join(changed)}); pass --overwrite to replace it or choose another --workdir")
     if overwrite:
-        shutil.rmtree(path)
+        clear_run(path)
         return FRESH
     return FINISHED if (path / "summary.json").exists() else RESUME

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,10 @@ _FILES = {
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+def _reason(err: BaseException) -> str:
+    return str(err).split(":")[0] if str(err) else type(err).__name__
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Reads one idx file (optionally gzip-compressed).
 
@@ -33,8 +38,13 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError.
+        raise ValueError(f"{path} is damaged or truncated ({_reason(err)}); reinstall it (the "
+                         f"Debian package dataset-fashion-mnist) or fix config.dataset.data_dir"
+                         ) from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
         raise ValueError(f"{path} is not an idx file.")
     ndim = data[3]
@@ -62,12 +72,15 @@ def has_fmnist_files(directory: str | os.PathLike | None) -> bool:
 
 
 def find_fmnist_dir(data_dir: str | None = None) -> Path | None:
-    """Finds the idx directory: ``data_dir``, then ``$GWA_FMNIST_DIR``, then the Debian path.
+    """Finds the idx directory: ``data_dir`` when given, else ``$GWA_FMNIST_DIR``, then the
+    Debian path.
 
     Returns:
       The first candidate holding the four files, or ``None`` (use the TFDS fallback).
     """
-    for candidate in (data_dir, os.environ.get(FMNIST_ENV), DEFAULT_FMNIST_DIR):
+    # A data_dir that is given is the only place looked at (no silent fallback elsewhere).
+    candidates = (data_dir,) if data_dir else (os.environ.get(FMNIST_ENV), DEFAULT_FMNIST_DIR)
+    for candidate in candidates:
         if has_fmnist_files(candidate):
             return Path(candidate)
     return None

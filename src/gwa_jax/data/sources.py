@@ -163,9 +163,9 @@ def load_fmnist(spec: DatasetSpec, data_dir: str | None) -> TrainSource:
             return load_tfds_memory(spec, data_dir, "label")
         except DatasetNotFoundError as e:
             raise DatasetNotFoundError(
-                f"Fashion-MNIST idx files not found (looked in data_dir, $GWA_FMNIST_DIR, "
-                f"/usr/share/datasets/fashion-mnist) and TFDS fashion_mnist is not prepared; "
-                f"install them with: {spec.prepare}"
+                f"Fashion-MNIST idx files not found (looked in "
+                f"{data_dir or '$GWA_FMNIST_DIR, /usr/share/datasets/fashion-mnist'}) and TFDS "
+                f"fashion_mnist is not prepared there; install them with: {spec.prepare}"
             ) from e
     splits = load_fmnist_idx(str(directory))
     return _array_source(*splits["train"], *splits["test"], description=f"idx:{directory}")
