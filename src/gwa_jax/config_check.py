@@ -153,6 +153,12 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
     _require(o.lr > 0, f"config.optim.lr must be positive, got {o.lr}")
     _require(o.warmup_steps >= 0 and o.weight_decay >= 0,
              "config.optim.warmup_steps and weight_decay must be >= 0")
+    _require(o.accumulate_steps >= 1,
+             f"config.optim.accumulate_steps must be >= 1, got {o.accumulate_steps}")
+    _require(c.batch_size % (o.accumulate_steps * num_devices) == 0,
+             f"config.batch_size={c.batch_size} must split into optim.accumulate_steps="
+             f"{o.accumulate_steps} micro-batches over {num_devices} device(s); use a multiple "
+             f"of {o.accumulate_steps * num_devices}")
     if o.grad_clip_norm is not None:
         _require(o.grad_clip_norm > 0, "config.optim.grad_clip_norm must be positive or None")
     g = c.gwa
