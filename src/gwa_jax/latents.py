@@ -55,7 +55,7 @@ def latent_from_collection(mutable_vars: Mapping[str, Any] | nnx.State) -> jax.A
         )
     coll = mutable_vars
     if isinstance(coll, nnx.State):
-        coll = coll.to_pure_dict()  # Variables become their values (the sown tuples).
+        coll = nnx.to_pure_dict(coll)  # Variables become their values (the sown tuples).
     coll = dict(coll)
     if isinstance(coll.get(LATENT_COLLECTION), Mapping):  # linen: {collection: {...}}.
         coll = dict(coll[LATENT_COLLECTION])
