@@ -15,6 +15,7 @@ from gwa_jax.alignment import (
     jlt_projection,
 )
 from gwa_jax.latents import LATENT_COLLECTION, LATENT_NAME, head_kernel, latent_from_collection
+from gwa_jax.tensorboard_writer import TensorBoardWriter
 from gwa_jax.tracker import EpochTracker
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "LATENT_NAME",
     "Moments",
     "SampleBuffer",
+    "TensorBoardWriter",
     "alignment_moments",
     "finalize_epoch",
     "gwa",

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ml_collections
 import numpy as np
 
 from gwa_jax import criteria
 from gwa_jax.accumulator import EpochAlignment
+
+if TYPE_CHECKING:
+    import ml_collections
 
 STATE_VERSION = 1
 
