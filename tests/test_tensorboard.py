@@ -56,6 +56,13 @@ def test_writer_round_trip(tmp_path):
     assert groups["clean"].size + groups["mislabelled"].size == groups["all"].size == 37
     for name, values in groups.items():
         _check_histogram(ev[f"alignment/{name}"][1], values)
+    # TensorBoard's own reader (the `tensorboard` package) sees the same tags.
+    from tensorboard.backend.event_processing import event_accumulator
+
+    reader = event_accumulator.EventAccumulator(str(tmp_path))
+    reader.Reload()
+    assert set(reader.Tags()["tensors"]) == set(ev)
+    assert tf.make_ndarray(reader.Tensors("gwa")[0].tensor_proto) == pytest.approx(0.5)
     TensorBoardWriter(tmp_path / "off", enabled=False).write_epoch(1, row, scores)
     assert not (tmp_path / "off").exists()
 
