@@ -51,7 +51,8 @@ def accumulating_step(train_step: Callable[..., tuple[Any, Any]],
     step takes a (B, ...) batch, runs ``train_step`` on its ``k`` micro-batches in a scan and
     returns after exactly one optimiser update. ``state.step`` still counts optimiser steps
     (micro-step ``j`` of step ``s`` runs with ``state.step = s * k + j``, which keeps dropout
-    keys distinct), and a non-finite micro-step is reported at its optimiser step.
+    keys distinct), and a non-finite micro-step is reported at its optimiser step (the
+    ``nan_at_step`` test hook of ``make_train_step`` therefore counts micro-steps).
     """
     k = int(accumulate_steps)
     if k == 1:
