@@ -11,6 +11,11 @@ variant. Variants, all in one process so drift hits all alike:
 
     python scripts/bench_overhead.py --quick
     python scripts/bench_overhead.py --model vit_s16 --image-size 224 --batch-size 128
+    python scripts/bench_overhead.py --quick --accumulate-steps 4   # 4 micro-batches per step
+
+With ``--accumulate-steps K`` every variant uses ``optax.MultiSteps`` and splits each batch
+into K micro-batches inside the step (``optim.accumulate_steps``), so the overhead is measured
+on the accumulating step; throughput stays in images per optimiser-step batch.
 
 Prints one line per repetition, a summary, and as its last line one JSON object with
 ``model``, ``device``, ``img_per_s_off``, ``img_per_s_on``, ``img_per_s_naive``,
@@ -34,6 +39,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from gwa_jax import models  # noqa: E402
+from gwa_jax.grad_accum import accumulating_step, multi_steps  # noqa: E402
 from gwa_jax.run_files import emit_report  # noqa: E402
 from gwa_jax.sharding import make_mesh, put_batch, replicated  # noqa: E402
 from gwa_jax.train import EpochBuffers, create_train_state, make_train_step  # noqa: E402
@@ -58,6 +64,8 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--alt-steps", type=int, default=300,
                    help="steps per variant timed one by one in alternating order")
     p.add_argument("--dtype", default="float32")
+    p.add_argument("--accumulate-steps", type=int, default=1,
+                   help="micro-batches per optimiser step (optax.MultiSteps)")
     p.add_argument("--quick", action="store_true", help="< 60 s on 2 CPU cores")
     p.add_argument("--out", default=None, help="also write the JSON line to this file")
     return p.parse_args()
@@ -75,7 +83,11 @@ def main() -> None:
     repl = replicated(mesh)
     overrides = {"stem_stride": 1} if args.model.startswith("convnext") and size <= 64 else {}
     model = models.create(args.model, classes, dtype=args.dtype, **overrides)
-    tx = optax.adam(1e-4)
+    accum = args.accumulate_steps
+    if accum < 1 or batch % accum:
+        raise SystemExit(f"bench_overhead.py: error: --accumulate-steps {accum} must be >= 1 "
+                         f"and divide the batch size {batch}")
+    tx = multi_steps(optax.adam(1e-4), accum)
     rng = np.random.default_rng(0)
     labels = rng.integers(0, classes, batch).astype(np.int32)
     host_batch = {
@@ -90,11 +102,12 @@ def main() -> None:
         st = jax.device_put(create_train_state(model, tx, (size, size, channels), 0), repl)
         return st, jax.device_put(EpochBuffers.create(args.num_ids), repl)
 
-    on_fn = make_train_step(gwa_enabled=True)
+    on_fn = accumulating_step(make_train_step(gwa_enabled=True), accum)
     carries = {name: fresh() for name in ("off", "on", "naive")}
     # Compile once; the compiled executables are both timed and asked for their FLOP count.
     steps, flops = {}, {}
-    for name, fn in (("off", make_train_step(gwa_enabled=False)), ("on", on_fn)):
+    for name, fn in (("off", accumulating_step(make_train_step(gwa_enabled=False), accum)),
+                     ("on", on_fn)):
         compiled = jax.jit(fn, donate_argnums=(0, 1)).lower(*carries[name], device_batch).compile()
         cost = compiled.cost_analysis()
         cost = cost[0] if isinstance(cost, list | tuple) else cost
@@ -123,7 +136,8 @@ def main() -> None:
     for name in carries:  # Compile (naive) and warm up.
         run(name, 2)
     device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind} x{jax.device_count()}"
-    print(f"model {args.model} {size}px batch {batch} on {device}; {args.reps} reps x "
+    print(f"model {args.model} {size}px batch {batch} (x{accum} micro-batches) on {device}; "
+          f"{args.reps} reps x "
           f"{args.steps} steps, interleaved")
     # Primary estimate: single steps, each blocked, off/on in random alternating order; the
     # per-variant median step time is robust to interference from other processes.
@@ -165,6 +179,7 @@ def main() -> None:
         "model": args.model,
         "image_size": size,
         "batch_size": batch,
+        "accumulate_steps": accum,
         "device": device,
         "reps": args.reps,
         "steps_per_rep": args.steps,

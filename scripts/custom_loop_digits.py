@@ -1,7 +1,8 @@
 """GWA inside a hand-written Flax/Optax train loop, on scikit-learn's digits (offline).
 
-Shows the three calls a user adds to their own loop: ``head_alignment`` in the jitted step,
-``SampleBuffer.update`` to keep the scores on the device, ``finalize_epoch`` once per epoch.
+Shows the calls a user adds to their own loop: ``head_alignment`` in the jitted step,
+``SampleBuffer.update`` to keep the scores on the device, ``finalize_epoch`` once per epoch,
+and an ``EpochTracker`` that picks the GWA-best epoch. The NNX twin is ``custom_loop_nnx.py``.
 
     python scripts/custom_loop_digits.py --epochs 30 --noise 0.2
 """
@@ -19,6 +20,7 @@ from flax.training import train_state
 from sklearn.datasets import load_digits
 
 from gwa_jax import (
+    EpochTracker,
     SampleBuffer,
     finalize_epoch,
     head_alignment,
@@ -53,13 +55,13 @@ def train_step(state, scores, images, labels, ids):
     return state.apply_gradients(grads=grads), scores.update(ids, gamma), loss
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> EpochTracker:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--noise", type=float, default=0.2, help="symmetric label noise rate")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32)
@@ -75,20 +77,25 @@ def main() -> None:
     state = train_state.TrainState.create(apply_fn=model.apply, params=params,
                                           tx=optax.adam(1e-3))
     scores = SampleBuffer.create(len(x))
+    steps_per_epoch = len(train_idx) // args.batch_size
+    tracker = EpochTracker(total_steps=args.epochs * steps_per_epoch)
     print("epoch  loss    GWA      mean    kurt    test_acc  mean(clean)  mean(flipped)")
-    for epoch in range(args.epochs):
+    for epoch in range(1, args.epochs + 1):
         order = rng.permutation(train_idx)
-        for s in range(len(order) // args.batch_size):
+        for s in range(steps_per_epoch):
             ids = order[s * args.batch_size:(s + 1) * args.batch_size]
             state, scores, loss = train_step(state, scores, x[ids], labels[ids], ids)
         ep = finalize_epoch(scores, epoch=epoch)  # The one device-to-host transfer.
         scores = scores.reset()
+        tracker.update(ep, step=epoch * steps_per_epoch, epoch=epoch)
         pred = np.asarray(model.apply({"params": state.params}, x[test_idx])).argmax(-1)
         acc = float((pred == y[test_idx]).mean())
         clean = np.setdiff1d(train_idx, flip)
         print(f"{epoch:5d}  {float(loss):.4f}  {ep.gwa:+.4f}  {ep.mean:+.4f}  "
               f"{ep.kurtosis:+.3f}  {acc:.4f}    {np.nanmean(ep.scores[clean]):+.4f}"
               f"       {np.nanmean(ep.scores[flip]):+.4f}")
+    print(f"GWA-best epoch: {tracker.best_epoch('gwa')}")
+    return tracker
 
 
 if __name__ == "__main__":

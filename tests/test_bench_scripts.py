@@ -24,3 +24,21 @@ def test_bench_overhead_emits_json(tmp_path):
     assert 0 < last["flops_per_step_on"] - last["flops_per_step_off"]
     assert last["flops_overhead_pct"] < 0.5
     assert json.loads(out.read_text()) == last
+
+
+def test_bench_overhead_with_gradient_accumulation(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_overhead.py"), "--model",
+         "vit_fmnist_tiny", "--batch-size", "32", "--accumulate-steps", "4", "--alt-steps", "2",
+         "--reps", "1", "--steps", "1", "--num-ids", "256"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    last = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert last["accumulate_steps"] == 4 and last["batch_size"] == 32
+    assert 0 < last["flops_per_step_on"] - last["flops_per_step_off"]
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_overhead.py"), "--model",
+         "vit_fmnist_tiny", "--batch-size", "30", "--accumulate-steps", "4"],
+        capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0
+    assert "--accumulate-steps 4 must be >= 1 and divide the batch size 30" in bad.stderr

@@ -16,12 +16,12 @@ pytestmark = requires_fmnist
 EXE = os.path.join(os.path.dirname(sys.executable), "gwa-train")
 
 
-def _run(workdir, devices):
+def _run(workdir, devices, *extra):
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
                JAX_PLATFORMS="cpu")
     cmd = [EXE, "--config", str(ROOT / "configs" / "quickstart.py"), f"--workdir={workdir}",
            "--config.model.name=vit_fmnist_tiny", "--config.dataset.train_subset=512",
-           "--config.batch_size=64", "--config.total_steps=16"]
+           "--config.batch_size=64", "--config.total_steps=16", *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((workdir / "summary.json").read_text())
@@ -30,8 +30,15 @@ def _run(workdir, devices):
         return [json.loads(line) for line in f]
 
 
-def test_four_devices_match_one(tmp_path):
-    one = _run(tmp_path / "one", 1)
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory):
+    """(workdir, metrics rows) of the 1-device reference run, shared by the tests."""
+    workdir = tmp_path_factory.mktemp("one")
+    return workdir, _run(workdir, 1)
+
+
+def test_four_devices_match_one(tmp_path, one_device):
+    one_dir, one = one_device
     four = _run(tmp_path / "four", 4)
     assert [r["epoch"] for r in four] == [1, 2]
     for a, b in zip(one, four, strict=True):
@@ -40,8 +47,22 @@ def test_four_devices_match_one(tmp_path):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
         assert b["test_acc"] == pytest.approx(a["test_acc"], abs=2e-4)
     for epoch in (1, 2):
-        s1 = np.load(tmp_path / "one" / "alignment" / f"epoch_{epoch:04d}.npy")
+        s1 = np.load(one_dir / "alignment" / f"epoch_{epoch:04d}.npy")
         s4 = np.load(tmp_path / "four" / "alignment" / f"epoch_{epoch:04d}.npy")
+        np.testing.assert_array_equal(np.isnan(s1), np.isnan(s4))
+        np.testing.assert_allclose(s4[~np.isnan(s4)], s1[~np.isnan(s1)], atol=1e-4)
+
+
+def test_accumulation_on_four_devices_matches_one_device_without(tmp_path, one_device):
+    # 64 = 4 micro-batches of 16, each sharded over 4 devices, against 1 x 64 on 1 device.
+    one_dir, one = one_device
+    acc = _run(tmp_path / "acc", 4, "--config.optim.accumulate_steps=4")
+    for a, b in zip(one, acc, strict=True):
+        assert (a["epoch"], a["step"]) == (b["epoch"], b["step"])
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+        assert b["align_mean"] == pytest.approx(a["align_mean"], rel=1e-3, abs=1e-6)
+        s1 = np.load(one_dir / "alignment" / f"epoch_{a['epoch']:04d}.npy")
+        s4 = np.load(tmp_path / "acc" / "alignment" / f"epoch_{a['epoch']:04d}.npy")
         np.testing.assert_array_equal(np.isnan(s1), np.isnan(s4))
         np.testing.assert_allclose(s4[~np.isnan(s4)], s1[~np.isnan(s1)], atol=1e-4)
 

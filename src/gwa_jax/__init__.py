@@ -2,7 +2,7 @@
 
 The core API needs nothing but JAX:
 
-    from gwa_jax import head_alignment, gwa, SampleBuffer, finalize_epoch
+    from gwa_jax import head_alignment, gwa, SampleBuffer, finalize_epoch, EpochTracker
 """
 
 from gwa_jax.accumulator import EpochAlignment, SampleBuffer, finalize_epoch, summarize_scores
@@ -15,13 +15,17 @@ from gwa_jax.alignment import (
     jlt_projection,
 )
 from gwa_jax.latents import LATENT_COLLECTION, LATENT_NAME, head_kernel, latent_from_collection
+from gwa_jax.tensorboard_writer import TensorBoardWriter
+from gwa_jax.tracker import EpochTracker
 
 __all__ = [
     "EpochAlignment",
+    "EpochTracker",
     "LATENT_COLLECTION",
     "LATENT_NAME",
     "Moments",
     "SampleBuffer",
+    "TensorBoardWriter",
     "alignment_moments",
     "finalize_epoch",
     "gwa",

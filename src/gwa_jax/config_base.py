@@ -63,6 +63,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.optim.grad_clip_norm = ml_collections.FieldReference(None, field_type=float)
     c.optim.schedule = "cosine"  # constant / cosine / warmup_cosine.
     c.optim.warmup_steps = 0
+    # Micro-batches per optimiser step (optax.MultiSteps); batch_size stays the effective batch.
+    c.optim.accumulate_steps = 1
 
     # --- GWA -----------------------------------------------------------------------------
     c.gwa = ml_collections.ConfigDict()

@@ -194,6 +194,12 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
         _require(os.path.isfile(c.model.init_from),
                  f"config.model.init_from {c.model.init_from!r} is not a file; give the path of "
                  f"an AugReg .npz checkpoint, or leave it unset (None)")
+    _require(o.accumulate_steps >= 1,
+             f"config.optim.accumulate_steps must be >= 1, got {o.accumulate_steps}")
+    _require(c.batch_size % (o.accumulate_steps * num_devices) == 0,
+             f"config.batch_size={c.batch_size} must split into optim.accumulate_steps="
+             f"{o.accumulate_steps} micro-batches over {num_devices} device(s); use a multiple "
+             f"of {o.accumulate_steps * num_devices}")
     if o.grad_clip_norm is not None:
         _require(o.grad_clip_norm > 0, "config.optim.grad_clip_norm must be positive or None")
     g = c.gwa

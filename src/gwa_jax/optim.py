@@ -5,6 +5,8 @@ from __future__ import annotations
 import ml_collections
 import optax
 
+from gwa_jax.grad_accum import multi_steps
+
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
 
@@ -24,7 +26,11 @@ def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Sch
 
 def make_optimizer(cfg: ml_collections.ConfigDict,
                    total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """Returns (optimizer, schedule); global-norm clipping first when ``grad_clip_norm`` set."""
+    """Returns (optimizer, schedule); global-norm clipping first when ``grad_clip_norm`` set.
+
+    With ``accumulate_steps`` k > 1 the optimizer is ``optax.MultiSteps`` over k micro-batches
+    (the schedule still counts optimiser steps).
+    """
     schedule = make_schedule(cfg, total_steps)
     if cfg.name == "adam":
         opt = optax.adam(schedule, b1=0.9, b2=0.999)
@@ -38,4 +44,4 @@ def make_optimizer(cfg: ml_collections.ConfigDict,
         opt = optax.chain(optax.add_decayed_weights(cfg.weight_decay), opt)
     if cfg.grad_clip_norm:
         opt = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), opt)
-    return opt, schedule
+    return multi_steps(opt, cfg.get("accumulate_steps", 1)), schedule

@@ -26,16 +26,19 @@ from absl import logging
 from jax.sharding import Mesh
 from tqdm import tqdm
 
-from gwa_jax import criteria, interrupt, models
+from gwa_jax import interrupt, models
 from gwa_jax.accumulator import SampleBuffer, summarize_scores
 from gwa_jax.alignment import jlt_projection
 from gwa_jax.checkpoints import INTERRUPTED, RunCheckpoints
 from gwa_jax.config_check import ConfigError, check_against_data, validate
 from gwa_jax.data import build_data
+from gwa_jax.grad_accum import accumulating_step
 from gwa_jax.optim import make_optimizer
 from gwa_jax.resume import history_for_meta, restore_run, save_interrupted
 from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
 from gwa_jax.sharding import make_mesh, prefetch_to_mesh, replicated
+from gwa_jax.tensorboard_writer import TensorBoardWriter
+from gwa_jax.tracker import EpochTracker
 from gwa_jax.train import (
     EpochBuffers,
     batch_gradient,
@@ -161,9 +164,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                               f"latent width {latent_dim}; lower it or set it to None")
         projection = jax.device_put(jlt_projection(latent_dim, config.gwa.jlt_dim,
                                                    config.gwa.jlt_seed), repl)
-    step_fn = jax.jit(
+    step_fn = jax.jit(accumulating_step(
         make_train_step(gwa_enabled=config.gwa.enabled, projection=projection,
-                        nan_at_step=config.debug_nan_at_step),
+                        nan_at_step=config.debug_nan_at_step), config.optim.accumulate_steps),
         donate_argnums=(0, 1), out_shardings=(repl, repl))
     reset_fn = jax.jit(lambda b: b.reset(), donate_argnums=0, out_shardings=repl)
     eval_fn = jax.jit(functools.partial(eval_step, model.apply))
@@ -175,6 +178,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     kinds = ("latest", "best_gwa") + (("best_val",) if has_val else ()) + (INTERRUPTED,)
     ckpts = RunCheckpoints(str(workdir_path), kinds)
     log = MetricsLog(workdir_path / "metrics.jsonl", writable=main)
+    tb = TensorBoardWriter.for_workdir(workdir_path, enabled=main)
     if main:
         save_npz(workdir_path / "alignment" / "meta.npz", **data.meta)
 
@@ -184,6 +188,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     state, buffers = jax.device_put((point.state, point.buffers), repl)
     prev, start_epoch, history = point.prev, point.epoch, point.history
     interrupt.defer()  # From here a signal stops the run after a step, with a checkpoint.
+    tracker = EpochTracker.from_config(config, total_steps, history)
+    history = tracker.history  # One list: the tracker's rows are the run's history.
 
     gd_cfg = config.criteria.gd
     for epoch in range(start_epoch, num_epochs + 1):
@@ -266,21 +272,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         every = config.gwa.save_scores_every
         if main and every and (epoch % every == 0 or epoch == num_epochs):
             save_npy(workdir_path / "alignment" / f"epoch_{epoch:04d}.npy", ep.scores)
-        history.append(row)
-        sel = criteria.select_all(history, total_steps=total_steps,
-                                  warmup_fraction=config.gwa.warmup_fraction,
-                                  labelwave_window=config.criteria.labelwave_window,
-                                  gd_patience=gd_cfg.patience)
+        tracker.append(row)
+        row = history[-1]  # The tracker keeps a copy; the timings below go into it too.
         t_ckpt = time.time()
         meta_json = {"epoch": epoch, "step": step}
-        if sel.get("gwa") == len(history) - 1:
+        if tracker.is_best("gwa"):
             ckpts.save("best_gwa", epoch, state, meta_json)
-        if has_val and sel.get("val") == len(history) - 1:
+        if has_val and tracker.is_best("val"):
             ckpts.save("best_val", epoch, state, meta_json)
         row["ckpt_time_s"] = round(time.time() - t_ckpt, 3)
         row["epoch_time_s"] = round(time.time() - t0, 3)
         # The metrics line goes first: a `latest` checkpoint of epoch E implies E's line exists.
         log.append(row)
+        tb.write_epoch(epoch, row, ep.scores, data.meta.get("noise_mask"))
         stopping = interrupt.requested() is not None
         if epoch % config.checkpoint_every == 0 or epoch == num_epochs or stopping:
             ckpts.save("latest", epoch, {"state": state, "prev_preds": preds, "prev_seen": seen},
@@ -300,7 +304,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 f"checkpoint there, rerun the same command to resume"))
 
     ckpts.wait()
-    summary = _summarize(config, history, ckpts, total_steps, str(workdir_path))
+    tb.close()
+    summary = _summarize(tracker, ckpts, total_steps, str(workdir_path))
     summary["final_eval"] = _final_evaluation(data, ckpts, state, eval_fn, mesh)
     if main:
         write_json(workdir_path / "summary.json", summary)
@@ -312,12 +317,10 @@ def _fmt(value: float, digits: int = 4) -> str:
     return "undefined" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
-def _summarize(config: ml_collections.ConfigDict, history: list[dict[str, Any]],
-               ckpts: RunCheckpoints, total_steps: int, workdir: str) -> dict[str, Any]:
-    sel = criteria.select_all(history, total_steps=total_steps,
-                              warmup_fraction=config.gwa.warmup_fraction,
-                              labelwave_window=config.criteria.labelwave_window,
-                              gd_patience=config.criteria.gd.patience)
+def _summarize(tracker: EpochTracker, ckpts: RunCheckpoints, total_steps: int,
+               workdir: str) -> dict[str, Any]:
+    history = tracker.history
+    sel = tracker.selections()
     selected = {}
     for name in SUMMARY_CRITERIA:
         if name not in sel:
