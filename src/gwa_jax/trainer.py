@@ -33,6 +33,7 @@ from gwa_jax.checkpoints import RunCheckpoints
 from gwa_jax.config_check import ConfigError, check_against_data, validate
 from gwa_jax.data import build_data
 from gwa_jax.optim import make_optimizer
+from gwa_jax.progress import StepProgress
 from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
 from gwa_jax.sharding import make_mesh, prefetch_to_mesh, replicated
 from gwa_jax.train import (
@@ -193,6 +194,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         log.truncate_to_epoch(0)
 
     gd_cfg = config.criteria.gd
+    progress = StepProgress(total_steps, config.batch_size, config.log_every_steps, num_epochs)
     for epoch in range(start_epoch, num_epochs + 1):
         t0 = time.time()
         first_step = (epoch - 1) * steps_per_epoch
@@ -202,9 +204,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                    gd_cfg.num_batches if gd_cfg.enabled else 0)
         bar = tqdm(total=n_steps, desc=f"epoch {epoch}/{num_epochs}", leave=False,
                    disable=None, unit="step")
-        for batch in prefetch_to_mesh(tap, mesh):
+        for i, batch in enumerate(prefetch_to_mesh(tap, mesh), first_step + 1):
             state, buffers = step_fn(state, buffers, batch)
             bar.update(1)
+            progress.update(i, epoch, state, buffers)
         bar.close()
         # The epoch's single device-to-host transfer of the per-sample buffers.
         host = jax.device_get(buffers)
