@@ -17,7 +17,6 @@ import ml_collections
 
 from gwa_jax.config_base import default_config
 
-
 MODEL_KWARGS = "model.kwargs."
 
 
