@@ -52,7 +52,7 @@ def write_tables(runs: Sequence[Run], out: str | os.PathLike, by: Sequence[str] 
                      NOTES, command)
     if by:
         header, rows = grouped_rows(runs, by, metric=metric)
-        stem = "by_" + "_".join(re.sub(r"[^A-Za-z0-9]+", "-", k.removeprefix("config."))
+        stem = "by_" + "_".join(re.sub(r"[^A-Za-z0-9_]+", "-", k.removeprefix("config."))
                                 for k in by)
         written += _write(out, stem, f"Each criterion's stop, grouped by {', '.join(by)} "
                                      f"(mean ± std over runs)", header, rows, NOTES, command)
