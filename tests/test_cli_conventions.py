@@ -175,6 +175,11 @@ def test_model_kwargs_from_the_command_line(own):
 
     model = models.create("convnext_atto", 10, **model_overrides(config.model))
     assert model.depths == (1, 1, 1, 1) and model.dims == (8, 16, 24, 32)
+    # A field that exists but a value the model cannot build with: one line before training.
+    bad = models.create("convnext_atto", 10, depths=(1, 1))
+    with pytest.raises(models.ModelError, match=r"cannot be applied to images of shape "
+                                                r"\(B, 8, 8, 1\).*differ in length"):
+        models.check_contract(bad, (8, 8, 1), 10, "convnext_atto")
     with pytest.raises(UsageError, match=r"unknown config.model.kwargs \['depht'\] for model "
                                          r"'own_cli_models:net'; its fields: depth, width"):
         parse_command_line(["gwa-train", f"--config={cfg}", "--workdir=/tmp/w",

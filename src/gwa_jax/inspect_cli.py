@@ -11,7 +11,7 @@ Writes to ``--out`` (default ``<workdir>/inspect``):
 * ``misaligned_epochNNNN.csv``: rank, id, score, given label, true label, noisy flag of the
   K most negatively aligned training samples;
 * ``misaligned_epochNNNN_class<c>.png``: per given class, its ``--per-class`` most
-  negatively aligned images (score above each; true label in red where it differs);
+  negatively aligned images (score above each; the true label in red where it differs);
 * ``inspect_epochNNNN.json``: epoch, K, and with label noise precision@K, the AUROC of
   -score over all trained samples, and the noise rate (a random pick's precision).
 """
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 return fail(f"cannot load the training images: {err}")
             _grid_png(images, per, None, out / f"{stem}_class{c}.png",
                       f"given class {c}: most negatively aligned at epoch {epoch} "
-                      f"(red: mislabelled, true class below)")
+                      f"(red: mislabelled, with its true class)")
         print(f"per-class image grids: {out / (stem + '_class*.png')}")
     return 0
 

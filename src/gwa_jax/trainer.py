@@ -141,7 +141,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     num_epochs = math.ceil(total_steps / steps_per_epoch)
 
     model = models.create(config.model.name, info.num_classes, **model_overrides(config.model))
-    if models.is_user_model(config.model.name):  # One line if it breaks the GWA contract.
+    if models.is_user_model(config.model.name) or config.model.get("kwargs"):
+        # One line if an own model breaks the GWA contract or a kwarg does not fit the model.
         models.check_contract(model, tuple(info.image_shape), info.num_classes, config.model.name)
     tx, schedule = make_optimizer(config.optim, total_steps)
     state = create_train_state(model, tx, tuple(info.image_shape), config.seed)

@@ -155,7 +155,8 @@ def check_contract(model: nn.Module, image_shape: tuple[int, int, int], num_clas
         variables, logits, mut = jax.eval_shape(run, jax.random.key(0), x)
     except Exception as err:  # noqa: BLE001 - user code: report, do not crash.
         first = " ".join(str(err).split())[:300]
-        raise ModelError(f"{label} cannot be applied to images of shape (B, {image_shape}) "
+        raise ModelError(f"{label} cannot be applied to images of shape "
+                         f"(B, {', '.join(map(str, image_shape))}) "
                          f"with train=True/False: {type(err).__name__}: {first}") from None
     params = variables.get("params", {})
     head = params.get(HEAD_NAME) if hasattr(params, "get") else None
