@@ -325,3 +325,16 @@ def test_console_scripts_are_declared():
         module, _, fn = target.partition(":")
         assert callable(getattr(__import__(module, fromlist=[fn]), fn))
     assert sys.executable  # The sweep starts gwa-train with this interpreter.
+
+
+def test_paper_figure_script_exits_1_without_runs(tmp_path, capsys):
+    import importlib.util
+
+    path = SRC.parent / "scripts" / "make_figures.py"
+    spec = importlib.util.spec_from_file_location("_make_figures_own", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["fmnist_n", "--root", str(tmp_path / "none"), "--out",
+                        str(tmp_path / "out"), "--only", "fig3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("make_figures: error: no figure of fmnist_n")
