@@ -46,7 +46,8 @@ class SplitArgv:
 def _absl_flag_names() -> set[str]:
     from absl import logging  # noqa: F401 - defines the logging flags on flags.FLAGS.
 
-    return set(flags.FLAGS) - {"help", "helpshort", "helpfull", "helpxml"}
+    ours = {"config", "workdir", "overwrite", "help", "helpshort", "helpfull", "helpxml"}
+    return set(flags.FLAGS) - ours
 
 
 def _flag_name(arg: str) -> str:
@@ -55,6 +56,8 @@ def _flag_name(arg: str) -> str:
 
 def _is_absl_flag(arg: str, known: set[str]) -> bool:
     name = _flag_name(arg)
+    if name.startswith("config"):
+        return False
     return arg.startswith("-") and (name in known or (name.startswith("no") and
                                                       name[2:] in known))
 
