@@ -9,7 +9,8 @@ Fig. 2 (validation accuracy / LabelWave / GWA over training, stops marked), Fig.
 alignment vs final test accuracy), Fig. 4 (most / least aligned training images), Fig. 6
 (online vs offline GWA; needs a run with gwa.offline_every=1, e.g. the fmnist_n sweep's
 offline=1 runs) and Fig. 16 (clean vs mislabelled score histograms). A figure whose input is
-missing is skipped with a one-line message.
+missing is skipped with a one-line message; when none can be drawn the exit status is 1.
+Figures of your own configs' runs: gwa-report.
 """
 
 from __future__ import annotations
@@ -40,9 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--offline-run", nargs="+", default=[], help="workdirs for Fig. 6")
     p.add_argument("--classes", nargs=2, type=int, help="the two classes of Fig. 4")
     args = p.parse_args(argv)
-    make_figures(args.table, args.root, args.out, only=args.only, model=args.model,
-                 variant=args.variant, seed=args.seed, run_dir=args.run,
-                 val_run_dir=args.val_run, offline_dirs=args.offline_run, classes=args.classes)
+    written = make_figures(args.table, args.root, args.out, only=args.only, model=args.model,
+                           variant=args.variant, seed=args.seed, run_dir=args.run,
+                           val_run_dir=args.val_run, offline_dirs=args.offline_run,
+                           classes=args.classes)
+    if not written:
+        print(f"make_figures: error: no figure of {args.table} could be drawn from {args.root} "
+              f"(see above; for runs of your own config use gwa-report)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -11,7 +11,9 @@ bold, second best underlined. Table 1 style tables also get fig3_correlation.* (
 Spearman of max mean alignment vs final test accuracy), runs_overview.* (per 0%-split run:
 epochs with undefined GWA, lowest kurtosis, each criterion's epoch, best epoch in hindsight)
 and mislabel_auroc.* (AUROC of minus the alignment score at the GWA-selected epoch).
-Table 4 is read from configs/ itself.
+Table 4 is read from configs/ itself. A table without any finished run is not written: one
+line names the sweep to run and the exit status is 1. Tables of your own configs' runs:
+gwa-report.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 from pathlib import Path
 
 from gwa_jax.experiments.reports import ALL_TABLES, make_table
+from gwa_jax.experiments.run_table import NoFinishedRuns
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,12 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     names = ALL_TABLES if "all" in args.tables else list(dict.fromkeys(args.tables))
     command = shlex.join(["python", "scripts/make_tables.py", *(argv if argv is not None
                                                                  else sys.argv[1:])])
+    status = 0
     for name in names:
-        written = make_table(name, args.root, args.out, relative=args.relative, gd=args.gd,
-                             configs_dir=args.configs, command=command)
+        try:
+            written = make_table(name, args.root, args.out, relative=args.relative, gd=args.gd,
+                                 configs_dir=args.configs, command=command)
+        except NoFinishedRuns as err:
+            print(f"make_tables: error: {err}", file=sys.stderr)
+            status = 1
+            continue
         md = [w for w in written if w.suffix == ".md"]
         print(f"{name}: wrote {', '.join(str(w) for w in md)} (+ .csv, .tex)")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

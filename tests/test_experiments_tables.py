@@ -279,9 +279,10 @@ def test_make_table_writes_markdown_csv_latex_and_extras(tmp_path, capsys):
     assert corr[0][:3] == ["Model", "runs", "Pearson r"] and corr[1][:2] == ["ViT", "6"]
     # No run has alignment files here, so no AUROC table is written.
     assert not (d / "mislabel_auroc.md").exists()
-    assert script.main(["table3", "--root", str(root), "--out", str(out)]) == 0
-    assert "table3: no finished run" in capsys.readouterr().out
-    assert md_row((out / "table3" / "table3.md").read_text(), "GWA") == ["–"] * 5
+    assert script.main(["table3", "--root", str(root), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("make_tables: error: table3: no finished run")
+    assert not (out / "table3").exists()
 
 
 def test_run_overview_counts_undefined_gwa_and_finds_the_best_epoch(tmp_path):

@@ -10,6 +10,11 @@ non-finite loss stops the run with exit code 1 and names the step. Restarting th
 command resumes an interrupted run, or prints the summary of a finished one. Ctrl-C or
 SIGTERM saves a mid-epoch checkpoint and exits with one line (a second Ctrl-C exits at once);
 a second command in the same workdir exits 2 naming the first one's PID.
+
+Also: ``--print_config`` (alias ``--dry_run``) validates, prints the resolved config and a
+data/model summary and exits without training; ``--version``; absl's logging flags
+(``--alsologtostderr``, ``--verbosity=1``, ``--log_dir``); ``--config.model.kwargs.KEY=VALUE``
+sets any dataclass field of the model. ``python -m gwa_jax`` is ``gwa-train``.
 """
 
 from __future__ import annotations
@@ -59,8 +64,11 @@ def parse_command_line(argv: list[str], num_devices: int | None = None
 
     Returns (config, workdir, overwrite).
     """
+    from gwa_jax.cli_extras import set_model_kwargs, split_argv
     from gwa_jax.config_check import ConfigError, validate
 
+    extras = split_argv(argv)  # absl flags, --print_config and model kwargs are not ours.
+    argv = extras.config_argv
     fv = make_flag_values(argv)
     try:
         rest = fv(argv)
@@ -93,6 +101,7 @@ def parse_command_line(argv: list[str], num_devices: int | None = None
         raise UsageError(f"unexpected arguments: {' '.join(rest[1:])}")
     if config is None or not fv["workdir"].value:
         raise UsageError("both --config FILE.py[:ARG] and --workdir DIR are required")
+    set_model_kwargs(config, extras.model_kwargs)
     if num_devices is None:
         import jax
 
@@ -117,7 +126,8 @@ def _fail(message: str, code: int = USAGE_EXIT) -> None:
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> int:
-    logging.set_verbosity(logging.INFO)
+    if not flags.FLAGS["verbosity"].present:  # --verbosity / -v on the command line wins.
+        logging.set_verbosity(logging.INFO)
     logging.get_absl_handler().addFilter(_QuietLibraries())
     from gwa_jax.integrity import finished_run_damage
     from gwa_jax.run_files import read_json
@@ -156,6 +166,16 @@ def run(argv: list[str] | None = None) -> None:
         print(__doc__)
         print(make_flag_values().get_help())
         sys.exit(0)
+    from gwa_jax.cli_extras import describe_or_fail, split_argv
+
+    extras = split_argv(argv)
+    if extras.version:
+        from gwa_jax import __version__
+
+        print(f"gwa-train (gwa-jax) {__version__}")
+        sys.exit(0)
+    if extras.dry_run and not any(a.startswith("--workdir") for a in argv):
+        argv.append("--workdir=-")  # --print_config needs no workdir.
     from gwa_jax.sharding import maybe_initialize_distributed
 
     maybe_initialize_distributed()
@@ -163,7 +183,9 @@ def run(argv: list[str] | None = None) -> None:
         config, workdir, overwrite = parse_command_line(argv)
     except UsageError as err:
         _fail(str(err))
-    app.run(lambda _: _train(config, workdir, overwrite), argv=argv[:1])
+    if extras.dry_run:
+        sys.exit(describe_or_fail(config, _fail))
+    app.run(lambda _: _train(config, workdir, overwrite), argv=argv[:1] + extras.absl_argv)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ def default_config() -> ml_collections.ConfigDict:
     # ConvNeXt stem downsampling: None = the variant's default (4 for 224 px); 1 for 32 px.
     c.model.stem_stride = ml_collections.FieldReference(None, field_type=int)
     c.model.init_from = ml_collections.FieldReference(None, field_type=str)  # AugReg .npz.
+    # Architecture hyperparameters: dataclass fields of the model, e.g. depths=(1, 1, 1, 1).
+    c.model.kwargs = ml_collections.ConfigDict()
 
     # --- Optimiser -----------------------------------------------------------------------
     c.optim = ml_collections.ConfigDict()
@@ -86,5 +88,6 @@ def default_config() -> ml_collections.ConfigDict:
 
     # --- Checkpoints and logging ---------------------------------------------------------
     c.checkpoint_every = 1  # Epochs between "latest" checkpoints.
+    c.log_every_steps = 100  # Progress line (step, loss, images/s, ETA) when not on a TTY.
     c.debug_nan_at_step = ml_collections.FieldReference(None, field_type=int)  # Test hook.
     return c

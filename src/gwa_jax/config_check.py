@@ -19,6 +19,8 @@ import ml_collections
 
 from gwa_jax.config_base import default_config
 
+MODEL_KWARGS = "model.kwargs."
+
 
 class ConfigError(ValueError):
     """An invalid configuration; the message is one line that says what to change."""
@@ -70,6 +72,8 @@ def check_schema(config: ml_collections.ConfigDict) -> None:
     types = _field_types(schema)
     given = _flatten(config.to_dict())
     for key, value in given.items():
+        if key.startswith(MODEL_KWARGS):  # Checked against the model's fields in check_values.
+            continue
         if key not in defaults:
             near = difflib.get_close_matches(key, list(defaults), n=1, cutoff=0.6)
             hint = f"; did you mean '{near[0]}'?" if near else "; see gwa_jax/config_base.py"
@@ -168,9 +172,18 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
              "config.augment.randaug_magnitude and randaug_num_ops must be >= 0")
     _require(0.0 <= a.label_smoothing < 1.0,
              f"config.augment.label_smoothing must be in [0, 1), got {a.label_smoothing}")
-    _require(c.model.name in models.names(),
-             f"unknown model '{c.model.name}'; choose one of {', '.join(models.names())}")
-    from gwa_jax.models import model_fields
+    _require(c.model.name in models.names() or models.is_user_model(c.model.name),
+             f"unknown model '{c.model.name}'; choose one of {', '.join(models.names())} "
+             f"or give package.module:factory")
+    from gwa_jax.models import ModelError, model_fields
+
+    try:
+        fields = model_fields(c.model.name)
+    except ModelError as err:
+        raise ConfigError(str(err)) from None
+    unknown = sorted(set(c.model.get("kwargs", {})) - set(fields))
+    _require(not unknown, f"unknown config.model.kwargs {unknown} for model '{c.model.name}'; "
+             f"its fields: {', '.join(fields)}")
 
     _require(not c.model.dropout or "dropout" in model_fields(c.model.name),
              f"config.model.dropout applies to ViT models, not '{c.model.name}'")
@@ -213,6 +226,7 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
     _require(c.criteria.gd.num_batches >= 2 and c.criteria.gd.patience >= 1,
              "config.criteria.gd.num_batches must be >= 2 and patience >= 1")
     _require(c.checkpoint_every >= 1, "config.checkpoint_every must be >= 1")
+    _require(c.get("log_every_steps", 0) >= 0, "config.log_every_steps must be >= 0 (0 = never)")
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:

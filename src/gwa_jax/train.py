@@ -194,4 +194,5 @@ def model_overrides(model_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
         out["drop_path"] = model_cfg.drop_path
     if model_cfg.stem_stride is not None:
         out["stem_stride"] = model_cfg.stem_stride
+    out.update(dict(model_cfg.get("kwargs") or {}))  # Architecture hyperparameters.
     return out

@@ -34,6 +34,7 @@ from gwa_jax.config_check import ConfigError, check_against_data, validate
 from gwa_jax.data import build_data
 from gwa_jax.grad_accum import accumulating_step
 from gwa_jax.optim import make_optimizer
+from gwa_jax.progress import StepProgress
 from gwa_jax.resume import history_for_meta, restore_run, save_interrupted
 from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
 from gwa_jax.sharding import make_mesh, prefetch_to_mesh, replicated
@@ -146,6 +147,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     num_epochs = math.ceil(total_steps / steps_per_epoch)
 
     model = models.create(config.model.name, info.num_classes, **model_overrides(config.model))
+    if models.is_user_model(config.model.name) or config.model.get("kwargs"):
+        # One line if an own model breaks the GWA contract or a kwarg does not fit the model.
+        models.check_contract(model, tuple(info.image_shape), info.num_classes, config.model.name)
     tx, schedule = make_optimizer(config.optim, total_steps)
     state = create_train_state(model, tx, tuple(info.image_shape), config.seed)
     if config.model.init_from:
@@ -192,6 +196,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     history = tracker.history  # One list: the tracker's rows are the run's history.
 
     gd_cfg = config.criteria.gd
+    progress = StepProgress(total_steps, config.batch_size, config.log_every_steps, num_epochs)
     for epoch in range(start_epoch, num_epochs + 1):
         t0 = time.time()
         first_step = (epoch - 1) * steps_per_epoch
@@ -211,6 +216,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             state, buffers = step_fn(state, buffers, batch)
             bar.update(1)
             done += 1
+            progress.update(first_step + done, epoch, state, buffers)
             interrupt.maybe_self_signal(first_step + done)
             if interrupt.requested() and done < n_steps:
                 break

@@ -4,6 +4,7 @@
     data = build_data(config)
     for batch in data.train.epoch(0):  # image, label, target, id (numpy)
         ...
+    train_images(config, ids)          # uint8 (K, H, W, C) training images by sample id
 
 See ``build.py`` for the bundle, ``train.py`` for the determinism contract, ``splits.py`` and
 ``noise.py`` for the exact split and label-noise procedures, ``registry.py`` for the datasets.
@@ -14,6 +15,7 @@ import tensorflow as _tf
 from gwa_jax.data.build import DataBundle, DatasetInfo, build_data
 from gwa_jax.data.errors import DatasetNotFoundError
 from gwa_jax.data.eval import EvalSet
+from gwa_jax.data.images import train_images
 from gwa_jax.data.noise import ASYMMETRIC_MAPS
 from gwa_jax.data.registry import (
     CORRUPTION_GROUPS,
@@ -47,4 +49,5 @@ __all__ = [
     "VAL",
     "build_data",
     "corrupted_test_sets",
+    "train_images",
 ]

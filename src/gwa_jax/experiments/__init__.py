@@ -16,6 +16,16 @@ Scripts stay thin (``scripts/sweep.py``, ``scripts/make_tables.py``,
   :mod:`~gwa_jax.experiments.reports`, which writes them to ``results/<name>/``.
 * :mod:`~gwa_jax.experiments.figures`: Fig. 2, 3, 4, 6 and 16 (matplotlib, PNG).
 * :mod:`~gwa_jax.experiments.synthetic`: hand-made run directories for tests and demos.
+
+Your own configs (the ``gwa-sweep``, ``gwa-report`` and ``gwa-inspect`` commands):
+
+* :mod:`~gwa_jax.experiments.grid`: a grid over any config file's arguments and ``config.*``
+  keys, as :class:`~gwa_jax.experiments.plan.Run` objects run by the same sweep.
+* :mod:`~gwa_jax.experiments.run_table`: per run and criterion the selected epoch, its test
+  accuracy, the best epoch in hindsight and the regret, grouped by any key;
+  :mod:`~gwa_jax.experiments.run_report` writes them with the figures of any run folder.
+* :mod:`~gwa_jax.experiments.mislabels`: the most negatively aligned training samples,
+  precision@K and AUROC against the noise mask.
 """
 
 from gwa_jax.experiments.args import ArgError, parse_arg

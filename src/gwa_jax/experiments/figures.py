@@ -167,28 +167,18 @@ def fig3(runs: Sequence[tuple[str, str, RunResult]], path: Path,
 
 
 def _load_images(run: RunResult, ids: Sequence[int]) -> dict[int, np.ndarray]:
-    """Training images by id, through the run's own input pipeline (no augmentation)."""
-    import ml_collections
-
-    from gwa_jax.data import build_data
+    """Training images by id in [-1, 1] (:func:`gwa_jax.data.train_images`)."""
+    from gwa_jax.data import train_images
 
     if run.config is None:
         raise MissingInput(f"no config.json in {run.workdir}")
-    cfg = dict(run.config)
-    cfg["dataset"] = {**cfg["dataset"], "test_sets": []}
+    ids = [int(i) for i in ids]
     try:
-        data = build_data(ml_collections.ConfigDict(cfg))
+        images = train_images(run.config, ids)
     except Exception as err:  # noqa: BLE001 - any data problem skips the figure.
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MissingInput(f"cannot load the training images: {first}") from None
-    wanted, out = set(int(i) for i in ids), {}
-    for batch in data.train.eval_stream():
-        for row, i in enumerate(batch["id"]):
-            if batch["mask"][row] and int(i) in wanted:
-                out[int(i)] = np.asarray(batch["image"][row])
-        if len(out) == len(wanted):
-            break
-    return out
+    return {i: img.astype(np.float32) / 127.5 - 1.0 for i, img in zip(ids, images, strict=True)}
 
 
 def fig4(run: RunResult, path: Path, classes: Sequence[int] | None = None, k: int = 4,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -42,7 +43,11 @@ class Run:
       variant: data variant key (``"noise0.17"``, ``"imagenet"``, ``"i_naturalist2018"``).
       split: validation fraction (0.1, 0.01, 0).
       seed: training seed.
-      role: ``"table"`` for table cells, ``"fig6"`` for the offline-GWA runs of Fig. 6.
+      role: ``"table"`` for table cells, ``"fig6"`` for the offline-GWA runs of Fig. 6,
+        ``"grid"`` for the runs of a ``gwa-sweep`` grid.
+      overrides: ``(key, value)`` config overrides of this run (a ``gwa-sweep`` grid over
+        ``config.*`` keys), passed as ``--config.KEY=VALUE`` and part of the workdir name.
+      configs_dir: the directory of the config file when it is not the sweep's ``configs/``.
     """
 
     config: str
@@ -52,6 +57,8 @@ class Run:
     split: float
     seed: int
     role: str = "table"
+    overrides: tuple[tuple[str, Any], ...] = ()
+    configs_dir: str | None = None
 
     @property
     def arg(self) -> str:
@@ -66,31 +73,44 @@ class Run:
             text = format_value(value)
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
             parts.append(f"{key}{text}" if numeric else f"{key}-{text}")
-        return "_".join(parts)
+        for key, value in self.overrides:
+            text = re.sub(r"[^A-Za-z0-9.+-]+", "-", format_value(value)).strip("-")
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            parts.append(f"{key}{text}" if numeric else f"{key}-{text}")
+        return "_".join(parts) or "default"
 
     def workdir(self, root: str | os.PathLike) -> Path:
         """``<root>/<config>/<name>``."""
         return Path(root) / self.config / self.name
 
     def config_path(self, configs_dir: str | os.PathLike) -> Path:
-        return Path(configs_dir) / f"{self.config}.py"
+        return Path(self.configs_dir or configs_dir) / f"{self.config}.py"
+
+    @property
+    def coordinates(self) -> dict[str, Any]:
+        """The run's config arguments and overrides: ``{"noise": 0.2, "optim.lr": 0.001}``."""
+        return {**dict(self.args), **dict(self.overrides)}
 
     def command(self, root: str | os.PathLike, configs_dir: str | os.PathLike,
                 overrides: Sequence[str] = (), executable: Sequence[str] = ("gwa-train",)
                 ) -> list[str]:
         """The ``gwa-train`` command line of this run (``overrides``: ``KEY=VALUE`` items
         appended as ``--config.KEY=VALUE``)."""
-        cmd = [*executable, "--config", f"{_display_path(self.config_path(configs_dir))}:"
-               f"{self.arg}", "--workdir", _display_path(self.workdir(root))]
+        config = _display_path(self.config_path(configs_dir))
+        cmd = [*executable, "--config", f"{config}:{self.arg}" if self.args else config,
+               "--workdir", _display_path(self.workdir(root))]
+        cmd += [f"--config.{k}={format_value(v)}" for k, v in self.overrides]
         return cmd + [f"--config.{o.removeprefix('--config.')}" for o in overrides]
 
     def matches(self, filters: Sequence[str]) -> bool:
         """``key=v1,v2`` filters on the arguments and on model/variant/split/seed/config
         (all must match; float values compare numerically); a filter without ``=`` is a
         substring of ``<config>/<name>``."""
-        fields: dict[str, Any] = {**dict(self.args), "model": self.model,
+        fields: dict[str, Any] = {**self.coordinates, "model": self.model,
                                   "variant": self.variant, "split": self.split,
                                   "seed": self.seed, "config": self.config, "role": self.role}
+        if self.role == "grid":  # A grid's own keys (e.g. seed, model) come first.
+            fields.update(self.coordinates)
         for f in filters:
             key, eq, values = f.partition("=")
             if not eq:

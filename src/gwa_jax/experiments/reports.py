@@ -18,6 +18,7 @@ from pathlib import Path
 from gwa_jax.experiments import tables as T
 from gwa_jax.experiments.plan import expand
 from gwa_jax.experiments.results import RunResult
+from gwa_jax.experiments.run_table import NoFinishedRuns
 
 RUN_TABLES = ("table1_cifar10", "table1_imagenet", "table1", "table2", "table3", "table5",
               "fmnist_n", "fmnist_n_asym")
@@ -45,7 +46,12 @@ def make_table(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
                configs_dir: str | os.PathLike | None = None,
                command: str | None = None) -> list[Path]:
     """Builds table ``name`` from the runs under ``root``; returns the files written to
-    ``out/<name>/``. Prints a one-line note for every table that has no finished run."""
+    ``out/<name>/``.
+
+    Raises:
+      NoFinishedRuns: the table's plan has no finished run under ``root`` (one line naming
+        the sweep command); nothing is written.
+    """
     directory = Path(out) / name
     written: list[Path] = []
     if name == "table4":
@@ -58,9 +64,11 @@ def make_table(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
     else:
         spec = T.table_specs(gd)[name]
         results, planned = T.collect(spec.plan, root)
-        if not results:
-            print(f"{name}: no finished run under {root} (run: python scripts/sweep.py "
-                  f"{spec.plan} --root {root}); writing an empty table")
+        if not results and not any((r.workdir(root) / "summary.json").exists()
+                                   for r in expand(spec.plan)):
+            raise NoFinishedRuns(f"{name}: no finished run of {spec.plan} under {root} (run: "
+                                 f"python scripts/sweep.py {spec.plan} --root {root}; for runs "
+                                 f"of your own config use gwa-report)")
         relative = relative or spec.always_relative
         cells = T.build_cells(spec, results, planned)
         base = FILE_STEMS.get(name, name)

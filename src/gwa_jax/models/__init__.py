@@ -48,6 +48,9 @@ Overrides are the dataclass fields of :class:`ConvNeXtV2` (``depths, dims, kerne
 stem_stride, drop_path, dw_impl, dtype, head_init_std``) or :class:`ViT` (``patch_size,
 width, depth, mlp_dim, num_heads, posemb, pool, dropout, attention_dropout, drop_path, dtype,
 head_init_std``).
+
+Your own model: ``create("my_pkg.my_models:small_net", 10)`` imports the factory, and
+:func:`register` adds a name; see :mod:`gwa_jax.models.custom` for the contract check.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from gwa_jax.models import convnext, vit
 from gwa_jax.models.augreg import load_augreg_npz
 from gwa_jax.models.common import HEAD_NAME, LATENT_COLLECTION, LATENT_NAME, canonical_dtype
 from gwa_jax.models.convnext import ConvNeXtV2
+from gwa_jax.models.custom import ModelError, check_contract, register
 from gwa_jax.models.vit import ViT
 
 __all__ = [
@@ -71,12 +75,15 @@ __all__ = [
     "LATENT_COLLECTION",
     "LATENT_NAME",
     "ConvNeXtV2",
+    "ModelError",
     "ViT",
+    "check_contract",
     "create",
     "load_augreg_npz",
     "model_fields",
     "names",
     "num_params",
+    "register",
 ]
 
 _REGISTRY: dict[str, tuple[type[nn.Module], Callable[..., nn.Module]]] = {
@@ -99,12 +106,25 @@ _NOT_OVERRIDABLE = frozenset({"parent", "name", "num_classes"})
 
 
 def names() -> list[str]:
-    """Registered model names, sorted."""
-    return sorted(_REGISTRY)
+    """Registered model names (the zoo and :func:`register`'s), sorted."""
+    from gwa_jax.models import custom
+
+    return sorted([*_REGISTRY, *custom.registered()])
+
+
+def is_user_model(name: str) -> bool:
+    """A :func:`register`-ed name or a ``package.module:factory`` import path."""
+    from gwa_jax.models import custom
+
+    return name not in _REGISTRY and (name in custom.registered() or custom.is_import_path(name))
 
 
 def model_fields(name: str) -> list[str]:
     """The override keys accepted by :func:`create` for model ``name``, sorted."""
+    if is_user_model(name):
+        from gwa_jax.models import custom
+
+        return custom.fields(name)
     cls, _ = _lookup(name)
     return sorted(f.name for f in dataclasses.fields(cls) if f.name not in _NOT_OVERRIDABLE)
 
@@ -119,7 +139,7 @@ def create(name: str, num_classes: int, **overrides: Any) -> nn.Module:
     """Creates a registered model.
 
     Args:
-      name: one of :func:`names`.
+      name: one of :func:`names`, or ``package.module:factory`` (imported).
       num_classes: number of logits (> 0).
       **overrides: dataclass fields of the model class (see :func:`model_fields`), e.g.
         ``dtype="bfloat16"``, ``drop_path=0.1``, ``dropout=0.1``, ``stem_stride=1``,
@@ -133,9 +153,21 @@ def create(name: str, num_classes: int, **overrides: Any) -> nn.Module:
       ValueError: unknown ``name`` (lists the valid names), unknown override key (lists the
         valid fields), unsupported dtype or non-positive ``num_classes``.
     """
-    cls, factory = _lookup(name)
     if int(num_classes) != num_classes or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if is_user_model(name):
+        from gwa_jax.models import custom
+
+        kw = dict(overrides)
+        if "dtype" in kw:  # config.model.dtype is always set; float32 needs no field.
+            dtype = canonical_dtype(kw.pop("dtype"))
+            if "dtype" in custom.fields(name):
+                kw["dtype"] = dtype
+            elif dtype != canonical_dtype("float32"):
+                raise ModelError(f"model {name!r} has no 'dtype' field, so config.model.dtype "
+                                 f"must stay float32")
+        return custom.create(name, int(num_classes), **kw)
+    cls, factory = _lookup(name)
     valid = model_fields(name)
     unknown = sorted(set(overrides) - set(valid))
     if unknown:

@@ -1,0 +1,136 @@
+"""``gwa-inspect``: the most negatively aligned (likely mislabelled) training samples of a run.
+
+    gwa-inspect runs/qs                      # at the GWA-selected epoch, K = 15
+    gwa-inspect runs/qs --epoch 12 -k 30 --out results/qs_inspect
+    gwa-inspect runs/qs --epoch last --per-class 8
+
+Reads ``alignment/epoch_NNNN.npy`` and ``alignment/meta.npz`` of the workdir; ``--epoch`` is
+a number, ``last`` or a criterion of ``summary.json`` (``gwa``, ``val``, ``labelwave``).
+Writes to ``--out`` (default ``<workdir>/inspect``):
+
+* ``misaligned_epochNNNN.csv``: rank, id, score, given label, true label, noisy flag of the
+  K most negatively aligned training samples;
+* ``misaligned_epochNNNN_class<c>.png``: per given class, its ``--per-class`` most
+  negatively aligned images (score above each; the true label in red where it differs);
+* ``inspect_epochNNNN.json``: epoch, K, and with label noise precision@K, the AUROC of
+  -score over all trained samples, and the noise rate (a random pick's precision).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+PROG = "gwa-inspect"
+
+
+def _grid_png(images, found, classes, path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(found.ids)
+    cols = min(n, 8)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows + 0.4), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for j, (img, s, t, noisy) in enumerate(zip(images, found.scores, found.true_labels,
+                                               found.noisy, strict=True)):
+        ax = axes[j // cols, j % cols]
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img,
+                  cmap="gray" if img.shape[-1] == 1 else None)
+        name = classes[int(t)] if classes else str(int(t))
+        ax.set_title(f"{s:+.3f}" + (f"\ntrue {name}" if noisy else ""), fontsize=7,
+                     color="red" if noisy else "black")
+    fig.suptitle(title, fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Writes the inspection; returns the exit status (0 ok, 2 bad input)."""
+    from gwa_jax.experiments.mislabels import (
+        InspectError,
+        most_misaligned,
+        resolve_epoch,
+        to_csv,
+    )
+    from gwa_jax.experiments.results import RunResult
+
+    doc = __doc__ or ""
+    p = argparse.ArgumentParser(prog=PROG, description=doc.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n\n".join(doc.split("\n\n")[1:]))
+    p.add_argument("workdir", help="a finished (or running) gwa-train workdir")
+    p.add_argument("--epoch", default="gwa",
+                   help="epoch number, 'last' or a criterion name (default: gwa)")
+    p.add_argument("-k", type=int, default=15, help="how many samples (default 15)")
+    p.add_argument("--per-class", type=int, default=8,
+                   help="images per class in the PNG grids; 0: no images (default 8)")
+    p.add_argument("--out", help="output directory (default: <workdir>/inspect)")
+    args = p.parse_args(argv)
+
+    def fail(message: str) -> int:
+        print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+        return 2
+
+    run = RunResult.load(args.workdir)
+    if run is None:  # Unfinished runs can be inspected too: no summary.json yet.
+        if not (Path(args.workdir) / "alignment" / "meta.npz").exists():
+            return fail(f"{args.workdir} holds no gwa-train run (no alignment/meta.npz)")
+        cfg_path = Path(args.workdir) / "config.json"
+        run = RunResult(Path(args.workdir), {"selected": {}},
+                        json.loads(cfg_path.read_text()) if cfg_path.exists() else None)
+    try:
+        epoch = resolve_epoch(run, args.epoch)
+        found = most_misaligned(run, epoch, args.k)
+    except InspectError as err:
+        return fail(str(err))
+    out = Path(args.out or Path(args.workdir) / "inspect")
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"misaligned_epoch{epoch:04d}"
+    (out / f"{stem}.csv").write_text(to_csv(found))
+    report = {"workdir": str(args.workdir), "epoch": epoch, "k": len(found.ids),
+              "num_scored": found.num_scored, "precision_at_k": found.precision,
+              "auroc": found.auroc, "noise_rate": found.noise_rate}
+    (out / f"inspect_epoch{epoch:04d}.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"epoch {epoch}: the {len(found.ids)} most negatively aligned of {found.num_scored} "
+          f"training samples -> {out / (stem + '.csv')}")
+    if found.noise_known:
+        print(f"precision@{len(found.ids)} {found.precision:.3f} (noise rate "
+              f"{found.noise_rate:.3f}), AUROC of -score {found.auroc:.3f}")
+    if args.per_class > 0:
+        from gwa_jax.data import train_images
+
+        if run.config is None:
+            return fail(f"no config.json in {args.workdir}: cannot load the images")
+        meta = run.meta()
+        labels = sorted(set(meta["train_labels"][meta["ids"]].tolist()))
+        for c in labels:
+            per = most_misaligned(run, epoch, args.per_class, classes=[c])
+            if not len(per.ids):
+                continue
+            try:
+                images = train_images(run.config, per.ids)
+            except Exception as err:  # noqa: BLE001 - data not available here: one line.
+                return fail(f"cannot load the training images: {err}")
+            _grid_png(images, per, None, out / f"{stem}_class{c}.png",
+                      f"given class {c}: most negatively aligned at epoch {epoch} "
+                      f"(red: mislabelled, with its true class)")
+        print(f"per-class image grids: {out / (stem + '_class*.png')}")
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,86 @@
+"""``gwa-sweep``: train a grid of runs of any config file, one after another.
+
+    gwa-sweep --config configs/my.py --grid noise=0,0.2 seed=0,1,2 --root runs/my
+    gwa-sweep --config configs/my.py:model=vit --grid config.optim.lr=1e-3,3e-3 seed=0,1 \\
+        --root runs/my --print-commands > jobs.txt       # one gwa-train line per job
+    gwa-sweep --config configs/my.py --grid noise=0,0.2 --root runs/my --dry-run
+
+Grid keys are the config's ``get_config(arg)`` arguments (``noise=...``) or any config key
+with the ``config.`` prefix (``config.optim.lr=...``, ``config.model.kwargs.depths=(1,1),
+(2,2)``); the product of all grid values is swept. Each run's workdir is
+``<root>/<config stem>/<key><value>_...``; a run with ``summary.json`` is skipped, an
+interrupted one resumes from its last checkpoint, a failed one does not stop the others
+(exit 1 at the end). ``<root>/sweep.json`` records each run's grid coordinates for
+``gwa-report --by KEY``. The paper's tables are swept by ``scripts/sweep.py``, which runs
+the same code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gwa_jax.experiments.grid import GridError, check_config_arguments, expand_grid, write_manifest
+
+PROG = "gwa-sweep"
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    doc = __doc__ or ""
+    p = argparse.ArgumentParser(prog=PROG, description=doc.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n\n".join(doc.split("\n\n")[1:]))
+    p.add_argument("--config", required=True, metavar="FILE.py[:ARG]",
+                   help="config file, optionally with fixed arguments")
+    p.add_argument("--grid", nargs="+", default=[], metavar="KEY=V1,V2",
+                   help="grid keys: config arguments, or config.KEY for any config key")
+    p.add_argument("--root", required=True, help="directory that receives the workdirs")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true",
+                      help="list every run with its status and command; run nothing")
+    mode.add_argument("--print-commands", action="store_true",
+                      help="print one gwa-train command per unfinished run (for a scheduler)")
+    p.add_argument("--only", nargs="+", default=[], metavar="FILTER",
+                   help="keep runs matching all filters: KEY=V1,V2 on a grid key, or a "
+                        "substring of the workdir")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every run (not part of the workdir name)")
+    p.add_argument("--verbose", action="store_true", help="stream training output")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the sweep; returns the exit status (0 ok, 1 a run failed, 2 bad input)."""
+    from gwa_jax.experiments.sweep import sweep
+
+    args = build_parser().parse_args(argv)
+    try:
+        runs = expand_grid(args.config, args.grid)
+        check_config_arguments(runs)
+    except GridError as err:
+        return _fail(str(err))
+    runs = [r for r in runs if r.matches(args.only)]
+    if not runs:
+        return _fail(f"no run of the grid matches --only {' '.join(args.only)}")
+    if not args.dry_run:
+        write_manifest(runs, args.root)
+    failed = sweep(runs, args.root, ".", overrides=args.override, dry_run=args.dry_run,
+                   print_commands=args.print_commands, verbose=args.verbose)
+    return 1 if failed else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # e.g. `gwa-sweep ... --print-commands | head`
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    run()
