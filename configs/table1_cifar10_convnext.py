@@ -2,7 +2,8 @@
 
 Adam 1e-3 (b = 0.9, 0.999), batch 512, 9000 steps, cosine schedule, 32 px, pad-crop + flip,
 RandAugment 2 ops magnitude 1, no mixup, no weight decay, no clipping. The ConvNeXt uses the
-small-resolution stem (``model.stem_stride=1``: 3x3 / stride 1 instead of 4x4 / 4).
+small-resolution stem (``model.stem_stride=1``: 1x1 / stride 1 instead of 4x4 / 4, and 3x3
+depthwise kernels, as the authors' code).
 
 Arguments (``--config FILE:ARG``, comma separated, all optional):
 
@@ -47,7 +48,7 @@ def get_config(arg: str | None = None):
     c.augment.mixup = 0.0
 
     c.model.name = "convnext_pico"
-    c.model.stem_stride = 1  # 3x3 / stride-1 stem for 32 px (stage grids 32, 16, 8, 4).
+    c.model.stem_stride = 1  # 1x1 / stride-1 stem for 32 px (stage grids 32, 16, 8, 4).
 
     c.optim.name = "adam"
     c.optim.lr = 1e-3

@@ -84,3 +84,32 @@ def test_update_is_pure_under_jit_without_host_transfers():
         buf, jnp.zeros(4, jnp.int32), jnp.zeros(4, jnp.float32))
     text = lowered.as_text()
     assert "callback" not in text and "infeed" not in text and "outfeed" not in text
+
+
+def _two_point(n_low: int, n_high: int) -> np.ndarray:
+    return np.concatenate([np.full(n_low, -0.3), np.full(n_high, 0.6)]).astype(np.float32)
+
+
+def test_near_singular_epoch_warns_and_min_denominator_makes_it_undefined(caplog):
+    from absl import logging as absl_logging
+    from scipy.stats import kurtosis
+
+    from gwa_jax import summarize_scores
+
+    absl_logging.use_python_logging()
+    # A two-point distribution with weights p, 1 - p has excess kurtosis (1 - 6q) / q with
+    # q = p (1 - p); p = 29% puts kurtosis + 1.2 just above zero.
+    scores = _two_point(29, 71)
+    denom = kurtosis(scores, fisher=True, bias=True) + 1.2
+    assert 1e-6 < denom < 0.1
+    seen = np.ones(len(scores), bool)
+    with caplog.at_level("WARNING"):
+        ep = summarize_scores(scores, seen, epoch=8)
+    assert ep.gwa == pytest.approx(np.mean(scores) / denom, rel=1e-4)
+    assert "near its singularity" in caplog.text and "epoch 8" in caplog.text
+    undefined = summarize_scores(scores, seen, eps=0.1, epoch=8)
+    assert np.isnan(undefined.gwa)
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # A comfortable denominator: no warning.
+        summarize_scores(_two_point(10, 90), seen, epoch=9)
+    assert "singularity" not in caplog.text

@@ -212,7 +212,7 @@ def test_version_and_print_config(own, tmp_path):
     assert "name: own_cli_models:net" in out and "width: 8" in out
     n = (64 * 8 + 8) + (8 * 10 + 10)
     assert f"own_cli_models:net: {n:,} parameters" in out
-    assert "steps/epoch    6 (batch 50)" in out and "epochs         2 (12 steps)" in out
+    assert "steps/epoch    6 (batch 50)" in out and "epochs         2 (12 steps;" in out
     assert "train samples  300 of 1438 ids" in out
     # --dry_run is the same, and a workdir given is left untouched.
     res = _gwa_train(own, "--config", "own_cfg.py", "--dry_run", "--workdir",

@@ -61,8 +61,15 @@ def test_labelwave_moving_average_first_local_min():
 
 def test_gd_both_rules():
     gd = [5, 4, 5, 6, 7, 8, 9, 3, 4]
-    # Five consecutive increases 4->5->6->7->8->9 triggered at index 6; selects index 1.
-    assert criteria.select_gd_consecutive(gd, 5) == 1
+    # Five consecutive increases 4->5->6->7->8->9 fire at index 6, which both rules select
+    # (one convention: the epoch at which the rule stops training).
+    assert criteria.select_gd_consecutive(gd, 5) == 6
+    assert criteria.select_gd_up(gd, 5) == 6
+    # With a dip between them the counting rule fires at the 5th increase, the patience rule
+    # needs 5 in a row.
+    dip = [9, 1, 2, 3, 2, 3, 4, 5, 6, 7]
+    assert criteria.select_gd_up(dip, 5) == 7
+    assert criteria.select_gd_consecutive(dip, 5) == 9
     zigzag = [5, 6, 5, 6, 5, 6, 5, 6, 5, 6, 5]
     # Never 5 in a row -> last epoch; the counting rule stops at the 5th increase (index 9).
     assert criteria.select_gd_consecutive(zigzag, 5) == len(zigzag) - 1

@@ -92,9 +92,8 @@ def test_symmetric_noise_has_the_exact_rate_and_changes_class(rate):
     split = assign_splits(labels, 10, val_fraction=0.1, train_subset=3000, split_seed=0)
     noisy = apply_label_noise(labels, split, kind="symmetric", rate=rate, seed=5, num_classes=10)
     flipped = noisy != labels
-    for part in (TRAIN, VAL):
-        n = (split == part).sum()
-        assert abs(flipped[split == part].sum() - rate * n) <= 1
+    pool = split != UNUSED  # Train and validation ids: one pool, one exact count.
+    assert flipped[pool].sum() == round(rate * pool.sum())
     assert not np.any(flipped[split == UNUSED])
     assert np.all((noisy >= 0) & (noisy < 10))
     again = apply_label_noise(labels, split, kind="symmetric", rate=rate, seed=5, num_classes=10)
@@ -121,11 +120,52 @@ def test_asymmetric_noise_moves_only_along_the_map(dataset):
     flipped = noisy != labels
     for source, target in zip(labels[flipped], noisy[flipped], strict=True):
         assert target in mapping[source]
-    for part in (TRAIN, VAL):
-        for c in range(10):
-            members = (split == part) & (labels == c)
-            expected = round(0.3 * members.sum()) if c in mapping else 0
-            assert flipped[members].sum() == expected
+    for c in range(10):
+        members = (split != UNUSED) & (labels == c)
+        expected = round(0.3 * members.sum()) if c in mapping else 0
+        assert flipped[members].sum() == expected
+
+
+@pytest.mark.parametrize("kind,rate", [("symmetric", 0.09), ("symmetric", 0.17),
+                                       ("symmetric", 0.4), ("asymmetric", 0.2),
+                                       ("asymmetric", 0.4)])
+def test_noisy_labels_do_not_depend_on_the_validation_split(kind, rate):
+    """The 0%, 1% and 10% splits of the fmnist_n protocol train on one set of noisy labels."""
+    from gwa_jax.experiments.paper import load_config
+
+    labels = np.repeat(np.arange(10, dtype=np.int32), 6000)  # Fashion-MNIST: 6000 per class.
+    np.random.default_rng(3).shuffle(labels)
+    by_split = {}
+    for frac in (0.0, 0.01, 0.1):
+        c = load_config("configs/fmnist_n.py",
+                        f"noise={rate},noise_kind={kind},split={frac},seed={int(frac * 100)}")
+        split = assign_splits(labels, 10, val_fraction=c.dataset.val_fraction,
+                              train_subset=c.dataset.train_subset,
+                              split_seed=c.dataset.split_seed)
+        noisy = apply_label_noise(labels, split, kind=c.dataset.label_noise.kind,
+                                  rate=c.dataset.label_noise.rate,
+                                  seed=c.dataset.label_noise.seed, num_classes=10,
+                                  asym_map=ASYMMETRIC_MAPS["fashion_mnist"])
+        by_split[frac] = (split, noisy)
+    pool0 = by_split[0.0][0] != UNUSED
+    for frac, (split, noisy) in by_split.items():
+        pool = split != UNUSED
+        np.testing.assert_array_equal(pool, pool0)  # One pool of 2000 ids, split differently.
+        np.testing.assert_array_equal(noisy[pool], by_split[0.0][1][pool0])
+        assert (split == VAL).sum() == round(frac * 2000)
+    assert (by_split[0.0][1] != labels).sum() > 0
+
+
+def test_noise_is_nested_in_the_rate_and_per_id():
+    labels = uneven_labels()
+    split = assign_splits(labels, 10, val_fraction=0.1, train_subset=3000, split_seed=0)
+    low = apply_label_noise(labels, split, kind="symmetric", rate=0.1, seed=2, num_classes=10)
+    high = apply_label_noise(labels, split, kind="symmetric", rate=0.3, seed=2, num_classes=10)
+    flipped_low = low != labels
+    assert np.all((high != labels)[flipped_low])  # The 10% set lies inside the 30% set...
+    np.testing.assert_array_equal(high[flipped_low], low[flipped_low])  # ...with equal labels.
+    other = apply_label_noise(labels, split, kind="symmetric", rate=0.1, seed=3, num_classes=10)
+    assert (other != low).any()  # The noise seed matters.
 
 
 def test_noise_rejects_bad_arguments():

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import flax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -101,10 +102,11 @@ def images28() -> jax.Array:
 
 @pytest.fixture(scope="module")
 def small_models(images28):
-    """name -> (model, params) for the small variants, 10 classes."""
+    """name -> (model, params) for the small variants, 10 classes; a non-zero head (the ViTs'
+    default zero head would make every logit 0 and hide what the layers compute)."""
     out = {}
     for name in SMALL:
-        m = models.create(name, 10)
+        m = models.create(name, 10, head_init_std=0.02)
         out[name] = (m, _init(m, images28))
     return out
 
@@ -172,16 +174,53 @@ def test_output_and_latent_shapes(name):
     ],
 )
 def test_param_counts_match_published(name, published):
-    variables, _, _ = _shapes(models.create(name, 1000), (1, 224, 224, 3), 1000)
+    # The published ConvNeXt-V2 has 7x7 depthwise kernels; the default follows the GWA
+    # authors' code (5x5 at 224 px), see test_convnext_follows_the_authors_kernel_rule.
+    published_arch = {"kernel_size": 7} if name.startswith("convnext") else {}
+    variables, _, _ = _shapes(models.create(name, 1000, **published_arch), (1, 224, 224, 3), 1000)
     n = models.num_params(variables["params"])
     assert abs(n / published - 1) < 0.01, f"{name}: {n:,} vs published {published:,.0f}"
 
 
+@pytest.mark.parametrize("stride,size,dw,grid", [(4, 224, 5, 56), (2, 28, 3, 14),
+                                                 (1, 32, 3, 32)])
+def test_convnext_follows_the_authors_kernel_rule(stride, size, dw, grid):
+    """hlzl/gwa: stem kernel = stride (the downsampling factor), depthwise 3x3 when the
+    stride is <= 2, else 5x5; the parameter count differs from the published 7x7 network by
+    exactly the depthwise kernels (sum of channels over blocks times 49 - dw^2)."""
+    model = models.create("convnext_pico", 10, stem_stride=stride)
+    variables, _, mut = _shapes(model, (1, size, size, 3), 10)
+    p = variables["params"]
+    assert p["stem_conv"]["kernel"].shape == (stride, stride, 3, 64)
+    assert p["stage0_block0"]["dwconv"]["kernel"].shape == (dw, dw, 1, 64)
+    published, _, _ = _shapes(models.create("convnext_pico", 10, stem_stride=stride,
+                                            kernel_size=7), (1, size, size, 3), 10)
+    channels = sum(d * c for d, c in zip((2, 2, 6, 2), (64, 128, 256, 512), strict=True))
+    assert (models.num_params(published["params"]) - models.num_params(p)
+            == channels * (49 - dw * dw))
+    stem = nn.Conv(64, (stride, stride), strides=(stride, stride), padding="VALID")
+    assert jax.eval_shape(lambda x: stem.init_with_output(jax.random.key(0), x)[0],
+                          jnp.zeros((1, size, size, 3))).shape == (1, grid, grid, 64)
+
+
+def test_vit_head_starts_at_zero_as_the_authors():
+    x = jnp.zeros((1, 28, 28, 1))
+    zero = models.create("vit_fmnist_tiny", 10).init(jax.random.key(0), x)["params"]["head"]
+    assert not np.any(np.asarray(zero["kernel"])) and not np.any(np.asarray(zero["bias"]))
+    normal = models.create("vit_fmnist_tiny", 10, head_init_std=0.02).init(
+        jax.random.key(0), x)["params"]["head"]
+    assert np.std(np.asarray(normal["kernel"])) > 0.01
+
+
 def test_small_resolution_convnext_shapes():
-    """CIFAR-style ConvNeXt: stem_stride=1 at 32 px keeps 32, 16, 8, 4 grids."""
+    """CIFAR-style ConvNeXt: stem_stride=1 at 32 px keeps 32, 16, 8, 4 grids (1x1 stem as the
+    authors; stem_kernel=3 gives a 3x3 / 1 stem)."""
     model = models.create("convnext_pico", 10, stem_stride=1)
     variables, logits, mut = _shapes(model, (2, 32, 32, 3), 10)
-    assert variables["params"]["stem_conv"]["kernel"].shape == (3, 3, 3, 64)
+    assert variables["params"]["stem_conv"]["kernel"].shape == (1, 1, 3, 64)
+    three, _, _ = _shapes(models.create("convnext_pico", 10, stem_stride=1, stem_kernel=3),
+                          (2, 32, 32, 3), 10)
+    assert three["params"]["stem_conv"]["kernel"].shape == (3, 3, 3, 64)
     assert logits.shape == (2, 10) and mut[LATENTS]["x"][-1].shape == (2, 512)
     vit = models.create("vit_cifar4", 10)
     _, logits, _ = _shapes(vit, (2, 32, 32, 3), 10)

@@ -99,3 +99,73 @@ def test_unknown_optimizer_is_rejected():
                                      "schedule": "constant", "warmup_steps": 0})
     with pytest.raises(ValueError, match="unknown optim.name"):
         make_optimizer(cfg, 10)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_offline_estimator_uses_the_train_steps_smoothed_targets(smoothing):
+    from gwa_jax import SampleBuffer, head_alignment
+    from gwa_jax.train import offline_alignment_step
+
+    model = _Linear()
+    x = np.random.default_rng(0).normal(size=(6, 2, 2, 1)).astype(np.float32)
+    labels = np.array([0, 1, 2, 2, 1, 0], np.int32)
+    params = model.init(jax.random.key(1), x)["params"]
+    batch = {"image": x, "label": labels, "id": np.arange(6, dtype=np.int32)}
+    buf = offline_alignment_step(model.apply, params, SampleBuffer.create(6), batch,
+                                 label_smoothing=smoothing)
+    targets = np.eye(3, dtype=np.float32)[labels] * (1 - smoothing) + smoothing / 3
+    logits = model.apply({"params": params}, x)
+    expected = head_alignment(params["head"]["kernel"], logits, x.reshape(6, -1), targets)
+    np.testing.assert_allclose(np.asarray(buf.values), np.asarray(expected), atol=1e-6)
+    if smoothing:  # Smoothing changes the scores: one-hot targets would fail the check.
+        one_hot = head_alignment(params["head"]["kernel"], logits, x.reshape(6, -1),
+                                 np.eye(3, dtype=np.float32)[labels])
+        assert np.abs(np.asarray(one_hot) - np.asarray(buf.values)).max() > 1e-4
+
+
+def test_gradient_disparity_matches_the_authors_definition_by_chain_rule():
+    """GD of 3 batches against an independent implementation: per-sample gradients (vmap)
+    combined by the chain rule of ``mean(l_i / std(l))`` (std unbiased and differentiated),
+    then the mean pairwise l2 distance in numpy."""
+    from gwa_jax.train import batch_gradient
+
+    model = _Linear()
+    rng = np.random.default_rng(4)
+    params = model.init(jax.random.key(2), np.zeros((1, 2, 2, 1), np.float32))["params"]
+    batches = []
+    for _ in range(3):
+        labels = rng.integers(0, 3, 8)
+        batches.append({"image": rng.normal(size=(8, 2, 2, 1)).astype(np.float32),
+                        "target": np.eye(3, dtype=np.float32)[labels]})
+    key = jax.random.key(0)
+    grads = [batch_gradient(model.apply, params, b, key) for b in batches]
+    gd = float(gradient_disparity(grads))
+
+    def per_sample_loss(p, x, t):
+        logits = model.apply({"params": p}, x[None])[0]
+        return optax.softmax_cross_entropy(logits, t)
+
+    flat = []
+    for b in batches:
+        losses = np.asarray(jax.vmap(per_sample_loss, (None, 0, 0))(params, b["image"],
+                                                                      b["target"]), np.float64)
+        jac = jax.vmap(jax.grad(per_sample_loss), (None, 0, 0))(params, b["image"], b["target"])
+        j = np.concatenate([np.asarray(x, np.float64).reshape(8, -1)
+                            for x in jax.tree.leaves(jac)], axis=1)  # (B, P)
+        n = len(losses)
+        sigma = losses.std(ddof=1)
+        dsigma = ((losses - losses.mean())[:, None] * j).sum(0) / ((n - 1) * sigma)
+        grad = (j / sigma).mean(0) - losses.mean() * dsigma / sigma**2
+        flat.append(grad)
+    expected = np.mean([np.linalg.norm(flat[a] - flat[b]) for a in range(3)
+                        for b in range(a + 1, 3)])
+    assert gd == pytest.approx(expected, rel=1e-4)
+    # The plain mean (no rescaling) is a different quantity.
+    plain = [np.mean(np.concatenate([np.asarray(x, np.float64).reshape(8, -1) for x in
+                                     jax.tree.leaves(jax.vmap(jax.grad(per_sample_loss),
+                                                              (None, 0, 0))(params, b["image"],
+                                                                            b["target"]))],
+                                    axis=1), 0) for b in batches]
+    plain_gd = np.mean([np.linalg.norm(plain[a] - plain[b]) for a in range(3)
+                        for b in range(a + 1, 3)])
+    assert abs(plain_gd - gd) > 1e-3 * gd

@@ -35,7 +35,7 @@ def small_config():
     c.model.name = "vit_fmnist_tiny"
     c.dataset.train_subset = 512
     c.batch_size = 64
-    c.total_steps = 16  # 8 steps per epoch -> 2 epochs.
+    c.total_steps = 20  # 8 steps per epoch -> 2 whole epochs (16 steps); 4 steps not trained.
     return c
 
 
@@ -85,6 +85,10 @@ def test_end_to_end_files_scores_and_resume(tmp_path, monkeypatch):
         assert key in rows[-1], key
     assert rows[0]["labelwave"] is None and rows[1]["labelwave"] >= 0
     assert rows[-1]["step"] == 16
+    assert summary["total_steps"] == 16 and summary["requested_total_steps"] == 20
+    for r in rows:  # Every epoch is scored from every training id.
+        assert r["align_seen"] == 512
+        assert r["gwa_denominator"] == pytest.approx(r["align_kurtosis"] + config.gwa.beta)
     meta = np.load(full / "alignment" / "meta.npz")
     for key in ("ids", "true_labels", "train_labels", "noise_mask"):
         assert key in meta.files

@@ -21,6 +21,10 @@ from flax import struct
 
 from gwa_jax.alignment import DEFAULT_BETA, alignment_moments, gwa_from_moments
 
+# Below this denominator (excess kurtosis + beta) GWA is defined but decided at the formula's
+# singularity: a small change of the kurtosis moves it a lot, so every such epoch is logged.
+NEAR_SINGULAR = 0.1
+
 
 @struct.dataclass
 class SampleBuffer:
@@ -104,6 +108,13 @@ def summarize_scores(values: np.ndarray, seen: np.ndarray, *, beta: float = DEFA
     scores = np.where(seen, np.asarray(values, np.float32), np.float32(np.nan))
     m = alignment_moments(scores)
     value = gwa_from_moments(m.mean, m.excess_kurtosis, beta, eps)
+    denom = m.excess_kurtosis + beta
+    if not math.isnan(value) and denom < NEAR_SINGULAR:
+        logging.warning(
+            "GWA near its singularity, unstable, at epoch %s: excess kurtosis %.3f + beta %.2f "
+            "= %.3f < %g (GWA %.3f); set gwa.min_denominator to treat such epochs as undefined.",
+            "?" if epoch is None else epoch, m.excess_kurtosis, beta, denom, NEAR_SINGULAR, value,
+        )
     if math.isnan(value) and m.count > 0:
         logging.warning(
             "GWA undefined at epoch %s: excess kurtosis %.3f + beta %.2f <= %g (bimodal "

@@ -127,10 +127,8 @@ def set_model_kwargs(config: ml_collections.ConfigDict, kwargs: dict[str, Any]) 
 def describe(config: ml_collections.ConfigDict) -> str:
     """The resolved config and what training would do: dataset sizes, steps per epoch, epochs
     and the model's parameter count (traced abstractly, nothing is trained or compiled)."""
-    import math
-
     from gwa_jax import models
-    from gwa_jax.config_check import check_against_data
+    from gwa_jax.config_check import check_against_data, whole_epochs
     from gwa_jax.data import build_data
     from gwa_jax.train import model_overrides
 
@@ -140,7 +138,7 @@ def describe(config: ml_collections.ConfigDict) -> str:
     model = models.create(config.model.name, info.num_classes, **model_overrides(config.model))
     n_params = models.check_contract(model, tuple(info.image_shape), info.num_classes,
                                      config.model.name)
-    epochs = math.ceil(config.total_steps / info.steps_per_epoch)
+    epochs, steps = whole_epochs(config.total_steps, info.steps_per_epoch)
     noisy = int(data.meta["noise_mask"][data.meta["ids"]].sum())
     lines = [
         "# resolved config",
@@ -153,7 +151,8 @@ def describe(config: ml_collections.ConfigDict) -> str:
         f"eval sets      {', '.join(['val'] * (data.val is not None) + list(data.tests))}",
         f"model          {config.model.name}: {n_params:,} parameters",
         f"steps/epoch    {info.steps_per_epoch} (batch {config.batch_size})",
-        f"epochs         {epochs} ({config.total_steps} steps)",
+        f"epochs         {epochs} ({steps} steps; whole epochs of total_steps="
+        f"{config.total_steps})",
     ]
     return "\n".join(lines)
 

@@ -72,6 +72,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.gwa = ml_collections.ConfigDict()
     c.gwa.enabled = True
     c.gwa.beta = 1.2
+    # Epochs whose denominator kurtosis + beta is <= this count as GWA-undefined (the paper's
+    # formula: only a non-positive denominator; raise e.g. to 0.1 to skip near-singular ones).
+    c.gwa.min_denominator = 1e-6
     c.gwa.jlt_dim = ml_collections.FieldReference(None, field_type=int)  # e.g. 192.
     c.gwa.jlt_seed = 0
     c.gwa.warmup_fraction = 0.1  # GWA criterion ignores the first 10% of steps.

@@ -217,6 +217,8 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
         _require(o.grad_clip_norm > 0, "config.optim.grad_clip_norm must be positive or None")
     g = c.gwa
     _require(g.beta > 0, f"config.gwa.beta must be positive, got {g.beta}")
+    _require(math.isfinite(g.min_denominator) and g.min_denominator > 0,
+             f"config.gwa.min_denominator must be a positive number, got {g.min_denominator}")
     _require(g.jlt_dim is None or g.jlt_dim > 0, "config.gwa.jlt_dim must be positive or None")
     _require(0.0 <= g.warmup_fraction < 1.0,
              f"config.gwa.warmup_fraction must be in [0, 1), got {g.warmup_fraction}")
@@ -244,3 +246,13 @@ def check_against_data(config: ml_collections.ConfigDict, steps_per_epoch: int,
     _require(config.total_steps >= steps_per_epoch,
              f"config.total_steps={config.total_steps} is shorter than one epoch "
              f"({steps_per_epoch} steps of {config.batch_size}); raise total_steps")
+
+
+def whole_epochs(total_steps: int, steps_per_epoch: int) -> tuple[int, int]:
+    """(number of epochs, effective step count) of a run: whole epochs only, rounded down.
+
+    As in the paper's code, a remainder of ``total_steps`` shorter than one epoch is not
+    trained, so no partly scored epoch can be selected by a criterion.
+    """
+    num_epochs = int(total_steps) // int(steps_per_epoch)
+    return num_epochs, num_epochs * int(steps_per_epoch)

@@ -12,9 +12,15 @@ name                      rule
 ``gwa_finetune``          first local minimum of GWA, then max GWA after it (Sec. 4.4)
 ``labelwave``             first local minimum of the moving average of prediction changes
 ``gd``                    Gradient Disparity, 5 consecutive increases (patience rule)
-``gd_up5``                Gradient Disparity, 5th inter-epoch increase
+``gd_up5``                Gradient Disparity, 5th inter-epoch increase (not necessarily
+                          consecutive)
 ``last``                  final epoch
 ========================  ============================================================
+
+Gradient Disparity convention (both rules alike): a rule that fires selects the epoch at which
+it fires, i.e. the epoch whose GD value completes the increases and after which training
+stops; the model kept is the one at hand when training stops (the GD authors' code keeps no
+earlier model to roll back to). A rule that never fires selects the last epoch.
 """
 
 from __future__ import annotations
@@ -117,7 +123,7 @@ def select_labelwave(prediction_changes: Sequence[float | None], window: int = 3
 
 def select_gd_consecutive(gd: Sequence[float | None], patience: int = 5) -> int | None:
     """Gradient Disparity, patience rule: stop once GD increased ``patience`` epochs in a row;
-    selects the epoch before that run of increases began. Last epoch when never triggered."""
+    selects that epoch (the one completing the run). Last epoch when never triggered."""
     x = _clean(gd)
     if not len(x):
         return None
@@ -126,7 +132,7 @@ def select_gd_consecutive(gd: Sequence[float | None], patience: int = 5) -> int 
     for k in range(1, len(finite)):
         run = run + 1 if x[finite[k]] > x[finite[k - 1]] else 0
         if run >= patience:
-            return finite[k - patience]
+            return finite[k]
     return len(x) - 1
 
 

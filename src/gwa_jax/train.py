@@ -157,28 +157,48 @@ def eval_step(apply_fn: Callable[..., jax.Array], params: Any,
 
 
 def offline_alignment_step(apply_fn: Callable[..., Any], params: Any, buffer: SampleBuffer,
-                           batch: Batch, projection: jax.Array | None = None) -> SampleBuffer:
-    """Offline estimator (App. A.1): scores at fixed weights, no augmentation, by id."""
+                           batch: Batch, projection: jax.Array | None = None,
+                           label_smoothing: float = 0.0) -> SampleBuffer:
+    """Offline estimator (App. A.1): scores at fixed weights, no augmentation, by id.
+
+    The targets are those of the train step without its per-batch augmentation: the batch's
+    ``target`` when it has one, else the one-hot training label smoothed by
+    ``label_smoothing`` (``(1 - s) * one_hot + s / C``, as the input pipeline builds them).
+    """
     logits, mutables = apply_fn({"params": params}, batch["image"], train=False,
                                 mutable=[LATENT_COLLECTION])
-    targets = batch.get("target", batch["label"])
+    targets = batch.get("target")
+    if targets is None:
+        targets = optax.smooth_labels(jax.nn.one_hot(batch["label"], logits.shape[-1]),
+                                      label_smoothing)
     scores = head_alignment(head_kernel(params), logits, latent_from_collection(mutables),
                             targets, projection=projection)
     return buffer.update(batch["id"], scores, batch.get("mask"))
 
 
-def batch_gradient(apply_fn: Callable[..., Any], params: Any, batch: Batch) -> Any:
-    """Gradient of the mean cross-entropy of one batch (Gradient Disparity), eval mode."""
+def batch_gradient(apply_fn: Callable[..., Any], params: Any, batch: Batch,
+                   dropout_rng: jax.Array) -> Any:
+    """Gradient of one batch for Gradient Disparity, as its authors compute it.
+
+    Forouzesh & Thiran (2021), code ``mahf93/disparity_early_stopping``: the model in train
+    mode (dropout / stochastic depth active, ``dropout_rng``), the per-sample losses rescaled
+    by their standard deviation over the batch (unbiased, kept inside the differentiated
+    function, no epsilon) and then averaged:
+    ``grad_w mean_i(l_i / std(l))``. Returns a pytree like ``params``.
+    """
 
     def loss_fn(p):
-        logits = apply_fn({"params": p}, batch["image"], train=False)
-        return optax.softmax_cross_entropy(logits, batch["target"]).mean()
+        logits = apply_fn({"params": p}, batch["image"], train=True,
+                          rngs={"dropout": dropout_rng})
+        losses = optax.softmax_cross_entropy(logits, batch["target"])
+        return jnp.mean(losses / jnp.std(losses, ddof=1))
 
     return jax.grad(loss_fn)(params)
 
 
 def gradient_disparity(grads: list[Any]) -> jax.Array:
-    """Mean pairwise l2 distance between the flattened gradients of s >= 2 batches."""
+    """Gradient Disparity: the mean over all s (s - 1) / 2 pairs of the l2 distance between
+    the flattened whole-model gradients of s >= 2 batches (:func:`batch_gradient`)."""
     flat = [jnp.concatenate([g.ravel() for g in jax.tree.leaves(t)]) for t in grads]
     dists = [jnp.linalg.norm(flat[i] - flat[j])
              for i in range(len(flat)) for j in range(i + 1, len(flat))]

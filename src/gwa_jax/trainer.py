@@ -14,7 +14,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from gwa_jax import interrupt, models
 from gwa_jax.accumulator import SampleBuffer, summarize_scores
 from gwa_jax.alignment import jlt_projection
 from gwa_jax.checkpoints import INTERRUPTED, RunCheckpoints
-from gwa_jax.config_check import ConfigError, check_against_data, validate
+from gwa_jax.config_check import ConfigError, check_against_data, validate, whole_epochs
 from gwa_jax.data import build_data
 from gwa_jax.grad_accum import accumulating_step
 from gwa_jax.optim import make_optimizer
@@ -108,17 +108,27 @@ def _labelwave_changes(prev: tuple[np.ndarray, np.ndarray] | None, preds: np.nda
     return float(np.sum(prev_preds[both] != preds[both]))
 
 
-class _Tap:
-    """Passes batches through while keeping the first ``keep`` of them (Gradient Disparity)."""
+GD_STREAM_OFFSET = 1_000_000  # Gradient Disparity's shuffles: epoch keys 10^6 + e.
 
-    def __init__(self, batches: Iterator[dict[str, np.ndarray]], keep: int):
-        self.batches, self.keep, self.kept = batches, keep, []
 
-    def __iter__(self):
-        for b in self.batches:
-            if len(self.kept) < self.keep:
-                self.kept.append(b)
-            yield b
+def epoch_gradient_disparity(grad_fn: Callable[..., Any], state: Any, train: Any, epoch: int,
+                             num_batches: int, sharding: Any) -> float:
+    """Gradient Disparity at the end of ``epoch`` (Forouzesh & Thiran 2021, authors' code).
+
+    The s = ``num_batches`` batches are the first s of a fresh shuffle of the training set,
+    drawn like training batches (same size and pipeline) from a stream of its own, keyed by
+    (seed, ``GD_STREAM_OFFSET + epoch``), so training batches and their order are untouched
+    and a resumed run draws the same ones. Each batch's gradient is taken in train mode with
+    a dropout key of its own (see :func:`gwa_jax.train.batch_gradient`); the weights are those
+    after the epoch's last step and are not changed.
+    """
+    base = jax.random.fold_in(jax.random.wrap_key_data(state.dropout_key), GD_STREAM_OFFSET + epoch)
+    grads = []
+    for i, batch in enumerate(itertools.islice(train.epoch(GD_STREAM_OFFSET + epoch),
+                                               num_batches)):
+        grads.append(grad_fn(state.params, jax.device_put(batch, sharding),
+                             jax.random.fold_in(base, i)))
+    return float(gradient_disparity(grads))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -143,8 +153,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     logging.info("Data parallel over %d device(s) (%s); %d process(es)", jax.device_count(),
                  jax.devices()[0].platform, jax.process_count())
     steps_per_epoch = info.steps_per_epoch
-    total_steps = int(config.total_steps)
-    num_epochs = math.ceil(total_steps / steps_per_epoch)
+    # Whole epochs only (as the paper's code): every epoch a criterion can select is scored
+    # from every training id. The schedule and the GWA warm-up use the effective step count.
+    num_epochs, total_steps = whole_epochs(int(config.total_steps), steps_per_epoch)
+    if total_steps != config.total_steps:
+        logging.info("Training %d whole epochs of %d steps: %d steps (total_steps=%d rounded "
+                     "down to whole epochs)", num_epochs, steps_per_epoch, total_steps,
+                     config.total_steps)
 
     model = models.create(config.model.name, info.num_classes, **model_overrides(config.model))
     if models.is_user_model(config.model.name) or config.model.get("kwargs"):
@@ -174,8 +189,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         donate_argnums=(0, 1), out_shardings=(repl, repl))
     reset_fn = jax.jit(lambda b: b.reset(), donate_argnums=0, out_shardings=repl)
     eval_fn = jax.jit(functools.partial(eval_step, model.apply))
-    offline_fn = jax.jit(functools.partial(offline_alignment_step, model.apply,
-                                           projection=projection), donate_argnums=1)
+    offline_fn = jax.jit(functools.partial(
+        offline_alignment_step, model.apply, projection=projection,
+        label_smoothing=float(config.augment.label_smoothing)), donate_argnums=1)
     grad_fn = jax.jit(functools.partial(batch_gradient, model.apply))
 
     has_val = data.val is not None
@@ -200,19 +216,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     for epoch in range(start_epoch, num_epochs + 1):
         t0 = time.time()
         first_step = (epoch - 1) * steps_per_epoch
-        n_steps = min(steps_per_epoch, total_steps - first_step)
+        n_steps = steps_per_epoch
         start = point.start_step if epoch == start_epoch else 0
         if not start:
             buffers = reset_fn(buffers)
-        tap = _Tap(itertools.islice(data.train.epoch(epoch, start_step=start), n_steps - start),
-                   gd_cfg.num_batches if gd_cfg.enabled else 0)
-        if start and gd_cfg.enabled:  # Gradient Disparity's batches are the epoch's first ones.
-            tap.kept = list(itertools.islice(data.train.epoch(epoch), min(gd_cfg.num_batches,
-                                                                          n_steps)))
+        batches = itertools.islice(data.train.epoch(epoch, start_step=start), n_steps - start)
         bar = tqdm(total=n_steps, initial=start, desc=f"epoch {epoch}/{num_epochs}",
                    leave=False, disable=None, unit="step")
         done = start
-        for batch in prefetch_to_mesh(tap, mesh):
+        for batch in prefetch_to_mesh(batches, mesh):
             state, buffers = step_fn(state, buffers, batch)
             bar.update(1)
             done += 1
@@ -236,7 +248,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         train_time = time.time() - t0
 
         ep = summarize_scores(host.scores.values, host.scores.seen, beta=config.gwa.beta,
-                              epoch=epoch)
+                              eps=config.gwa.min_denominator, epoch=epoch)
         preds, seen = np.asarray(host.preds.values), np.asarray(host.preds.seen)
         step = first_step + n_steps
         row: dict[str, Any] = {
@@ -249,6 +261,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             "align_mean": ep.mean,
             "align_var": ep.variance,
             "align_kurtosis": ep.kurtosis,
+            "gwa_denominator": ep.kurtosis + config.gwa.beta,
             "align_seen": ep.num_seen,
             "labelwave": _labelwave_changes(prev, preds, seen),
         }
@@ -261,15 +274,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 continue
             res = evaluate_accuracy(eval_fn, state.params, test_set, mesh)
             row[_test_key(name)] = res.get("real_acc", res["acc"])
-        if gd_cfg.enabled and len(tap.kept) >= 2:
-            grads = [grad_fn(state.params, jax.device_put(b, repl)) for b in tap.kept]
-            row["gd"] = float(gradient_disparity(grads))
+        if gd_cfg.enabled:
+            row["gd"] = epoch_gradient_disparity(grad_fn, state, data.train, epoch,
+                                                 gd_cfg.num_batches, repl)
         if config.gwa.offline_every and epoch % config.gwa.offline_every == 0:
             buf = jax.device_put(SampleBuffer.create(num_ids), repl)
             for batch in prefetch_to_mesh(data.train.eval_stream(), mesh):
                 buf = offline_fn(state.params, buf, batch)
             off = summarize_scores(*jax.device_get((buf.values, buf.seen)),
-                                   beta=config.gwa.beta, epoch=epoch)
+                                   beta=config.gwa.beta, eps=config.gwa.min_denominator,
+                                   epoch=epoch)
             row.update(gwa_offline=off.gwa, align_mean_offline=off.mean,
                        align_kurtosis_offline=off.kurtosis)
         row["eval_time_s"] = round(time.time() - t_eval, 3)
@@ -312,6 +326,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     ckpts.wait()
     tb.close()
     summary = _summarize(tracker, ckpts, total_steps, str(workdir_path))
+    summary["requested_total_steps"] = int(config.total_steps)
     summary["final_eval"] = _final_evaluation(data, ckpts, state, eval_fn, mesh)
     if main:
         write_json(workdir_path / "summary.json", summary)

@@ -1,18 +1,29 @@
 """Synthetic label noise (symmetric and class-dependent asymmetric) with exact rates.
 
-Noise is applied separately to the training ids and to the validation ids of the train split
-(split codes 0 and 1); unused ids and the test split are never touched. With ``rng`` drawn from
-``np.random.default_rng([seed, part])`` (part 0 = train, 1 = val; ``seed`` is
-``config.dataset.label_noise.seed``, independent of the training seed and of split_seed):
+One noisy label per id, as with CIFAR-10-N's fixed human labels: the noisy labels are a
+function of (dataset, noise kind, rate, noise seed) and of the *pool* (the ids with split code
+TRAIN or VAL) alone, never of how the pool is split into training and validation ids, of the
+training seed or of split fractions. Validation ids keep their noisy labels (a held-out part of
+a noisy training set). Unused ids and the test split are never touched.
 
-* ``symmetric``: exactly ``round(rate * n_part)`` ids of the part, chosen uniformly without
-  replacement, get a label drawn uniformly from the C - 1 *other* classes. The realised rate
-  is ``rate`` up to rounding (half a sample).
+Every id i of the train split gets three fixed random draws, made once over all ``N`` ids
+from ``np.random.default_rng([seed, k])`` (``seed`` is ``config.dataset.label_noise.seed``):
+a priority ``u_i`` (k = 0, uniform in [0, 1)), a class shift ``s_i`` (k = 1, uniform in
+1..C-1) and a target pick ``t_i`` (k = 2). Then:
+
+* ``symmetric``: the ``round(rate * n)`` ids of the pool (n ids) with the smallest ``u_i``
+  are flipped to ``(y_i + s_i) mod C``, a label drawn uniformly from the C - 1 *other*
+  classes. The realised rate over the pool is ``rate`` up to rounding (half a sample).
 * ``asymmetric``: class-dependent flips along a fixed confusion map (below). For each source
-  class s of the map, exactly ``round(rate * n_s)`` of the part's ids with clean label s are
-  flipped (``rate`` is the per-source-class flip rate, the convention of Patrini et al. 2017;
-  the rate over all ids is ``rate`` times the share of source-class ids). When a class has
-  several targets, each flipped id draws one uniformly. Classes absent from the map stay clean.
+  class s of the map, the ``round(rate * n_s)`` pool ids of clean class s with the smallest
+  ``u_i`` are flipped (``rate`` is the per-source-class flip rate, the convention of Patrini
+  et al. 2017; the rate over all ids is ``rate`` times the share of source-class ids). When a
+  class has several targets, the flipped id takes target ``t_i mod len(targets)``. Classes
+  absent from the map stay clean.
+
+Because the draws belong to the ids, two pools that share ids give those ids the same noisy
+label whenever the flipped set is the same (pools of equal size and class counts), and the
+flipped set of a larger rate contains that of a smaller one.
 
 Asymmetric maps:
 
@@ -47,11 +58,11 @@ def apply_label_noise(
     num_classes: int,
     asym_map: dict[int, tuple[int, ...]] | None = None,
 ) -> np.ndarray:
-    """Returns noisy training labels (see the module docstring for the exact procedure).
+    """Returns the noisy labels (see the module docstring for the exact procedure).
 
     Args:
       labels: int (N,) clean labels of the train split (id order).
-      split: int8 (N,) split codes; only TRAIN and VAL ids are corrupted.
+      split: int8 (N,) split codes; only the pool (TRAIN and VAL ids) is corrupted.
       kind: ``"none"``, ``"symmetric"`` or ``"asymmetric"``.
       rate: flip rate in [0, 1].
       seed: noise seed.
@@ -70,18 +81,20 @@ def apply_label_noise(
         return noisy
     if kind == "asymmetric" and not asym_map:
         raise ValueError("Asymmetric label noise is not defined for this dataset.")
-    for part in (TRAIN, VAL):
-        ids = np.flatnonzero(split == part)
-        rng = np.random.default_rng([seed, part])
+    pool = np.flatnonzero((split == TRAIN) | (split == VAL))
+    n = len(noisy)
+    priority = np.random.default_rng([seed, 0]).random(n)
+    shift = np.random.default_rng([seed, 1]).integers(1, num_classes, size=n)
+    pick = np.random.default_rng([seed, 2]).integers(0, 2**31 - 1, size=n)
+    clean = noisy.copy()
+    groups = [pool] if kind == "symmetric" else [pool[clean[pool] == s] for s in sorted(asym_map)]
+    for members in groups:
+        count = int(round(rate * len(members)))
+        # Smallest priorities first; ties (probability 0) go to the lower id.
+        chosen = members[np.argsort(priority[members], kind="stable")[:count]]
         if kind == "symmetric":
-            chosen = rng.choice(ids, size=int(round(rate * len(ids))), replace=False)
-            shift = rng.integers(1, num_classes, size=len(chosen))
-            noisy[chosen] = (noisy[chosen] + shift) % num_classes
-        else:
-            clean = noisy[ids].copy()
-            for source in sorted(asym_map):
-                members = ids[clean == source]
-                chosen = rng.choice(members, size=int(round(rate * len(members))), replace=False)
-                targets = np.asarray(asym_map[source], np.int32)
-                noisy[chosen] = targets[rng.integers(0, len(targets), size=len(chosen))]
+            noisy[chosen] = (clean[chosen] + shift[chosen]) % num_classes
+        elif len(chosen):
+            targets = np.asarray(asym_map[int(clean[chosen[0]])], np.int32)
+            noisy[chosen] = targets[pick[chosen] % len(targets)]
     return noisy

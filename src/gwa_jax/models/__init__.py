@@ -40,12 +40,12 @@ Registered names (see each factory's docstring):
 
 Small-resolution ConvNeXt (CIFAR, 32 px): the ImageNet variants keep the 4x4 / 4 patchify
 stem by default (``stem_stride=4``); 32 px configs pass ``stem_stride=1`` as an override,
-e.g. ``create("convnext_pico", 10, stem_stride=1)``, which replaces the stem by a 3x3 /
-stride-1 conv (grids 32, 16, 8, 4) and keeps the 7x7 depthwise kernel (override
-``kernel_size`` to change it).
+e.g. ``create("convnext_pico", 10, stem_stride=1)``, which makes the stem a 1x1 / stride-1
+conv (grids 32, 16, 8, 4) and the depthwise kernels 3x3, as the GWA authors' code
+(``kernel_size=7`` for the published ConvNeXt-V2 kernel, ``stem_kernel=3`` for a 3x3 stem).
 
 Overrides are the dataclass fields of :class:`ConvNeXtV2` (``depths, dims, kernel_size,
-stem_stride, drop_path, dw_impl, dtype, head_init_std``) or :class:`ViT` (``patch_size,
+stem_stride, stem_kernel, drop_path, dw_impl, dtype, head_init_std``) or :class:`ViT` (``patch_size,
 width, depth, mlp_dim, num_heads, posemb, pool, dropout, attention_dropout, drop_path, dtype,
 head_init_std``).
 

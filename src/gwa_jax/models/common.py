@@ -60,10 +60,10 @@ def canonical_dtype(dtype: Any) -> Any:
 def head_init(stddev: float) -> nn.initializers.Initializer:
     """Kernel initialiser of the classification head.
 
-    big_vision zero-initialises the head kernel, but a zero kernel makes the GWA cosine
-    between per-sample head gradients and the head weights undefined at step 0, so every
-    model of this zoo uses ``normal(stddev)`` (default 0.02) for the kernel and zeros for the
-    bias instead. ``stddev=0`` restores the zero init.
+    ``stddev=0`` gives the zero kernel of big_vision and of the GWA authors' ViT (the ViTs'
+    default; the alignment scores of the first step are then 0); ``stddev > 0`` gives
+    ``normal(stddev)`` (the ConvNeXts' default, 0.02, as the authors' truncated normal).
+    The bias is always zero.
     """
     if stddev == 0:
         return nn.initializers.zeros

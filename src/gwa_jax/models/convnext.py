@@ -3,8 +3,9 @@ Autoencoders", CVPR 2023) in Flax linen, for supervised training from scratch.
 
 Layout (NHWC throughout)::
 
-    stem        stem_stride >= 2: Conv(k=s, stride=s, VALID) "patchify" + LayerNorm
-                stem_stride == 1: Conv(3x3, stride 1, SAME) + LayerNorm  (small images)
+    stem        Conv(k x k, stride s) + LayerNorm, s = stem_stride ("downsample"), k = s
+                (4x4 / 4 "patchify" at 224 px, 1x1 / 1 at <= 32 px) unless stem_kernel
+                is set (then SAME padding, e.g. 3x3 / 1)
     stage 0     depths[0] x Block(dims[0])
     downsample  LayerNorm + Conv(2x2, stride 2)                  (before stages 1, 2, 3)
     stage i     depths[i] x Block(dims[i])
@@ -19,6 +20,13 @@ GRN (Global Response Normalization): ``G = ||x||_2`` over (H, W) per channel,
 The downsampling convs use SAME padding: identical to the reference (no padding) on even
 grids, and on odd grids (e.g. 7x7 at 28 px input) they keep the last row/column instead of
 dropping it.
+
+Defaults follow the GWA authors' code (``hlzl/gwa`` ``src/networks/convnext.py``), whose
+networks produced the paper's numbers, where they differ from the published ConvNeXt-V2:
+the stem kernel equals the downsampling factor, and the depthwise kernel is 3x3 when
+``stem_stride <= 2`` and 5x5 otherwise (``kernel_size=None``). The published 7x7 depthwise
+kernel is ``kernel_size=7`` (e.g. ``--config.model.kwargs.kernel_size=7``); a 3x3 stride-1
+stem for small images is ``stem_kernel=3``.
 
 Weights: normal(0.02) for conv / dense kernels, zero biases (as the reference, whose
 ``trunc_normal_(std=.02)`` cuts at +-2 absolute, i.e. never);
@@ -147,10 +155,12 @@ class ConvNeXtV2(nn.Module):
       num_classes: number of logits.
       depths: blocks per stage (4 stages).
       dims: channels per stage.
-      kernel_size: depthwise kernel size of every block (7 in the paper).
-      stem_stride: 4 for the 224 px patchify stem (Conv 4x4 / 4); any s >= 2 gives a
-        Conv s x s / s patchify stem; 1 gives a Conv 3x3 / 1 (SAME) stem for 32 px and
-        smaller images (the stem still ends with a LayerNorm).
+      kernel_size: depthwise kernel size of every block; None (default) = the GWA authors'
+        rule, 3 when ``stem_stride <= 2`` else 5; 7 = the published ConvNeXt-V2.
+      stem_stride: downsampling factor of the stem: 4 at 224 px, 1 at <= 32 px.
+      stem_kernel: None (default) = ``stem_stride`` (a Conv s x s / s "patchify" stem, 1x1 / 1
+        at s = 1, as the authors); an explicit k gives a Conv k x k / s stem with SAME padding
+        (e.g. 3 for a 3x3 / 1 stem on small images). The stem ends with a LayerNorm.
       drop_path: maximum stochastic-depth rate (linear schedule over all blocks).
       dw_impl: depthwise-conv implementation, "auto" / "conv" / "shift" (see
         :class:`DepthwiseConv`; all give the same function and parameters).
@@ -164,8 +174,9 @@ class ConvNeXtV2(nn.Module):
     num_classes: int
     depths: Sequence[int] = (3, 3, 9, 3)
     dims: Sequence[int] = (96, 192, 384, 768)
-    kernel_size: int = 7
+    kernel_size: int | None = None
     stem_stride: int = 4
+    stem_kernel: int | None = None
     drop_path: float = 0.0
     dw_impl: str = "auto"
     dtype: Any = jnp.float32
@@ -183,28 +194,20 @@ class ConvNeXtV2(nn.Module):
         x = images.astype(self.dtype)
 
         s = self.stem_stride
-        if s == 1:
-            stem = nn.Conv(
-                self.dims[0],
-                (3, 3),
-                padding="SAME",
-                dtype=self.dtype,
-                kernel_init=_KERNEL_INIT,
-                name="stem_conv",
-            )
-        else:
-            stem = nn.Conv(
-                self.dims[0],
-                (s, s),
-                strides=(s, s),
-                padding="VALID",
-                dtype=self.dtype,
-                kernel_init=_KERNEL_INIT,
-                name="stem_conv",
-            )
+        k = s if self.stem_kernel is None else self.stem_kernel
+        stem = nn.Conv(
+            self.dims[0],
+            (k, k),
+            strides=(s, s),
+            padding="VALID" if self.stem_kernel is None else "SAME",
+            dtype=self.dtype,
+            kernel_init=_KERNEL_INIT,
+            name="stem_conv",
+        )
         x = stem(x)
         x = nn.LayerNorm(epsilon=_LN_EPS, dtype=self.dtype, name="stem_norm")(x)
 
+        kernel_size = self.kernel_size or (3 if s <= 2 else 5)
         rates = drop_path_rates(self.drop_path, sum(self.depths))
         block_idx = 0
         for i, (depth, dim) in enumerate(zip(self.depths, self.dims, strict=True)):
@@ -222,7 +225,7 @@ class ConvNeXtV2(nn.Module):
             for j in range(depth):
                 x = ConvNeXtBlock(
                     dim,
-                    kernel_size=self.kernel_size,
+                    kernel_size=kernel_size,
                     drop_path=rates[block_idx],
                     dw_impl=self.dw_impl,
                     dtype=self.dtype,
@@ -237,8 +240,8 @@ class ConvNeXtV2(nn.Module):
 
 # ---------------------------------------------------------------------------------------
 # Variants. Published depths / dims of ConvNeXt-V2 (Woo et al. 2023, Table 13 / model zoo).
-# All use the 7x7 depthwise kernel; at small resolution (32 px CIFAR, `stem_stride=1`) the
-# 7x7 kernel is kept as well unless a config overrides `kernel_size`.
+# Depthwise kernel and stem by the GWA authors' rule (see the module docstring): 5x5 and a
+# 4x4 / 4 stem at 224 px; 3x3 and a 1x1 / 1 stem at 32 px (`stem_stride=1`).
 # ---------------------------------------------------------------------------------------
 
 
@@ -250,8 +253,8 @@ def _make(num_classes: int, overrides: dict[str, Any], **defaults: Any) -> ConvN
 def convnext_atto(num_classes: int, **kw: Any) -> ConvNeXtV2:
     """ConvNeXt-V2-Atto, 3.7M params at 224 px / 1000 classes.
 
-    depths (2, 2, 6, 2), dims (40, 80, 160, 320), 7x7 depthwise kernel at every resolution
-    (also at 32 px, where CIFAR configs pass ``stem_stride=1``).
+    depths (2, 2, 6, 2), dims (40, 80, 160, 320) (depthwise 5x5 at 224 px, 3x3 at
+    32 px where CIFAR configs pass ``stem_stride=1``; ``kernel_size=7`` for the published one).
     """
     return _make(num_classes, kw, depths=(2, 2, 6, 2), dims=(40, 80, 160, 320))
 
@@ -259,8 +262,8 @@ def convnext_atto(num_classes: int, **kw: Any) -> ConvNeXtV2:
 def convnext_femto(num_classes: int, **kw: Any) -> ConvNeXtV2:
     """ConvNeXt-V2-Femto, 5.2M params at 224 px / 1000 classes.
 
-    depths (2, 2, 6, 2), dims (48, 96, 192, 384), 7x7 depthwise kernel at every resolution
-    (also at 32 px, where CIFAR configs pass ``stem_stride=1``).
+    depths (2, 2, 6, 2), dims (48, 96, 192, 384) (depthwise 5x5 at 224 px, 3x3 at
+    32 px where CIFAR configs pass ``stem_stride=1``; ``kernel_size=7`` for the published one).
     """
     return _make(num_classes, kw, depths=(2, 2, 6, 2), dims=(48, 96, 192, 384))
 
@@ -268,8 +271,8 @@ def convnext_femto(num_classes: int, **kw: Any) -> ConvNeXtV2:
 def convnext_pico(num_classes: int, **kw: Any) -> ConvNeXtV2:
     """ConvNeXt-V2-Pico, 9.1M params at 224 px / 1000 classes.
 
-    depths (2, 2, 6, 2), dims (64, 128, 256, 512), 7x7 depthwise kernel at every resolution
-    (also at 32 px, where CIFAR configs pass ``stem_stride=1``: grids 32, 16, 8, 4).
+    depths (2, 2, 6, 2), dims (64, 128, 256, 512) (depthwise 5x5 at 224 px, 3x3 at
+    32 px where CIFAR configs pass ``stem_stride=1``: grids 32, 16, 8, 4).
     """
     return _make(num_classes, kw, depths=(2, 2, 6, 2), dims=(64, 128, 256, 512))
 
@@ -277,8 +280,8 @@ def convnext_pico(num_classes: int, **kw: Any) -> ConvNeXtV2:
 def convnext_nano(num_classes: int, **kw: Any) -> ConvNeXtV2:
     """ConvNeXt-V2-Nano, 15.6M params at 224 px / 1000 classes.
 
-    depths (2, 2, 8, 2), dims (80, 160, 320, 640), 7x7 depthwise kernel at every resolution
-    (also at 32 px, where CIFAR configs pass ``stem_stride=1``).
+    depths (2, 2, 8, 2), dims (80, 160, 320, 640) (depthwise 5x5 at 224 px, 3x3 at
+    32 px where CIFAR configs pass ``stem_stride=1``; ``kernel_size=7`` for the published one).
     """
     return _make(num_classes, kw, depths=(2, 2, 8, 2), dims=(80, 160, 320, 640))
 
@@ -286,8 +289,8 @@ def convnext_nano(num_classes: int, **kw: Any) -> ConvNeXtV2:
 def convnext_tiny(num_classes: int, **kw: Any) -> ConvNeXtV2:
     """ConvNeXt-V2-Tiny, 28.6M params at 224 px / 1000 classes.
 
-    depths (3, 3, 9, 3), dims (96, 192, 384, 768), 7x7 depthwise kernel at every resolution
-    (also at 32 px, where CIFAR configs pass ``stem_stride=1``).
+    depths (3, 3, 9, 3), dims (96, 192, 384, 768) (depthwise 5x5 at 224 px, 3x3 at
+    32 px where CIFAR configs pass ``stem_stride=1``; ``kernel_size=7`` for the published one).
     """
     return _make(num_classes, kw, depths=(3, 3, 9, 3), dims=(96, 192, 384, 768))
 
@@ -296,20 +299,17 @@ def convnext_fmnist(num_classes: int, **kw: Any) -> ConvNeXtV2:
     """Small ConvNeXt-V2 for 28x28 Fashion-MNIST on CPU (0.26M params with 10 classes).
 
     depths (1, 1, 2, 1), dims (16, 32, 64, 128), ``stem_stride=2`` (Conv 2x2 / 2 patchify
-    stem; grids 14, 7, 4, 2) and a 5x5 depthwise kernel. (``stem_stride=1`` keeps the full
-    28x28 grid in stage 0 but trains about 3x slower on CPU.)
+    stem; grids 14, 7, 4, 2) and, by the authors' rule for a downsampling factor of 2, a 3x3
+    depthwise kernel. (``stem_stride=1`` keeps the full 28x28 grid in stage 0 but trains
+    about 3x slower on CPU.)
     """
-    return _make(
-        num_classes, kw, depths=(1, 1, 2, 1), dims=(16, 32, 64, 128), stem_stride=2, kernel_size=5
-    )
+    return _make(num_classes, kw, depths=(1, 1, 2, 1), dims=(16, 32, 64, 128), stem_stride=2)
 
 
 def convnext_fmnist_tiny(num_classes: int, **kw: Any) -> ConvNeXtV2:
     """Very small ConvNeXt-V2 for fast tests on 28x28 inputs (58K params with 10 classes).
 
     depths (1, 1, 1, 1), dims (8, 16, 32, 64), ``stem_stride=2`` (Conv 2x2 / 2 patchify stem,
-    grids 14, 7, 4, 2) and a 3x3 depthwise kernel.
+    grids 14, 7, 4, 2) and a 3x3 depthwise kernel (the authors' rule at stride 2).
     """
-    return _make(
-        num_classes, kw, depths=(1, 1, 1, 1), dims=(8, 16, 32, 64), stem_stride=2, kernel_size=3
-    )
+    return _make(num_classes, kw, depths=(1, 1, 1, 1), dims=(8, 16, 32, 64), stem_stride=2)

@@ -22,8 +22,12 @@ see :mod:`gwa_jax.models.augreg`.
 
 Initialisation follows vit_jax / big_vision: xavier-uniform dense and attention kernels,
 normal(1e-6) MLP biases, lecun-normal patch embedding, zero class token, normal(0.02)
-learned position embedding; the head uses normal(``head_init_std``) with a zero bias
-(see :func:`gwa_jax.models.common.head_init`). GELU is the tanh approximation (as in the
+learned position embedding; the head kernel and bias start at zero, as in big_vision and the
+GWA authors' ViT (``hlzl/gwa`` ``vit.py``, ``head_zeroinit=True`` for every ViT they train;
+``head_init_std > 0`` gives a normal(std) kernel instead, see
+:func:`gwa_jax.models.common.head_init`). With a zero kernel the alignment scores of the very
+first step are 0 (the cosine with a zero vector is defined as 0); from the second step on the
+kernel is non-zero. GELU is the tanh approximation (as in the
 checkpoints). Dropout (``dropout``: after the position embedding, inside the MLP and on the
 attention output; ``attention_dropout``: on the attention weights) and stochastic depth
 (``drop_path``, linear schedule) use the ``"dropout"`` rng and are active only for
@@ -192,7 +196,8 @@ class ViT(nn.Module):
       attention_dropout: dropout rate on the attention weights.
       drop_path: maximum stochastic-depth rate (linear over blocks).
       dtype: compute dtype of everything but the head (params stay float32).
-      head_init_std: std of the normal head-kernel init (bias is zero).
+      head_init_std: std of the normal head-kernel init; 0 (default) = zero kernel, as the
+        GWA authors' ViT. The bias is zero.
 
     Call: ``(images (B, H, W, C) float32, train: bool) -> logits (B, num_classes) float32``
     with H, W multiples of ``patch_size``; sows the pooled latent (B, width) as
@@ -211,7 +216,7 @@ class ViT(nn.Module):
     attention_dropout: float = 0.0
     drop_path: float = 0.0
     dtype: Any = jnp.float32
-    head_init_std: float = 0.02
+    head_init_std: float = 0.0
 
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
