@@ -67,7 +67,7 @@ def test_every_planned_and_documented_arg_validates():
     n = 0
     for name in PAPER:
         for arg in sorted(args[name] | set(EXTRA_ARGS[name])):
-            validate(cfg(name, arg))
+            validate(cfg(name, arg), check_files=False)
             n += 1
     assert n > 60
 
@@ -277,7 +277,7 @@ def test_runlocal_is_small():
     for name in PAPER:
         c = cfg(name, "runlocal")
         assert c.batch_size == 8 and c.total_steps == 16 and c.dataset.train_subset == 64
-        validate(c)
+        validate(c, check_files=False)
 
 
 def test_load_config_matches_the_cli(tmp_path):

@@ -143,8 +143,10 @@ def test_val_split_noise_and_meta():
     split = meta["split"]
     assert data.info.num_train == 54000 == (split == TRAIN).sum() == len(meta["ids"])
     assert np.all(np.bincount(meta["true_labels"][split == VAL]) == 600)
-    assert meta["noise_mask"][split == TRAIN].sum() == round(0.2 * 54000)
-    assert meta["noise_mask"][split == VAL].sum() == round(0.2 * 6000)
+    # One draw over the whole pool (train + val): the count is exact there, and each
+    # split gets its hypergeometric share (sd ~ 29 images in train).
+    assert meta["noise_mask"].sum() == round(0.2 * 60000)
+    assert abs(int(meta["noise_mask"][split == TRAIN].sum()) - round(0.2 * 54000)) < 150
     np.testing.assert_array_equal(
         meta["noise_mask"], meta["train_labels"] != meta["true_labels"]
     )

@@ -111,8 +111,9 @@ def _require(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
-    """Ranges and names, each failing with one line."""
+def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
+                 check_files: bool = True) -> None:
+    """Ranges and names, each failing with one line (see :func:`validate`)."""
     from gwa_jax import models
     from gwa_jax.data import DATASETS
     from gwa_jax.optim import OPTIMIZERS, SCHEDULES
@@ -203,7 +204,7 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
     _require(o.warmup_steps < c.total_steps,
              f"config.optim.warmup_steps={o.warmup_steps} is not below total_steps="
              f"{c.total_steps}; lower warmup_steps or raise total_steps")
-    if c.model.init_from:
+    if c.model.init_from and check_files:
         _require(os.path.isfile(c.model.init_from),
                  f"config.model.init_from {c.model.init_from!r} is not a file; give the path of "
                  f"an AugReg .npz checkpoint, or leave it unset (None)")
@@ -231,10 +232,15 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
     _require(c.get("log_every_steps", 0) >= 0, "config.log_every_steps must be >= 0 (0 = never)")
 
 
-def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
-    """Schema then values; raises :class:`ConfigError` with one line."""
+def validate(config: ml_collections.ConfigDict, num_devices: int = 1,
+             check_files: bool = True) -> None:
+    """Schema then values; raises :class:`ConfigError` with one line.
+
+    ``check_files=False`` skips the checks that need files of this machine
+    (``model.init_from``), for configs written here to run elsewhere.
+    """
     check_schema(config)
-    check_values(config, num_devices)
+    check_values(config, num_devices, check_files)
 
 
 def check_against_data(config: ml_collections.ConfigDict, steps_per_epoch: int,
