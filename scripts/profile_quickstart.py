@@ -5,6 +5,7 @@ Measures, with the quickstart config (or another, via --config):
   with_loader   one epoch through the real input pipeline + device prefetch
   eval          the test-set evaluation of one epoch
   epoch_end     the per-epoch fetch of the buffers + GWA + writing scores and metrics
+  gwa_se        GWA's bootstrap standard error from the epoch's scores (--resamples)
   checkpoint    starting the async `latest` save, and waiting for it
 
     python scripts/profile_quickstart.py --out results/bench/profile_quickstart.json
@@ -45,6 +46,7 @@ from gwa_jax.train import (  # noqa: E402
     model_overrides,
 )
 from gwa_jax.trainer import evaluate_accuracy  # noqa: E402
+from gwa_jax.uncertainty import gwa_standard_error  # noqa: E402
 
 
 def _load_config(path: str):
@@ -58,10 +60,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="configs/quickstart.py")
     p.add_argument("--epochs", type=int, default=3, help="epochs to average over")
+    p.add_argument("--resamples", type=int, default=None,
+                   help="bootstrap resamples for gwa_se (default: the config's)")
     p.add_argument("--out", default=None)
     args = p.parse_args()
 
     config = _load_config(args.config)
+    resamples = args.resamples or config.gwa.bootstrap_resamples
     t = time.perf_counter()
     data = build_data(config)
     t_build = time.perf_counter() - t
@@ -112,12 +117,17 @@ def main() -> None:
             t_end = time.perf_counter() - t
 
             t = time.perf_counter()
+            gwa_standard_error(ep.scores, num_resamples=resamples, seed=0, epoch=epoch)
+            t_se = time.perf_counter() - t
+
+            t = time.perf_counter()
             ckpts.save("latest", epoch, {"state": state}, {"epoch": epoch})
             t_ckpt_start = time.perf_counter() - t
             ckpts.wait()
             t_ckpt_total = time.perf_counter() - t
             rows.append(dict(step_only=step_only, with_loader=with_loader, eval=t_eval,
-                             epoch_end=t_end, ckpt_start=t_ckpt_start, ckpt_total=t_ckpt_total))
+                             epoch_end=t_end, gwa_se=t_se, ckpt_start=t_ckpt_start,
+                             ckpt_total=t_ckpt_total))
         ckpts.close()
 
     med = {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
@@ -135,10 +145,13 @@ def main() -> None:
         "loader_stall_pct": round(100 * (med["with_loader"] - med["step_only"])
                                   / med["step_only"], 2),
         "eval_test_images": data.tests["test"].num_examples,
+        "gwa_se_resamples": resamples,
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
     }
-    total = med["with_loader"] + med["eval"] + med["epoch_end"] + med["ckpt_start"]
-    for k in ("with_loader", "eval", "epoch_end", "ckpt_start"):
+    parts = ("with_loader", "eval", "epoch_end", "gwa_se", "ckpt_start")
+    total = sum(med[k] for k in parts)
+    out["gwa_se_pct_of_epoch"] = round(100 * med["gwa_se"] / total, 3)
+    for k in parts:
         print(f"{k:>12}: {med[k]:8.3f} s/epoch ({100 * med[k] / total:5.1f}%)")
     print(f"input-pipeline stall: {out['loader_stall_pct']:+.2f}% of step time; async ckpt "
           f"start {med['ckpt_start']:.3f}s vs {med['ckpt_total']:.3f}s to finish")

@@ -45,7 +45,8 @@ def write_digits_run(workdir: Path, digits, *, seed: int, split: float, offline:
         scores[e] = s
         row = {"epoch": e, "step": 10 * e, "gwa": 0.1 * e - 0.012 * e * e + quality,
                "align_mean": 0.01 * e + quality, "labelwave": None if e == 1 else 100 / e,
-               "test_acc": 0.5 + 0.04 * e - 0.003 * e * e + quality, "gd": 1.0 + 0.1 * e % 3}
+               "test_acc": 0.5 + 0.04 * e - 0.003 * e * e + quality, "gd": 1.0 + 0.1 * e % 3,
+               "gwa_se": 0.01 + 0.002 * e}
         if split:
             row["val_acc"] = 0.5 + 0.05 * e - 0.004 * e * e
         if offline:
@@ -144,3 +145,28 @@ def test_three_epochs_are_early_gwa_and_last(root):
     run = next(r for r in expand("fmnist_n") if r.variant == "noise0.4" and r.split == 0
                and r.seed == 0 and r.model == "vit")
     assert three_epochs(RunResult.load(run.workdir(root))) == [1, 4, 8]
+
+
+def test_gwa_band_is_one_standard_error_on_the_curves_scale():
+    import matplotlib.pyplot as plt
+
+    from gwa_jax.experiments.figures import _gwa_band, _normalise
+
+    gwa = np.array([0.1, 0.4, np.nan, 0.3])
+    se = np.array([0.02, 0.05, np.nan, 0.01])
+    steps = np.array([10, 20, 30, 40])
+    fig, ax = plt.subplots()
+    _gwa_band(ax, gwa, se, steps, "C0")
+    (band,) = ax.collections
+    verts = np.concatenate([p.vertices for p in band.get_paths()])
+    y = _normalise(gwa)
+    span = 0.3  # max - min of the finite GWA values.
+    for i in (0, 1, 3):  # Each defined epoch's band is y +- se / span at its step.
+        at = verts[np.isclose(verts[:, 0], steps[i])][:, 1]
+        assert at.min() == pytest.approx(y[i] - se[i] / span)
+        assert at.max() == pytest.approx(y[i] + se[i] / span)
+    assert not np.isclose(verts[:, 0], 30).any()  # No band where GWA is undefined.
+    ax.clear()
+    _gwa_band(ax, gwa, np.full(4, np.nan), steps, "C0")  # Runs without gwa_se: no band.
+    assert not ax.collections
+    plt.close(fig)

@@ -294,9 +294,10 @@ def test_run_overview_counts_undefined_gwa_and_finds_the_best_epoch(tmp_path):
     test_acc = [0.50, 0.62, 0.71, 0.69, 0.66]
     gwa = [0.1, None, 0.3, None, None]
     kurt = [0.4, -1.25, -0.2, -1.3, -1.21]
+    gwa_se = [0.01, None, 0.25, None, None]  # Epoch 3's GWA 0.3 - 0.25 <= epoch 1's 0.1.
     rows = [{"epoch": e + 1, "step": 10 * (e + 1), "gwa": g, "align_kurtosis": k,
-             "test_acc": a, "align_mean": 0.1} for e, (g, k, a) in enumerate(zip(
-                 gwa, kurt, test_acc, strict=True))]
+             "test_acc": a, "align_mean": 0.1, "gwa_se": se} for e, (g, k, a, se) in enumerate(
+                 zip(gwa, kurt, test_acc, gwa_se, strict=True))]
     sel = {"gwa": {"epoch": 3, "test_acc": 0.71}, "labelwave": {"epoch": 5, "test_acc": 0.66},
            "last": {"epoch": 5, "test_acc": 0.66}}
     write_run(runs[("vit", "noise0.4", 0.0, 1)].workdir(tmp_path), selected=sel, metrics=rows)
@@ -311,9 +312,9 @@ def test_run_overview_counts_undefined_gwa_and_finds_the_best_epoch(tmp_path):
     assert len(table) == 2
     vit, convnext = table
     assert vit[:6] == ["ViT", "F-MNIST 40%", "1", "5", "3/5", "-1.30"]
-    assert vit[6:] == ["3 (71.00)", "5 (66.00)", "–", "5 (66.00)", "3 (71.00)"]
+    assert vit[6:] == ["3 (71.00)", "5 (66.00)", "–", "5 (66.00)", "3 (71.00)", "2"]
     assert convnext[:6] == ["ConvNeXt", "F-MNIST 0%", "0", "0", "0/0", "–"]
-    assert convnext[-2:] == ["1 (50.00)", "–"]
+    assert convnext[-3:] == ["1 (50.00)", "–", "–"]
     written = make_table("fmnist_n", tmp_path, tmp_path / "out")
     md = (tmp_path / "out" / "fmnist_n" / "runs_overview.md").read_text()
     assert tmp_path / "out" / "fmnist_n" / "runs_overview.csv" in written

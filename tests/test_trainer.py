@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from gwa_jax.checkpoints import RunCheckpoints
 from gwa_jax.data import build_data
 from gwa_jax.optim import make_optimizer
 from gwa_jax.train import create_train_state, model_overrides
+from gwa_jax.uncertainty import gwa_standard_error
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = requires_fmnist
@@ -99,6 +101,11 @@ def test_end_to_end_files_scores_and_resume(tmp_path, monkeypatch):
     trained = meta["ids"]
     assert np.isfinite(scores2[trained]).sum() == 512
     assert np.isnan(np.delete(scores2, trained)).all()
+    # gwa_se is the seeded bootstrap of the epoch's written scores.
+    assert rows[1]["gwa_se"] == pytest.approx(gwa_standard_error(
+        scores2, num_resamples=config.gwa.bootstrap_resamples, seed=config.seed, epoch=2,
+        beta=config.gwa.beta, eps=config.gwa.min_denominator), rel=1e-9)
+    assert 0 < rows[1]["gwa_se"] < math.inf
     assert set(summary["selected"]) == {"gwa", "gwa_finetune", "labelwave", "last"}
     assert summary["selected"]["last"]["epoch"] == 2
     assert os.path.isdir(full / summary["checkpoints"]["best_gwa"])  # Relative to the workdir.

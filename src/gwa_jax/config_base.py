@@ -79,6 +79,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.gwa.jlt_seed = 0
     c.gwa.warmup_fraction = 0.1  # GWA criterion ignores the first 10% of steps.
     c.gwa.save_scores_every = 1  # Epochs between alignment/epoch_NNNN.npy files; 0 = never.
+    # Bootstrap resamples of the epoch's scores for GWA's standard error (`gwa_se`); 0 = off.
+    c.gwa.bootstrap_resamples = 200
     c.gwa.offline_every = 0  # Epochs between offline (fixed-weight) estimates; 0 = never.
 
     # --- Early-stopping criteria -----------------------------------------------------------

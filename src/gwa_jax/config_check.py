@@ -223,6 +223,9 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     _require(g.jlt_dim is None or g.jlt_dim > 0, "config.gwa.jlt_dim must be positive or None")
     _require(0.0 <= g.warmup_fraction < 1.0,
              f"config.gwa.warmup_fraction must be in [0, 1), got {g.warmup_fraction}")
+    _require(g.bootstrap_resamples == 0 or g.bootstrap_resamples >= 2,
+             f"config.gwa.bootstrap_resamples must be 0 (off) or >= 2, got "
+             f"{g.bootstrap_resamples}")
     _require(g.save_scores_every >= 0 and g.offline_every >= 0,
              "config.gwa.save_scores_every and offline_every must be >= 0 (0 = never)")
     _require(c.criteria.labelwave_window >= 1, "config.criteria.labelwave_window must be >= 1")

@@ -50,6 +50,7 @@ from gwa_jax.train import (
     model_overrides,
     offline_alignment_step,
 )
+from gwa_jax.uncertainty import gwa_standard_error
 
 MAIN_TEST = "test"
 SUMMARY_CRITERIA = ("val", "gwa", "gwa_finetune", "labelwave", "gd", "gd_up5", "last")
@@ -249,6 +250,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
         ep = summarize_scores(host.scores.values, host.scores.seen, beta=config.gwa.beta,
                               eps=config.gwa.min_denominator, epoch=epoch)
+        gwa_se = math.nan
+        if config.gwa.bootstrap_resamples:
+            gwa_se = gwa_standard_error(ep.scores, num_resamples=config.gwa.bootstrap_resamples,
+                                        seed=config.seed, epoch=epoch, beta=config.gwa.beta,
+                                        eps=config.gwa.min_denominator)
         preds, seen = np.asarray(host.preds.values), np.asarray(host.preds.seen)
         step = first_step + n_steps
         row: dict[str, Any] = {
@@ -258,6 +264,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             "train_loss": float(host.loss_sum / max(host.count, 1.0)),
             "train_acc": float(host.correct / max(host.count, 1.0)),
             "gwa": ep.gwa,
+            "gwa_se": gwa_se,
             "align_mean": ep.mean,
             "align_var": ep.variance,
             "align_kurtosis": ep.kurtosis,

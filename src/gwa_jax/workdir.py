@@ -42,6 +42,26 @@ def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
+def _with_new_defaults(saved: Any) -> Any:
+    """``saved`` with the schema keys it lacks set to their defaults: a run written before a
+    key existed resumes unless the new config sets that key to something else."""
+    from gwa_jax.config_base import default_config
+
+    if not isinstance(saved, dict):
+        return saved
+
+    def fill(into: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+        out = dict(into)
+        for k, v in defaults.items():
+            if k not in out:
+                out[k] = v
+            elif isinstance(v, dict) and isinstance(out[k], dict):
+                out[k] = fill(out[k], v)
+        return out
+
+    return fill(saved, _normalise(default_config().to_dict()))
+
+
 def _is_run_config(saved: Any) -> bool:
     """Whether a parsed ``config.json`` is one gwa-train wrote: only schema keys, with the
     top-level sections every config has."""
@@ -100,6 +120,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str | Path,
     except (OSError, ValueError):
         saved = None
     current = _normalise(config.to_dict())
+    saved = _with_new_defaults(saved)
     if saved != current:
         if overwrite:
             clear_run(path)

@@ -52,6 +52,17 @@ def _normalise(values: np.ndarray) -> np.ndarray:
     return (values - lo) / (hi - lo) if hi > lo else values * 0.0
 
 
+def _gwa_band(ax: Any, gwa: np.ndarray, gwa_se: np.ndarray, steps: np.ndarray,
+              color: str) -> None:
+    """GWA +- one bootstrap standard error, on the same normalised scale as the curve."""
+    finite = gwa[np.isfinite(gwa)]
+    if not np.isfinite(gwa_se).any() or len(finite) < 2 or finite.max() <= finite.min():
+        return
+    lo, span = finite.min(), finite.max() - finite.min()
+    ax.fill_between(steps, (gwa - gwa_se - lo) / span, (gwa + gwa_se - lo) / span,
+                    color=color, alpha=0.2, lw=0, label="GWA +- 1 bootstrap SE")
+
+
 def three_epochs(run: RunResult) -> list[int]:
     """Early (5% of training), GWA-selected and last epoch, among the saved score epochs."""
     saved = run.score_epochs()
@@ -102,6 +113,8 @@ def fig2(run: RunResult, val_run: RunResult | None, path: Path) -> Path:
         label, color, marker = CRITERION_STYLE[name]
         y = _normalise(values)
         ax.plot(steps, y, color=color, label=label, lw=1.6)
+        if name == "gwa":
+            _gwa_band(ax, values, source.column("gwa_se", "step")[1], steps, color)
         entry = source.selected(name)
         stop = None if entry is None else entry.get("step")
         if stop is not None and stop in set(steps.tolist()):

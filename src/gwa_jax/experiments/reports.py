@@ -116,7 +116,10 @@ def _extras(spec: T.TableSpec, results: dict, planned: dict, directory: Path,
         title = "Per run (0% split): undefined GWA epochs, kurtosis and each criterion's stop"
         notes = ["GWA is undefined (NaN) in an epoch whose excess kurtosis + beta <= eps; the "
                  "GWA criterion skips those epochs.",
-                 "Best epoch: highest test accuracy in hindsight (no criterion can see it)."]
+                 "Best epoch: highest test accuracy in hindsight (no criterion can see it).",
+                 "GWA within 1 SE: epochs (the selected one included) whose GWA is at least the "
+                 "selected GWA minus its bootstrap standard error (gwa_se); 1 = a clear "
+                 "maximum, more = the maximum is within noise. - where gwa_se is missing."]
         written += _write(directory, "runs_overview",
                           T.grid_markdown(title, header, rows, notes, command),
                           T.grid_csv(header, rows), T.grid_latex(title, header, rows))

@@ -33,6 +33,7 @@ from gwa_jax.experiments.plan import (
     noise_variant,
 )
 from gwa_jax.experiments.results import RunResult, correlation, mislabel_auroc
+from gwa_jax.uncertainty import epochs_within_se
 
 CORRUPTION_GROUP_ORDER = ("Blur", "Digital", "Noise", "Weather")
 MISSING = "–"
@@ -512,11 +513,12 @@ def run_overview_rows(spec: TableSpec, results: dict[RunKey, RunResult]
                       ) -> tuple[list[str], list[list[str]]]:
     """One row per 0%-split run: how often GWA was undefined (NaN, i.e. excess kurtosis +
     beta <= eps), the lowest excess kurtosis, each criterion's epoch and test accuracy [%],
-    and the best test epoch in hindsight. The evidence behind "where GWA loses"."""
+    the best test epoch in hindsight, and how many epochs' GWA lie within one bootstrap
+    standard error (``gwa_se``) of the selected one. The evidence behind "where GWA loses"."""
     labels = {(c.model, c.variant): f"{c.group} {c.label}".strip() for c in spec.columns}
     header = ["Model", "Data", "Seed", "Epochs", "GWA undefined", "min kurtosis"]
     header += [f"{name} epoch (acc)" for name, _ in OVERVIEW_CRITERIA]
-    header.append("Best epoch (acc)")
+    header += ["Best epoch (acc)", "GWA within 1 SE"]
     rows = []
     order = {key: i for i, key in enumerate(labels)}
     keys = [k for k in results if k[2] == 0 and (k[0], k[1]) in labels]
@@ -538,8 +540,19 @@ def run_overview_rows(spec: TableSpec, results: dict[RunKey, RunResult]
             row.append(f"{int(epochs[best])} ({100 * test[best]:.2f})")
         else:
             row.append(MISSING)
+        row.append(_within_se(result, epochs, gwa))
         rows.append(row)
     return header, rows
+
+
+def _within_se(result: RunResult, epochs: np.ndarray, gwa: np.ndarray) -> str:
+    """Epochs whose GWA lies within one bootstrap SE of the GWA-selected epoch's GWA."""
+    selected = result.selected_epoch("gwa")
+    _, gwa_se = result.column("gwa_se")
+    if selected is None or selected not in set(epochs.tolist()):
+        return MISSING
+    count = epochs_within_se(gwa, gwa_se, int(np.flatnonzero(epochs == selected)[0]))
+    return MISSING if count == 0 else str(count)
 
 
 # --- Online vs offline estimator (Fig. 6 numbers) ------------------------------------------
