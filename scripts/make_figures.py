@@ -6,7 +6,8 @@
     python scripts/make_figures.py fmnist_n --run runs/x --val-run runs/y --offline-run runs/z
 
 Fig. 2 (validation accuracy / LabelWave / GWA over training, stops marked), Fig. 3 (max mean
-alignment vs final test accuracy), Fig. 4 (most / least aligned training images), Fig. 6
+alignment vs final test accuracy), Fig. 4 (most / least aligned training images), Fig. 5 (GWA
+of every 0%-split run over training with the gwa and gwa_finetune stops), Fig. 6
 (online vs offline GWA; needs a run with gwa.offline_every=1, e.g. the fmnist_n sweep's
 offline=1 runs) and Fig. 16 (clean vs mislabelled score histograms). A figure whose input is
 missing is skipped with a one-line message; when none can be drawn the exit status is 1.
@@ -21,7 +22,7 @@ import sys
 from gwa_jax.experiments.figures import make_figures
 from gwa_jax.experiments.plan import PLANS
 
-FIGURES = ("fig2", "fig3", "fig4", "fig6", "fig16")
+FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig16")
 
 
 def main(argv: list[str] | None = None) -> int:

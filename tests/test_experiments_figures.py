@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -19,7 +20,7 @@ from gwa_jax.experiments.synthetic import write_run
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 8
-FIGS = ("fig2", "fig3", "fig4", "fig6", "fig16")
+FIGS = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig16")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_make_figures_writes_every_png(root, tmp_path):
     names = sorted(p.name for p in written)
     assert names == ["fig16_clean_vs_mislabelled.png", "fig2_training_curves.png",
                      "fig3_alignment_vs_accuracy.png", "fig4_aligned_images.png",
-                     "fig6_online_vs_offline.png"]
+                     "fig5_gwa_over_training.png", "fig6_online_vs_offline.png"]
     for p in written:
         assert p.parent == tmp_path / "fmnist_n" and p.stat().st_size > 5000
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -91,7 +92,7 @@ def test_model_figures_are_named_per_model_and_fig6_keeps_that_model(root, tmp_p
     names = sorted(p.name for p in written)
     assert names == ["fig16_clean_vs_mislabelled_vit.png", "fig2_training_curves_vit.png",
                      "fig3_alignment_vs_accuracy.png", "fig4_aligned_images_vit.png",
-                     "fig6_online_vs_offline_vit.png"]
+                     "fig5_gwa_over_training_vit.png", "fig6_online_vs_offline_vit.png"]
     # A model with no offline run has no Fig. 6 instead of borrowing another model's.
     lines.clear()
     make_figures("fmnist_n", root, tmp_path, model="resnet", only=["fig6"], log=lines.append)
@@ -170,3 +171,29 @@ def test_gwa_band_is_one_standard_error_on_the_curves_scale():
     _gwa_band(ax, gwa, np.full(4, np.nan), steps, "C0")  # Runs without gwa_se: no band.
     assert not ax.collections
     plt.close(fig)
+
+
+def test_fig5_panels_per_variant_and_stops_at_the_selected_epochs(root, tmp_path, monkeypatch):
+    from gwa_jax.experiments import figures
+
+    kept = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: kept.append(fig) or path)
+    runs = [((r.model, r.variant, r.split, r.seed), RunResult.load(r.workdir(root)))
+            for r in expand("fmnist_n") if r.role == "table"]
+    runs = [(k, res) for k, res in runs if res is not None]
+    figures.fig5(runs, tmp_path / "f.png")
+    (fig,) = kept
+    groups = sorted({(k[0], k[1]) for k, _ in runs if k[2] == 0.0})
+    panels = [ax for ax in fig.axes if ax.get_ylabel() == "GWA"]
+    assert len(panels) == len(groups) == 4
+    # Every 0%-split run: its GWA line, and a star at (selected gwa epoch, GWA there) = (4, .)
+    for ax in panels:
+        stars = [ln for ln in ax.lines if ln.get_marker() == "*" and len(ln.get_xdata())]
+        seeds = [ln for ln in ax.lines if ln.get_label().startswith("GWA, seed")]
+        assert len(stars) == len(seeds) == 2
+        for star, line in zip(stars, seeds, strict=True):
+            x, y = line.get_data()
+            assert star.get_xdata()[0] == 4 and star.get_ydata()[0] == y[list(x).index(4)]
+    plt.close(fig)
+    with pytest.raises(MissingInput):
+        figures.fig5([], tmp_path / "g.png")

@@ -186,3 +186,53 @@ class RunCheckpoints:
         self.seal()
         for m in self.managers.values():
             m.close()
+
+
+def read_params(workdir: str, kind: str = "latest") -> tuple[dict[str, Any], int]:
+    """The model parameters of another run's newest intact ``kind`` checkpoint, read-only.
+
+    Nothing is written into ``workdir``. Steps are tried newest first; one whose files differ
+    from its SHA-256 manifest, or that orbax cannot read, is skipped with a warning.
+
+    Args:
+      workdir: a gwa-jax run directory (``WORKDIR/checkpoints/KIND/STEP``).
+      kind: ``latest``, ``best_gwa`` or ``best_val``.
+
+    Returns:
+      ``(params, epoch)``: the params tree as nested dicts of arrays, and the checkpoint's
+      epoch.
+
+    Raises:
+      FileNotFoundError: the run has no step of ``kind``.
+      DamagedCheckpointError: steps exist but none is intact.
+    """
+    root = os.path.join(os.path.abspath(workdir), "checkpoints")
+    folder = os.path.join(root, kind)
+    steps = sorted((int(n) for n in (os.listdir(folder) if os.path.isdir(folder) else ())
+                    if n.isdigit()), reverse=True)
+    if not steps:
+        raise FileNotFoundError(f"no '{kind}' checkpoint under {root}")
+    damaged = []
+    for step in steps:
+        where = os.path.join(folder, str(step))
+        try:
+            with open(os.path.join(root, "checksums", f"{kind}_{step}.json")) as f:
+                want = json.load(f)
+        except (OSError, ValueError):
+            want = None
+        if want is not None and _digest_dir(where) != want:
+            damaged.append(where)
+            logging.warning("checkpoint %s is damaged (checksum mismatch); trying an older one",
+                            where)
+            continue
+        try:
+            tree = ocp.StandardCheckpointer().restore(os.path.join(where, "state"))
+        except Exception as err:  # noqa: BLE001 - any unreadable step is damaged.
+            damaged.append(where)
+            logging.warning("checkpoint %s is damaged (%s); trying an older one", where,
+                            type(err).__name__)
+            continue
+        state = tree["state"] if "state" in tree and "params" not in tree else tree
+        return state["params"], step
+    raise DamagedCheckpointError(f"checkpoint {damaged[0]} is damaged and no older intact one "
+                                 f"exists")

@@ -29,6 +29,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.dataset.split_seed = 0  # Independent of `seed`: same split for every training seed.
     c.dataset.train_subset = ml_collections.FieldReference(None, field_type=int)
     c.dataset.image_size = ml_collections.FieldReference(None, field_type=int)  # None: native.
+    # Train and test on these classes only, relabelled 0..k-1 in order (None = all).
+    c.dataset.classes = ml_collections.config_dict.placeholder(tuple)
     c.dataset.test_sets = ()  # Extra named test sets (e.g. "imagenet_v2", "cifar10_corrupted").
     c.dataset.label_noise = ml_collections.ConfigDict()
     c.dataset.label_noise.kind = "none"  # none / symmetric / asymmetric.
@@ -52,7 +54,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.drop_path = 0.0
     # ConvNeXt stem downsampling: None = the variant's default (4 for 224 px); 1 for 32 px.
     c.model.stem_stride = ml_collections.FieldReference(None, field_type=int)
-    c.model.init_from = ml_collections.FieldReference(None, field_type=str)  # AugReg .npz.
+    # Pretrained start: an AugReg .npz, or another run's workdir (see gwa_jax.init_from).
+    c.model.init_from = ml_collections.FieldReference(None, field_type=str)
+    c.model.init_kind = "latest"  # Checkpoint of a workdir init_from: latest/best_gwa/best_val.
+    c.model.reinit_head = ml_collections.config_dict.placeholder(bool)  # None: if labels change.
     # Architecture hyperparameters: dataclass fields of the model, e.g. depths=(1, 1, 1, 1).
     c.model.kwargs = ml_collections.ConfigDict()
 

@@ -159,6 +159,13 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     if d.train_subset is not None:
         _require(d.train_subset > 0,
                  f"config.dataset.train_subset must be positive or None, got {d.train_subset}")
+    if d.get("classes") is not None:
+        from gwa_jax.data.classes import check_classes
+
+        try:
+            check_classes(d.classes, spec.num_classes, d.name)
+        except ValueError as err:
+            raise ConfigError(f"config.{err}") from None
     n = d.label_noise
     _require(n.kind in ("none", "symmetric", "asymmetric"),
              f"config.dataset.label_noise.kind must be none/symmetric/asymmetric, got "
@@ -204,10 +211,16 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     _require(o.warmup_steps < c.total_steps,
              f"config.optim.warmup_steps={o.warmup_steps} is not below total_steps="
              f"{c.total_steps}; lower warmup_steps or raise total_steps")
+    from gwa_jax.init_from import INIT_KINDS, is_run_dir
+
+    _require(c.model.init_kind in INIT_KINDS,
+             f"config.model.init_kind must be one of {', '.join(INIT_KINDS)}, got "
+             f"'{c.model.init_kind}'")
     if c.model.init_from and check_files:
-        _require(os.path.isfile(c.model.init_from),
-                 f"config.model.init_from {c.model.init_from!r} is not a file; give the path of "
-                 f"an AugReg .npz checkpoint, or leave it unset (None)")
+        _require(os.path.isfile(c.model.init_from) or is_run_dir(c.model.init_from),
+                 f"config.model.init_from {c.model.init_from!r} is not a file or a gwa-jax run "
+                 f"directory; give an AugReg .npz checkpoint or a finished run's --workdir, or "
+                 f"leave it unset (None)")
     _require(o.accumulate_steps >= 1,
              f"config.optim.accumulate_steps must be >= 1, got {o.accumulate_steps}")
     _require(c.batch_size % (o.accumulate_steps * num_devices) == 0,

@@ -33,6 +33,7 @@ from gwa_jax.checkpoints import INTERRUPTED, RunCheckpoints
 from gwa_jax.config_check import ConfigError, check_against_data, validate, whole_epochs
 from gwa_jax.data import build_data
 from gwa_jax.grad_accum import accumulating_step
+from gwa_jax.init_from import init_params
 from gwa_jax.optim import make_optimizer
 from gwa_jax.progress import StepProgress
 from gwa_jax.resume import history_for_meta, restore_run, save_interrupted
@@ -169,10 +170,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     tx, schedule = make_optimizer(config.optim, total_steps)
     state = create_train_state(model, tx, tuple(info.image_shape), config.seed)
     if config.model.init_from:
-        from gwa_jax.models import load_augreg_npz
-
-        state = state.replace(params=load_augreg_npz(config.model.init_from, state.params,
-                                                     image_size=info.image_shape[0]))
+        try:
+            params = init_params(config, state.params, image_size=info.image_shape[0])
+        except (ValueError, FileNotFoundError) as err:
+            raise ConfigError(" ".join(str(err).split())) from err
+        state = state.replace(params=params)
     state = jax.device_put(state, repl)
     buffers = jax.device_put(EpochBuffers.create(info.num_ids), repl)
 

@@ -8,6 +8,7 @@ import ml_collections
 import numpy as np
 
 from gwa_jax.data import tfds_io
+from gwa_jax.data.classes import restrict_classes
 from gwa_jax.data.eval import EvalSet
 from gwa_jax.data.noise import ASYMMETRIC_MAPS, NOISE_KINDS, apply_label_noise
 from gwa_jax.data.preprocess import Preprocess
@@ -58,7 +59,9 @@ class DataBundle:
         corrupted test sets in ``tests``.
       meta: numpy arrays over the id space: ``ids`` int64 (num_train,) trained ids (sorted),
         ``true_labels`` int32 (num_ids,), ``train_labels`` int32 (num_ids,) (after noise),
-        ``noise_mask`` bool (num_ids,), ``split`` int8 (num_ids,) (0 train, 1 val, 2 unused).
+        ``noise_mask`` bool (num_ids,), ``split`` int8 (num_ids,) (0 train, 1 val, 2 unused);
+        with ``dataset.classes``, ``source_rows`` int64 (num_ids,): the row of the full
+        train split behind each id (see :mod:`gwa_jax.data.classes`).
     """
 
     info: DatasetInfo
@@ -148,10 +151,18 @@ def build_data(config: ml_collections.ConfigDict) -> DataBundle:
     _check_config(spec, config)
     preprocess = Preprocess.from_config(spec, config)
     source = load_train_source(spec, ds.data_dir, ds.label_key)
+    num_classes, source_rows = spec.num_classes, None
+    classes = ds.get("classes")
+    if classes is not None:
+        if ds.label_noise.kind == "asymmetric" or tuple(ds.test_sets) or spec.default_test_sets:
+            raise ValueError("dataset.classes cannot be combined with asymmetric label noise "
+                             "or extra test sets (both are defined on all classes).")
+        source, source_rows = restrict_classes(source, classes, spec.num_classes, spec.name)
+        num_classes = len(classes)
 
     split = assign_splits(
         source.true_labels,
-        spec.num_classes,
+        num_classes,
         val_fraction=float(ds.val_fraction),
         fixed_train_fraction=ds.fixed_train_fraction,
         train_subset=ds.train_subset,
@@ -167,7 +178,7 @@ def build_data(config: ml_collections.ConfigDict) -> DataBundle:
             kind=noise.kind,
             rate=float(noise.rate),
             seed=int(noise.seed),
-            num_classes=spec.num_classes,
+            num_classes=num_classes,
             asym_map=ASYMMETRIC_MAPS.get(spec.noise_map or ""),
         )
     true_labels = np.asarray(source.true_labels, np.int32)
@@ -177,7 +188,7 @@ def build_data(config: ml_collections.ConfigDict) -> DataBundle:
         split=split,
         train_labels=train_labels,
         true_labels=true_labels,
-        num_classes=spec.num_classes,
+        num_classes=num_classes,
         batch_size=config.batch_size,
         eval_batch_size=config.eval_batch_size,
         seed=int(config.seed),
@@ -193,7 +204,7 @@ def build_data(config: ml_collections.ConfigDict) -> DataBundle:
     tests, groups = _test_sets(spec, config, source, preprocess)
     info = DatasetInfo(
         name=spec.name,
-        num_classes=spec.num_classes,
+        num_classes=num_classes,
         num_ids=source.num_ids,
         num_train=len(train_ids),
         image_shape=preprocess.out_shape,
@@ -208,6 +219,8 @@ def build_data(config: ml_collections.ConfigDict) -> DataBundle:
         "noise_mask": train_labels != true_labels,
         "split": split,
     }
+    if source_rows is not None:
+        meta["source_rows"] = source_rows
     return DataBundle(
         info=info, train=train, val=val, tests=tests, corruption_groups=groups, meta=meta
     )

@@ -50,6 +50,8 @@ class TrainSource:
       shard_offsets: int64 canonical shard offsets of streaming datasets.
       description: where the data came from (idx directory, TFDS name and version, ...).
       make_test: ``(key, preprocess, batch_size) -> EvalSet`` of the main test set.
+      test_arrays: (uint8 images, int32 labels) of the main test set for in-memory
+        datasets, else ``None``.
     """
 
     true_labels: np.ndarray
@@ -59,6 +61,7 @@ class TrainSource:
     shard_offsets: np.ndarray | None
     description: str
     make_test: TestFactory
+    test_arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def num_ids(self) -> int:
@@ -186,6 +189,7 @@ def _array_source(images: np.ndarray, labels: np.ndarray, test_images: np.ndarra
         shard_offsets=None,
         description=description,
         make_test=make_test,
+        test_arrays=(test_images, test_labels),
     )
 
 
@@ -230,6 +234,7 @@ def load_tfds_memory(spec: DatasetSpec, data_dir: str | None, label_key: str) ->
         shard_offsets=train["shard_offsets"],
         description=f"tfds:{builder.name}:{builder.version}",
         make_test=make_test,
+        test_arrays=(test["image"], test[spec.test_label_key]),
     )
 
 

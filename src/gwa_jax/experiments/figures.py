@@ -141,6 +141,49 @@ def fig2(run: RunResult, val_run: RunResult | None, path: Path) -> Path:
     return _save(fig, path)
 
 
+def fig5(runs: Sequence[tuple[tuple[str, str, float, int], RunResult]], path: Path) -> Path:
+    """Fig. 5: GWA over training of every 0%-split run (one panel per model and data
+    variant, one line per seed, +- one bootstrap SE where recorded), the ``gwa`` and
+    ``gwa_finetune`` stops marked, test accuracy on the right axis. In fine-tuning the paper
+    finds GWA first dipping, then rising; ``gwa_finetune`` takes the maximum after the dip."""
+    groups: dict[tuple[str, str], list[tuple[int, RunResult]]] = {}
+    for (model, variant, split, seed), result in runs:
+        if split == 0.0 and result.metrics:
+            groups.setdefault((model, variant), []).append((seed, result))
+    if not groups:
+        raise MissingInput("no finished 0%-split run with metrics")
+    keys = list(groups)[:8]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.8), squeeze=False,
+                             layout="constrained")
+    for ax, key in zip(axes[0], keys, strict=True):
+        acc_ax = ax.twinx()
+        for i, (seed, result) in enumerate(sorted(groups[key], key=lambda t: t[0])):
+            color = f"C{i}"
+            epochs, gwa = result.column("gwa")
+            _, se = result.column("gwa_se")
+            ax.plot(epochs, gwa, color=color, lw=1.5, label=f"GWA, seed {seed}")
+            if np.isfinite(se).any():
+                ax.fill_between(epochs, gwa - se, gwa + se, color=color, alpha=0.15, lw=0)
+            for criterion, marker in (("gwa", "*"), ("gwa_finetune", "D")):
+                epoch = result.selected_epoch(criterion)
+                if epoch is not None and epoch in set(epochs.tolist()):
+                    y = gwa[int(np.flatnonzero(epochs == epoch)[0])]
+                    ax.plot([epoch], [y], marker=marker, color=color, mec="k",
+                            ms=12 if marker == "*" else 7, ls="none")
+            t_epochs, test = result.column("test_acc")
+            acc_ax.plot(t_epochs, 100 * test, color=color, lw=0.9, ls="--", alpha=0.7)
+        model, variant = key
+        ax.set_title(f"{MODEL_NAMES.get(model, model)}, {variant}: GWA (solid), test acc. "
+                     f"(dashed)", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("GWA")
+        acc_ax.set_ylabel("test accuracy [%]")
+        ax.plot([], [], marker="*", color="0.3", mec="k", ls="none", label="gwa stop")
+        ax.plot([], [], marker="D", color="0.3", mec="k", ls="none", label="gwa_finetune stop")
+        ax.legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
 def fig3(runs: Sequence[tuple[str, str, RunResult]], path: Path,
          metric: str = "test_acc") -> Path:
     """Fig. 3: max mean alignment vs final test accuracy across runs (model, variant, run)."""
@@ -329,7 +372,7 @@ def _eq(a: Any, b: Any) -> bool:
 
 
 def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
-                 only: Sequence[str] = ("fig2", "fig3", "fig4", "fig6", "fig16"),
+                 only: Sequence[str] = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig16"),
                  model: str | None = None, variant: str | None = None, seed: int = 0,
                  run_dir: str | None = None, val_run_dir: str | None = None,
                  offline_dirs: Sequence[str] = (), classes: Sequence[int] | None = None,
@@ -402,6 +445,8 @@ def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
             directory / "fig3_alignment_vs_accuracy.png")
     attempt("fig4", need_main(fig4), directory / f"fig4_aligned_images{tag}.png",
             classes=classes)
+    attempt("fig5", fig5, [(k, r) for k, r in table if model is None or k[0] == model],
+            directory / f"fig5_gwa_over_training{tag}.png")
     offline = [RunResult.load(d) for d in offline_dirs]
     offline += [res for r, res in loaded if res is not None and r.role == "fig6"
                 and (model is None or r.model == model)]

@@ -30,6 +30,10 @@ CIFAR_NOISE = (0.0, 0.09, 0.17)
 FMNIST_NOISE = (0.0, 0.09, 0.17, 0.4)
 FMNIST_ASYM_NOISE = (0.2, 0.4)
 FINETUNE_DATASETS = ("imagenet2012", "i_naturalist2018", "places365_small")
+FINETUNE_FMNIST_NOISE = (0.0, 0.17)
+REGIME_POOLS = (2000, 8000)
+REGIME_RECIPES = ("paper", "plain")
+REGIME_NOISE = (0.0, 0.17)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +48,8 @@ class Run:
       split: validation fraction (0.1, 0.01, 0).
       seed: training seed.
       role: ``"table"`` for table cells, ``"fig6"`` for the offline-GWA runs of Fig. 6,
-        ``"grid"`` for the runs of a ``gwa-sweep`` grid.
+        ``"grid"`` for the runs of a ``gwa-sweep`` grid, ``"pretrain"`` for a run the
+        table's runs start from.
       overrides: ``(key, value)`` config overrides of this run (a ``gwa-sweep`` grid over
         ``config.*`` keys), passed as ``--config.KEY=VALUE`` and part of the workdir name.
       configs_dir: the directory of the config file when it is not the sweep's ``configs/``.
@@ -230,6 +235,35 @@ def fmnist_n_asym() -> list[Run]:
     return runs
 
 
+def finetune_fmnist() -> list[Run]:
+    """The fine-tuning testbed: one pretraining run (classes 0-4), then the Table 3 style
+    matrix of fine-tuning runs (classes 5-9) that start from it. The fine-tuning runs read
+    the pretraining run from ``runs/finetune_fmnist/stage-pretrain`` (the config's
+    ``pretrained`` argument), so sweep them with the default ``--root runs``."""
+    pretrain = Run("finetune_fmnist", (("stage", "pretrain"),), "vit", "pretrain", 0.0, 0,
+                   role="pretrain")
+    variants = [(noise_variant(n), {"noise": n}) for n in FINETUNE_FMNIST_NOISE]
+    return [pretrain, *_matrix("finetune_fmnist", "vit", variants,
+                               fixed={"stage": "finetune"})]
+
+
+def regime() -> list[Run]:
+    """The regime study (0%-split runs only): the smaller pool first, so that a sweep cut
+    short has whole comparisons to show."""
+    runs = []
+    for pool in REGIME_POOLS:
+        for recipe in REGIME_RECIPES:
+            for model in ("vit", "convnext"):
+                for noise in REGIME_NOISE:
+                    for seed in SEEDS:
+                        args = {"model": model, "pool": pool, "recipe": recipe,
+                                "noise": noise, "seed": seed}
+                        variant = f"pool{pool}_{recipe}_{noise_variant(noise)}"
+                        runs.append(Run("regime", tuple(args.items()), model, variant, 0.0,
+                                        seed))
+    return runs
+
+
 def _union(*plans: Callable[[], list[Run]]) -> Callable[[], list[Run]]:
     def union() -> list[Run]:
         seen: dict[tuple[str, str], Run] = {}
@@ -250,6 +284,8 @@ PLANS: dict[str, Callable[[], list[Run]]] = {
     "table5": table5,
     "fmnist_n": fmnist_n,
     "fmnist_n_asym": fmnist_n_asym,
+    "finetune_fmnist": finetune_fmnist,
+    "regime": regime,
     "paper": _union(table1, table3, table5),
 }
 

@@ -21,7 +21,7 @@ from gwa_jax.experiments.results import RunResult
 from gwa_jax.experiments.run_table import NoFinishedRuns
 
 RUN_TABLES = ("table1_cifar10", "table1_imagenet", "table1", "table2", "table3", "table5",
-              "fmnist_n", "fmnist_n_asym")
+              "fmnist_n", "fmnist_n_asym", "finetune_fmnist")
 ALL_TABLES = (*RUN_TABLES, "table4")
 #: Tables that get the Fig. 3 correlation and the mislabel-detection AUROC.
 WITH_EXTRAS = ("table1_cifar10", "table1", "fmnist_n", "fmnist_n_asym")

@@ -25,6 +25,7 @@ import numpy as np
 
 from gwa_jax.experiments.plan import (
     CIFAR_NOISE,
+    FINETUNE_FMNIST_NOISE,
     FMNIST_ASYM_NOISE,
     FMNIST_NOISE,
     MODEL_NAMES,
@@ -180,6 +181,15 @@ def table_specs(gd: str = "gd") -> dict[str, TableSpec]:
               for c in _noise_columns(m, FMNIST_ASYM_NOISE, fa, prefix="asym")]
     specs.append(TableSpec("fmnist_n_asym", "Fashion-MNIST with asymmetric label noise, test "
                            "accuracy [%]", "fmnist_n_asym", rows, tuple(cols_a)))
+    ft_rows = (Row("Val Set (10%)", 0.1, "val", "vit", reference=True),
+               Row("Val Set (1%)", 0.01, "val", "vit"), Row("LabelWave", 0.0, "labelwave", "vit"),
+               Row("GWA", 0.0, "gwa", "vit"), Row("GWA (fine-tuning rule)", 0.0, "gwa_finetune",
+                                                  "vit"),
+               Row("Last epoch", 0.0, "last", "vit"))
+    ft_cols = _noise_columns("vit", FINETUNE_FMNIST_NOISE, "F-MNIST 5-9, fine-tuned")
+    specs.append(TableSpec("finetune_fmnist", "Fine-tuning testbed (Table 3 style): ViT "
+                           "pretrained on Fashion-MNIST classes 0-4, fine-tuned on 5-9, test "
+                           "accuracy [%]", "finetune_fmnist", ft_rows, tuple(ft_cols)))
     return {s.name: s for s in specs}
 
 

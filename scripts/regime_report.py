@@ -1,0 +1,93 @@
+"""Tables and figure of the regime study from its finished runs (nothing is trained).
+
+    python scripts/regime_report.py                      # runs/regime -> results/regime/
+    python scripts/regime_report.py --root runs --out results
+
+Writes ``<out>/regime/``: ``runs.{md,csv}`` (per run: saturation epoch, each criterion's stop
+and test accuracy, best epoch in hindsight, regrets), ``summary.{md,csv}`` (mean and max
+regret over seeds per model, pool, recipe and noise), ``regret_vs_pool.png`` (GWA's and
+LabelWave's mean regret against the pool size, one panel per noise level) and
+``command.txt``. Exits 1 when no run has finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gwa_jax.experiments import regime  # noqa: E402
+from gwa_jax.experiments import tables as T  # noqa: E402
+
+
+def regret_figure(items: list[regime.RunRegret], path: Path) -> Path:
+    """Mean regret (points) of GWA (solid) and LabelWave (dashed) vs pool size."""
+    noises = sorted({regime.group_key(it.run)[3] for it in items})
+    fig, axes = plt.subplots(1, len(noises), figsize=(5.2 * len(noises), 3.8), squeeze=False,
+                             layout="constrained")
+    for ax, noise in zip(axes[0], noises, strict=True):
+        lines = sorted({regime.group_key(it.run)[:3:2] for it in items})  # (model, recipe)
+        for i, (model, recipe) in enumerate(lines):
+            for criterion, style in (("gwa", "-"), ("labelwave", "--")):
+                pts: dict[int, list[float]] = {}
+                for it in items:
+                    m, pool, r, n = regime.group_key(it.run)
+                    value = it.regret(criterion)
+                    if (m, r, n) == (model, recipe, noise) and value is not None:
+                        pts.setdefault(pool, []).append(value)
+                if pts:
+                    pools = sorted(pts)
+                    ax.plot(pools, [np.mean(pts[p]) for p in pools], style, marker="o",
+                            color=f"C{i}", label=f"{model}, {recipe}: {criterion}")
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("training pool (images)")
+        ax.set_ylabel("regret [points]: best test acc. - acc. at stop")
+        ax.set_title(f"{round(100 * noise)}% symmetric noise", fontsize=10)
+        ax.legend(fontsize=7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    p.add_argument("--root", default="runs", help="directory of the run workdirs")
+    p.add_argument("--out", default="results", help="output directory")
+    args = p.parse_args(argv)
+    command = shlex.join(["python", "scripts/regime_report.py",
+                          *(argv if argv is not None else sys.argv[1:])])
+    items = regime.collect(args.root)
+    if not items:
+        print(f"regime_report: error: no finished run of the regime sweep under {args.root}; "
+              f"run: python scripts/sweep.py regime --root {args.root}", file=sys.stderr)
+        return 1
+    out = Path(args.out) / "regime"
+    out.mkdir(parents=True, exist_ok=True)
+    notes = [f"Saturation epoch: first epoch with training accuracy >= "
+             f"{regime.SATURATION:.0%} of the final epoch's.",
+             "Regret: best test accuracy over all epochs (hindsight) minus the test accuracy "
+             "at the criterion's stop, in points; mean (max) over seeds in the summary."]
+    for stem, (header, rows), title in (
+            ("runs", regime.per_run_rows(items), "Regime study, per run (0% split)"),
+            ("summary", regime.summary_rows(items), "Regime study, mean over seeds")):
+        (out / f"{stem}.md").write_text(T.grid_markdown(title, header, rows, notes, command))
+        (out / f"{stem}.csv").write_text(T.grid_csv(header, rows))
+    regret_figure(items, out / "regret_vs_pool.png")
+    (out / "command.txt").write_text(command + "\n")
+    print(f"regime_report: {len(items)} runs -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

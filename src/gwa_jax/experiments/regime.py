@@ -1,0 +1,145 @@
+"""Analysis of the regime study (``configs/regime.py``): saturation, stops and regret per run.
+
+For one finished 0%-split run, from its ``metrics.jsonl`` and ``summary.json``:
+
+* saturation epoch: the first epoch whose training accuracy reaches ``SATURATION`` (95%) of the
+  final epoch's (the training accuracy is measured on the noisy labels during the epoch);
+* each criterion's selected epoch (``summary.selected``) and the test accuracy there;
+* best epoch: the highest test accuracy over all epochs (hindsight, earliest on ties);
+* regret of a criterion: best test accuracy minus the test accuracy at its stop, in points.
+
+Every number is read from the run files; nothing is trained here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from gwa_jax.experiments.plan import Run, expand
+from gwa_jax.experiments.results import RunResult
+
+SATURATION = 0.95
+CRITERIA = ("gwa", "labelwave", "gd", "last")
+
+
+def saturation_epoch(epochs: Sequence[int], train_acc: Sequence[float],
+                     fraction: float = SATURATION) -> int | None:
+    """First epoch with ``train_acc >= fraction * train_acc[-1]`` (None without data)."""
+    acc = np.asarray(train_acc, dtype=np.float64)
+    if not len(acc) or not np.isfinite(acc[-1]):
+        return None
+    hits = np.flatnonzero(acc >= fraction * acc[-1])
+    return int(epochs[int(hits[0])])
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRegret:
+    """One run of the study. Accuracies are fractions; regret is in points (x100)."""
+
+    run: Run
+    epochs: int
+    saturation: int | None
+    best_epoch: int | None
+    best_acc: float | None
+    stops: dict[str, int | None]
+    accs: dict[str, float | None]
+
+    def regret(self, criterion: str) -> float | None:
+        acc = self.accs.get(criterion)
+        if acc is None or self.best_acc is None:
+            return None
+        return 100.0 * (self.best_acc - acc)
+
+
+def run_regret(run: Run, result: RunResult) -> RunRegret:
+    """The study's numbers of one run (see the module docstring)."""
+    epochs, test = result.column("test_acc")
+    _, train = result.column("train_acc")
+    best_epoch = best_acc = None
+    if np.isfinite(test).any():
+        i = int(np.nanargmax(test))
+        best_epoch, best_acc = int(epochs[i]), float(test[i])
+    by_epoch = {int(e): float(a) for e, a in zip(epochs, test, strict=True) if np.isfinite(a)}
+    stops, accs = {}, {}
+    for criterion in CRITERIA:
+        epoch = result.selected_epoch(criterion)
+        stops[criterion] = epoch
+        accs[criterion] = by_epoch.get(epoch) if epoch is not None else None
+    return RunRegret(run, len(epochs), saturation_epoch(epochs, train), best_epoch, best_acc,
+                     stops, accs)
+
+
+def collect(root: str | os.PathLike, plan: str = "regime") -> list[RunRegret]:
+    """Every finished run of ``plan`` under ``root``, in plan order."""
+    out = []
+    for run in expand(plan):
+        result = RunResult.load(run.workdir(root))
+        if result is not None and result.metrics:
+            out.append(run_regret(run, result))
+    return out
+
+
+def _fmt(value: float | int | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
+
+
+def _coords(run: Run) -> dict[str, object]:
+    return dict(run.args)
+
+
+def per_run_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]]:
+    """One row per run: coordinates, saturation, stops with test accuracy, regrets."""
+    header = ["Model", "Pool", "Recipe", "Noise", "Seed", "Epochs", "Saturation epoch",
+              "Best epoch (acc)"]
+    header += [f"{c} epoch (acc)" for c in CRITERIA] + [f"{c} regret" for c in CRITERIA]
+    rows = []
+    for it in items:
+        a = _coords(it.run)
+        row = [str(a["model"]), str(a["pool"]), str(a["recipe"]),
+               f"{round(100 * float(a['noise']))}%", str(a["seed"]), str(it.epochs),
+               _fmt(it.saturation),
+               "–" if it.best_epoch is None else f"{it.best_epoch} ({100 * it.best_acc:.2f})"]
+        for c in CRITERIA:
+            e, acc = it.stops[c], it.accs[c]
+            row.append("–" if e is None or acc is None else f"{e} ({100 * acc:.2f})")
+        row += [_fmt(it.regret(c)) for c in CRITERIA]
+        rows.append(row)
+    return header, rows
+
+
+def group_key(run: Run) -> tuple[str, int, str, float]:
+    a = _coords(run)
+    return (str(a["model"]), int(a["pool"]), str(a["recipe"]), float(a["noise"]))
+
+
+def summary_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]]:
+    """Mean over seeds per (model, pool, recipe, noise): saturation epoch, GWA and best epoch,
+    and each criterion's regret as mean (max) over seeds, in points."""
+    groups: dict[tuple[str, int, str, float], list[RunRegret]] = {}
+    for it in items:
+        groups.setdefault(group_key(it.run), []).append(it)
+    header = ["Model", "Pool", "Recipe", "Noise", "Runs", "Saturation epoch", "GWA epoch",
+              "Best epoch"] + [f"{c} regret" for c in CRITERIA]
+    rows = []
+    for (model, pool, recipe, noise), group in groups.items():
+        def mean(values: list[float | None]) -> float | None:
+            vals = [v for v in values if v is not None]
+            return float(np.mean(vals)) if vals else None
+
+        row = [model, str(pool), recipe, f"{round(100 * noise)}%", str(len(group)),
+               _fmt(mean([g.saturation for g in group]), 1),
+               _fmt(mean([g.stops["gwa"] for g in group]), 1),
+               _fmt(mean([g.best_epoch for g in group]), 1)]
+        for c in CRITERIA:
+            regrets = [g.regret(c) for g in group if g.regret(c) is not None]
+            row.append("–" if not regrets else
+                       f"{np.mean(regrets):.2f} ({max(regrets):.2f})")
+        rows.append(row)
+    return header, rows

@@ -1,0 +1,79 @@
+"""Regime-study analysis on hand-written runs: saturation, stops, regret, tables, figure."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from gwa_jax.experiments import regime
+from gwa_jax.experiments.paper import load_config
+from gwa_jax.experiments.plan import expand
+from gwa_jax.experiments.synthetic import write_run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_saturation_epoch_by_hand():
+    assert regime.saturation_epoch([1, 2, 3, 4], [0.5, 0.9, 0.96, 1.0]) == 3  # 0.95 * 1.0
+    assert regime.saturation_epoch([1, 2, 3], [0.5, 0.48, 0.5]) == 1  # 0.475: already there
+    assert regime.saturation_epoch([], []) is None
+
+
+def _write(root, run, test, train, selected):
+    rows = [{"epoch": e + 1, "step": 10 * (e + 1), "test_acc": t, "train_acc": a, "gwa": 0.1}
+            for e, (t, a) in enumerate(zip(test, train, strict=True))]
+    write_run(run.workdir(root), selected={k: {"epoch": v} for k, v in selected.items()},
+              metrics=rows)
+
+
+def test_regret_tables_and_figure(tmp_path):
+    runs = [r for r in expand("regime") if r.model == "vit" and r.variant ==
+            "pool2000_paper_noise0"]
+    assert [r.seed for r in runs] == [0, 1, 2]
+    test = [0.60, 0.70, 0.80, 0.75]
+    train = [0.5, 0.8, 0.97, 1.0]
+    _write(tmp_path, runs[0], test, train, {"gwa": 2, "labelwave": 3, "last": 4})
+    _write(tmp_path, runs[1], test, train, {"gwa": 3, "labelwave": 1, "last": 4})
+    items = regime.collect(tmp_path)
+    assert len(items) == 2
+    a, b = items
+    assert a.saturation == 3 and a.best_epoch == 3 and a.best_acc == 0.80
+    assert a.regret("gwa") == pytest.approx(10.0) and a.regret("labelwave") == 0.0
+    assert a.regret("last") == pytest.approx(5.0) and a.regret("gd") is None
+    assert b.regret("gwa") == 0.0 and b.regret("labelwave") == pytest.approx(20.0)
+    header, rows = regime.summary_rows(items)
+    (row,) = rows
+    cell = dict(zip(header, row, strict=True))
+    assert cell["Runs"] == "2" and cell["GWA epoch"] == "2.5" and cell["Best epoch"] == "3.0"
+    assert cell["gwa regret"] == "5.00 (10.00)" and cell["labelwave regret"] == "10.00 (20.00)"
+    assert cell["gd regret"] == "–"
+    header, rows = regime.per_run_rows(items)
+    assert rows[0][:8] == ["vit", "2000", "paper", "0%", "0", "4", "3", "3 (80.00)"]
+
+    spec = importlib.util.spec_from_file_location("_rr", REPO / "scripts" / "regime_report.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--root", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    d = tmp_path / "out" / "regime"
+    for name in ("runs.md", "runs.csv", "summary.md", "summary.csv", "regret_vs_pool.png",
+                 "command.txt"):
+        assert (d / name).stat().st_size > 0, name
+    assert script.main(["--root", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
+
+
+def test_regime_configs_differ_only_where_the_study_says():
+    path = REPO / "configs" / "regime.py"
+    runs = expand("regime")
+    assert len(runs) == 48 and all(r.split == 0.0 for r in runs)
+    small = load_config(path, "model=vit,pool=2000,recipe=paper")
+    big = load_config(path, "model=vit,pool=8000,recipe=paper")
+    plain = load_config(path, "model=convnext,pool=2000,recipe=plain,noise=0.17")
+    # Same number of epochs for every pool size.
+    assert small.total_steps // (2000 // 64) == big.total_steps // (8000 // 64) == 30
+    assert (small.optim.lr, load_config(path, "model=convnext").optim.lr) == (1e-4, 1e-3)
+    assert small.augment.randaug_magnitude == 1 and small.augment.crop == "pad_crop"
+    assert plain.augment.randaug_magnitude == 0 and plain.augment.crop == "none"
+    assert plain.dataset.label_noise.rate == 0.17 and plain.criteria.gd.enabled
+    assert big.dataset.train_subset == 8000 and big.dataset.val_fraction == 0.0
