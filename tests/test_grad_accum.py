@@ -35,10 +35,10 @@ def _batches(num_steps, batch, num_ids=64):
     return out
 
 
-def _run(k, batches, tx=None, nan_at_step=None):
+def _run(k, batches, tx=None, nan_at_step=None, num_ids=64):
     tx = multi_steps(tx or optax.adam(1e-2), k)
     state = create_train_state(_TinyNet(), tx, (4, 4, 1), seed=0)
-    buffers = EpochBuffers.create(64)
+    buffers = EpochBuffers.create(num_ids)
     step = jax.jit(accumulating_step(make_train_step(nan_at_step=nan_at_step), k))
     scores = []
     for b in batches:
@@ -48,9 +48,9 @@ def _run(k, batches, tx=None, nan_at_step=None):
 
 
 def test_four_micro_batches_equal_one_batch():
-    batches = _batches(3, 16)
-    big, big_buf, big_scores = _run(1, batches)
-    acc, acc_buf, acc_scores = _run(4, batches)
+    batches = _batches(3, 1024, num_ids=4096)  # 4 x 256 accumulated vs 1 x 1024.
+    big, big_buf, big_scores = _run(1, batches, num_ids=4096)
+    acc, acc_buf, acc_scores = _run(4, batches, num_ids=4096)
     assert int(acc.step) == int(big.step) == 3  # Optimiser steps, not micro-steps.
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
                  acc.params, big.params)
@@ -59,7 +59,7 @@ def test_four_micro_batches_equal_one_batch():
     np.testing.assert_array_equal(np.asarray(acc_buf.preds.values),
                                   np.asarray(big_buf.preds.values))
     np.testing.assert_allclose(float(acc_buf.loss_sum), float(big_buf.loss_sum), rtol=1e-5)
-    assert float(acc_buf.count) == float(big_buf.count) == 48.0
+    assert float(acc_buf.count) == float(big_buf.count) == 3 * 1024
     # The parameters did move: the comparison above is not between two initial states.
     init = create_train_state(_TinyNet(), optax.adam(1e-2), (4, 4, 1), seed=0)
     assert not np.allclose(init.params["head"]["kernel"], acc.params["head"]["kernel"])
