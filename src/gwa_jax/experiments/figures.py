@@ -157,11 +157,16 @@ def fig5(runs: Sequence[tuple[tuple[str, str, float, int], RunResult]], path: Pa
                              layout="constrained")
     for ax, key in zip(axes[0], keys, strict=True):
         acc_ax = ax.twinx()
+        later: list[float] = []  # GWA after the first epoch, to scale the axis (see below).
+        first: list[float] = []
         for i, (seed, result) in enumerate(sorted(groups[key], key=lambda t: t[0])):
             color = f"C{i}"
             epochs, gwa = result.column("gwa")
             _, se = result.column("gwa_se")
             ax.plot(epochs, gwa, color=color, lw=1.5, label=f"GWA, seed {seed}")
+            later += [float(v) for v in (gwa + np.nan_to_num(se))[1:] if np.isfinite(v)]
+            later += [float(v) for v in (gwa - np.nan_to_num(se))[1:] if np.isfinite(v)]
+            first += [float(v) for v in gwa[:1] if np.isfinite(v)]
             if np.isfinite(se).any():
                 ax.fill_between(epochs, gwa - se, gwa + se, color=color, alpha=0.15, lw=0)
             for criterion, marker in (("gwa", "*"), ("gwa_finetune", "D")):
@@ -173,8 +178,15 @@ def fig5(runs: Sequence[tuple[tuple[str, str, float, int], RunResult]], path: Pa
             t_epochs, test = result.column("test_acc")
             acc_ax.plot(t_epochs, 100 * test, color=color, lw=0.9, ls="--", alpha=0.7)
         model, variant = key
+        note = ""
+        if later and first and max(first) > max(later) + (max(later) - min(later)):
+            # A first epoch far above the rest (GWA at the start of fine-tuning) would flatten
+            # the dip and the rise after it: scale to the later epochs and say so.
+            pad = 0.1 * (max(later) - min(later) or abs(max(later)) or 1.0)
+            ax.set_ylim(min(later) - pad, max(later) + pad)
+            note = f"\nepoch 1 off scale (GWA {min(first):.2f}-{max(first):.2f})"
         ax.set_title(f"{MODEL_NAMES.get(model, model)}, {variant}: GWA (solid), test acc. "
-                     f"(dashed)", fontsize=9)
+                     f"(dashed){note}", fontsize=9)
         ax.set_xlabel("epoch")
         ax.set_ylabel("GWA")
         acc_ax.set_ylabel("test accuracy [%]")
