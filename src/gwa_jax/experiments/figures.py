@@ -61,6 +61,7 @@ def _gwa_band(ax: Any, gwa: np.ndarray, gwa_se: np.ndarray, steps: np.ndarray,
     lo, span = finite.min(), finite.max() - finite.min()
     ax.fill_between(steps, (gwa - gwa_se - lo) / span, (gwa + gwa_se - lo) / span,
                     color=color, alpha=0.2, lw=0, label="GWA +- 1 bootstrap SE")
+    ax.set_ylim(-0.1, 1.12)  # Near GWA's singularity the SE can dwarf the curve: clip it.
 
 
 def three_epochs(run: RunResult) -> list[int]:
@@ -164,8 +165,7 @@ def fig5(runs: Sequence[tuple[tuple[str, str, float, int], RunResult]], path: Pa
             epochs, gwa = result.column("gwa")
             _, se = result.column("gwa_se")
             ax.plot(epochs, gwa, color=color, lw=1.5, label=f"GWA, seed {seed}")
-            later += [float(v) for v in (gwa + np.nan_to_num(se))[1:] if np.isfinite(v)]
-            later += [float(v) for v in (gwa - np.nan_to_num(se))[1:] if np.isfinite(v)]
+            later += [float(v) for v in gwa[1:] if np.isfinite(v)]
             first += [float(v) for v in gwa[:1] if np.isfinite(v)]
             if np.isfinite(se).any():
                 ax.fill_between(epochs, gwa - se, gwa + se, color=color, alpha=0.15, lw=0)
@@ -179,12 +179,18 @@ def fig5(runs: Sequence[tuple[tuple[str, str, float, int], RunResult]], path: Pa
             acc_ax.plot(t_epochs, 100 * test, color=color, lw=0.9, ls="--", alpha=0.7)
         model, variant = key
         note = ""
+        # The axis follows the GWA values, not the bands: near the singularity (kurtosis +
+        # beta -> 0) a bootstrap SE can be orders of magnitude larger than GWA itself. A first
+        # epoch far above the rest (the start of fine-tuning) would flatten the dip and the
+        # rise after it, so it is left off scale, and the title says so.
+        shown = list(later)
         if later and first and max(first) > max(later) + (max(later) - min(later)):
-            # A first epoch far above the rest (GWA at the start of fine-tuning) would flatten
-            # the dip and the rise after it: scale to the later epochs and say so.
-            pad = 0.1 * (max(later) - min(later) or abs(max(later)) or 1.0)
-            ax.set_ylim(min(later) - pad, max(later) + pad)
             note = f"\nepoch 1 off scale (GWA {min(first):.2f}-{max(first):.2f})"
+        else:
+            shown += first
+        if shown:
+            pad = 0.15 * (max(shown) - min(shown) or abs(max(shown)) or 1.0)
+            ax.set_ylim(min(shown) - pad, max(shown) + pad)
         ax.set_title(f"{MODEL_NAMES.get(model, model)}, {variant}: GWA (solid), test acc. "
                      f"(dashed){note}", fontsize=9)
         ax.set_xlabel("epoch")
