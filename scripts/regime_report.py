@@ -33,7 +33,7 @@ def regret_figure(items: list[regime.RunRegret], path: Path) -> Path:
     fig, axes = plt.subplots(1, len(noises), figsize=(5.2 * len(noises), 3.8), squeeze=False,
                              layout="constrained")
     for ax, noise in zip(axes[0], noises, strict=True):
-        lines = sorted({regime.group_key(it.run)[:3:2] for it in items})  # (model, recipe)
+        lines = sorted({(m, r) for m, _, r, _ in map(regime.group_key, (it.run for it in items))})
         for i, (model, recipe) in enumerate(lines):
             for criterion, style in (("gwa", "-"), ("labelwave", "--")):
                 pts: dict[int, list[float]] = {}

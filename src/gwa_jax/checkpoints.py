@@ -44,6 +44,17 @@ def _digest_dir(path: str) -> dict[str, str]:
     return out
 
 
+def _matches_manifest(root: str, kind: str, step: int) -> bool | None:
+    """True: ``root/kind/step`` matches ``root/checksums/kind_step.json``; False: it differs;
+    None: no (readable) manifest."""
+    try:
+        with open(os.path.join(root, "checksums", f"{kind}_{step}.json")) as f:
+            want = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return _digest_dir(os.path.join(root, kind, str(step))) == want
+
+
 class DamagedCheckpointError(ValueError):
     """No intact checkpoint of a kind is left; the message names the damaged one."""
 
@@ -89,12 +100,7 @@ class RunCheckpoints:
     def verify(self, kind: str, step: int) -> bool | None:
         """True: the step matches its manifest; False: it differs; None: no manifest (a kill
         between the end of the save and the manifest's write)."""
-        try:
-            with open(self._sum_file(kind, step)) as f:
-                want = json.load(f)
-        except (OSError, ValueError):
-            return None
-        return _digest_dir(os.path.join(self.root, kind, str(step))) == want
+        return _matches_manifest(self.root, kind, step)
 
     def restore_newest_good(self, kind: str, target: Any) -> tuple[Any, dict, int] | None:
         """Restores the newest intact step of ``kind``: (state, meta, step), or None when the
@@ -215,12 +221,7 @@ def read_params(workdir: str, kind: str = "latest") -> tuple[dict[str, Any], int
     damaged = []
     for step in steps:
         where = os.path.join(folder, str(step))
-        try:
-            with open(os.path.join(root, "checksums", f"{kind}_{step}.json")) as f:
-                want = json.load(f)
-        except (OSError, ValueError):
-            want = None
-        if want is not None and _digest_dir(where) != want:
+        if _matches_manifest(root, kind, step) is False:
             damaged.append(where)
             logging.warning("checkpoint %s is damaged (checksum mismatch); trying an older one",
                             where)

@@ -90,10 +90,6 @@ def _fmt(value: float | int | None, digits: int = 2) -> str:
     return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
 
 
-def _coords(run: Run) -> dict[str, object]:
-    return dict(run.args)
-
-
 def per_run_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]]:
     """One row per run: coordinates, saturation, stops with test accuracy, regrets."""
     header = ["Model", "Pool", "Recipe", "Noise", "Seed", "Epochs", "Saturation epoch",
@@ -101,7 +97,7 @@ def per_run_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]
     header += [f"{c} epoch (acc)" for c in CRITERIA] + [f"{c} regret" for c in CRITERIA]
     rows = []
     for it in items:
-        a = _coords(it.run)
+        a = it.run.coordinates
         row = [str(a["model"]), str(a["pool"]), str(a["recipe"]),
                f"{round(100 * float(a['noise']))}%", str(a["seed"]), str(it.epochs),
                _fmt(it.saturation),
@@ -115,7 +111,7 @@ def per_run_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]
 
 
 def group_key(run: Run) -> tuple[str, int, str, float]:
-    a = _coords(run)
+    a = run.coordinates
     return (str(a["model"]), int(a["pool"]), str(a["recipe"]), float(a["noise"]))
 
 
