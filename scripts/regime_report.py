@@ -2,6 +2,8 @@
 
     python scripts/regime_report.py                      # runs/regime -> results/regime/
     python scripts/regime_report.py --root runs --out results
+    python scripts/regime_report.py --json results/regime/gpu_plain/*.json \
+        --out results/regime/gpu_plain          # runs of scripts/offline_full_size.py
 
 Writes ``<out>/regime/``: ``runs.{md,csv}`` (per run: saturation epoch, each criterion's stop
 and test accuracy, best epoch in hindsight, regrets), ``summary.{md,csv}`` (mean and max
@@ -64,10 +66,15 @@ def main(argv: list[str] | None = None) -> int:
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     p.add_argument("--root", default="runs", help="directory of the run workdirs")
     p.add_argument("--out", default="results", help="output directory")
+    p.add_argument("--json", nargs="+", default=[], metavar="FILE",
+                   help="read the runs from scripts/offline_full_size.py reports instead")
     args = p.parse_args(argv)
     command = shlex.join(["python", "scripts/regime_report.py",
                           *(argv if argv is not None else sys.argv[1:])])
-    items = regime.collect(args.root)
+    if args.json:
+        items = [it for path in args.json for it in regime.from_offline_json(path)]
+    else:
+        items = regime.collect(args.root)
     if not items:
         print(f"regime_report: error: no finished run of the regime sweep under {args.root}; "
               f"run: python scripts/sweep.py regime --root {args.root}", file=sys.stderr)

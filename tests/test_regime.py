@@ -77,3 +77,27 @@ def test_regime_configs_differ_only_where_the_study_says():
     assert plain.augment.randaug_magnitude == 0 and plain.augment.crop == "none"
     assert plain.dataset.label_noise.rate == 0.17 and plain.criteria.gd.enabled
     assert big.dataset.train_subset == 8000 and big.dataset.val_fraction == 0.0
+
+
+def test_offline_json_runs_give_the_numbers_of_the_same_run_files(tmp_path):
+    """A run read from a scripts/offline_full_size.py report equals the same run read from
+    gwa-train's files (the second path); other configs in the report are skipped."""
+    (run,) = [r for r in expand("regime") if r.model == "convnext" and r.seed == 2 and
+              r.variant == "pool8000_plain_noise0.17"]
+    test, train = [0.60, 0.82, 0.80, 0.75, 0.7], [0.5, 0.8, 0.97, 0.99, 1.0]
+    selected = {"gwa": 2, "labelwave": 3, "last": 5}
+    _write(tmp_path, run, test, train, selected)
+    (from_files,) = regime.collect(tmp_path)
+    rows = [{"epoch": e + 1, "step": 10 * (e + 1), "test_acc": t, "train_acc": a, "gwa": 0.1}
+            for e, (t, a) in enumerate(zip(test, train, strict=True))]
+    report = {"runs": [
+        {"config": "configs/fmnist_n.py:model=vit,noise=0.17,pool=60000", "metrics": rows,
+         "selected": {}},
+        {"config": "configs/regime.py:model=convnext,pool=8000,recipe=plain,noise=0.17,seed=2",
+         "metrics": rows, "selected": {k: {"epoch": v} for k, v in selected.items()}}]}
+    path = tmp_path / "report.json"
+    path.write_text(__import__("json").dumps(report))
+    (from_json,) = regime.from_offline_json(path)
+    assert from_json == from_files
+    assert from_json.regret("gwa") == 0.0 and from_json.regret("last") == pytest.approx(12.0)
+    assert from_json.stops["gd"] is None and from_json.saturation == 3

@@ -110,6 +110,25 @@ def moving_average(values: Sequence[float | None], window: int) -> np.ndarray:
     return out
 
 
+def labelwave_changes(prev: tuple[np.ndarray, np.ndarray] | None, preds: np.ndarray,
+                      seen: np.ndarray) -> float:
+    """LabelWave's count for one epoch: ids seen in both epochs whose argmax prediction
+    changed (NaN at the first epoch or when no id was seen in both).
+
+    Args:
+      prev: ``(preds, seen)`` of the previous epoch (int (N,), bool (N,)), or None.
+      preds: int (N,) this epoch's training-time argmax predictions by id.
+      seen: bool (N,) the ids trained on this epoch.
+    """
+    if prev is None:
+        return math.nan
+    prev_preds, prev_seen = prev
+    both = seen & prev_seen
+    if not both.any():
+        return math.nan
+    return float(np.sum(prev_preds[both] != preds[both]))
+
+
 def select_labelwave(prediction_changes: Sequence[float | None], window: int = 3) -> int | None:
     """LabelWave (Yuan et al., ICLR 2024): first local minimum of the moving average of the
     per-epoch prediction changes; the last epoch when it never turns up. Epoch 0 (no previous

@@ -31,6 +31,7 @@ from gwa_jax.accumulator import SampleBuffer, summarize_scores
 from gwa_jax.alignment import jlt_projection
 from gwa_jax.checkpoints import INTERRUPTED, RunCheckpoints
 from gwa_jax.config_check import ConfigError, check_against_data, validate, whole_epochs
+from gwa_jax.criteria import labelwave_changes
 from gwa_jax.data import build_data
 from gwa_jax.grad_accum import accumulating_step
 from gwa_jax.init_from import init_params
@@ -96,18 +97,6 @@ def evaluate_accuracy(eval_fn: Callable[..., dict[str, jax.Array]], params: Any,
 
 def _test_key(name: str) -> str:
     return "test_acc" if name == MAIN_TEST else f"test/{name}_acc"
-
-
-def _labelwave_changes(prev: tuple[np.ndarray, np.ndarray] | None, preds: np.ndarray,
-                       seen: np.ndarray) -> float:
-    """Number of ids seen in both epochs whose argmax prediction changed (NaN at epoch 1)."""
-    if prev is None:
-        return math.nan
-    prev_preds, prev_seen = prev
-    both = seen & prev_seen
-    if not both.any():
-        return math.nan
-    return float(np.sum(prev_preds[both] != preds[both]))
 
 
 GD_STREAM_OFFSET = 1_000_000  # Gradient Disparity's shuffles: epoch keys 10^6 + e.
@@ -272,7 +261,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             "align_kurtosis": ep.kurtosis,
             "gwa_denominator": ep.kurtosis + config.gwa.beta,
             "align_seen": ep.num_seen,
-            "labelwave": _labelwave_changes(prev, preds, seen),
+            "labelwave": labelwave_changes(prev, preds, seen),
         }
         prev = (preds, seen)
         t_eval = time.time()

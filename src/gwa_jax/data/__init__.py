@@ -7,15 +7,14 @@
     train_images(config, ids)          # uint8 (K, H, W, C) training images by sample id
 
 See ``build.py`` for the bundle, ``train.py`` for the determinism contract, ``splits.py`` and
-``noise.py`` for the exact split and label-noise procedures, ``registry.py`` for the datasets.
+``noise.py`` for the exact split and label-noise procedures, ``labels.py`` for both applied to a
+config, ``registry.py`` for the datasets. Only the streams need TensorFlow (``tf_setup.py``).
 """
 
-import tensorflow as _tf
+import importlib
+from typing import TYPE_CHECKING
 
-from gwa_jax.data.build import DataBundle, DatasetInfo, build_data
 from gwa_jax.data.errors import DatasetNotFoundError
-from gwa_jax.data.eval import EvalSet
-from gwa_jax.data.images import train_images
 from gwa_jax.data.noise import ASYMMETRIC_MAPS
 from gwa_jax.data.registry import (
     CORRUPTION_GROUPS,
@@ -25,13 +24,30 @@ from gwa_jax.data.registry import (
     corrupted_test_sets,
 )
 from gwa_jax.data.splits import TRAIN, UNUSED, VAL
-from gwa_jax.data.train import TrainStream
 
-# TensorFlow only feeds data: keep it off any accelerator JAX uses.
-try:
-    _tf.config.set_visible_devices([], "GPU")
-except RuntimeError:  # Devices already initialised; nothing to do.
-    pass
+# The names below need TensorFlow: imported on first use, so that the TensorFlow-free parts
+# (labels, splits, noise, idx files, the registry) work where TensorFlow is not installed.
+_LAZY = {
+    "DataBundle": "gwa_jax.data.build",
+    "DatasetInfo": "gwa_jax.data.build",
+    "build_data": "gwa_jax.data.build",
+    "EvalSet": "gwa_jax.data.eval",
+    "train_images": "gwa_jax.data.images",
+    "TrainStream": "gwa_jax.data.train",
+}
+
+if TYPE_CHECKING:
+    from gwa_jax.data.build import DataBundle, DatasetInfo, build_data
+    from gwa_jax.data.eval import EvalSet
+    from gwa_jax.data.images import train_images
+    from gwa_jax.data.train import TrainStream
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gwa_jax.data' has no attribute {name!r}")
+
 
 __all__ = [
     "ASYMMETRIC_MAPS",

@@ -8,7 +8,7 @@ batch is mapped to [-1, 1] by :func:`to_model_range` (the range of the AugReg Vi
 
 from __future__ import annotations
 
-import tensorflow as tf
+from gwa_jax.data.tf_setup import tf
 
 PAD_CROP_PIXELS = 4
 RESIZE_RATIO = 0.875  # Evaluation: resize the shorter side to size / 0.875, center crop size.

@@ -10,11 +10,12 @@ import numpy as np
 from gwa_jax.data import tfds_io
 from gwa_jax.data.classes import restrict_classes
 from gwa_jax.data.eval import EvalSet
-from gwa_jax.data.noise import ASYMMETRIC_MAPS, NOISE_KINDS, apply_label_noise
+from gwa_jax.data.labels import split_and_labels
+from gwa_jax.data.noise import NOISE_KINDS
 from gwa_jax.data.preprocess import Preprocess
 from gwa_jax.data.registry import DatasetSpec, corrupted_test_sets, get_spec
 from gwa_jax.data.sources import TrainSource, load_train_source, tfds_eval_set
-from gwa_jax.data.splits import TRAIN, VAL, assign_splits
+from gwa_jax.data.splits import TRAIN, VAL
 from gwa_jax.data.train import ArrayTrainStream, TfdsTrainStream, TrainStream
 
 
@@ -160,27 +161,9 @@ def build_data(config: ml_collections.ConfigDict) -> DataBundle:
         source, source_rows = restrict_classes(source, classes, spec.num_classes, spec.name)
         num_classes = len(classes)
 
-    split = assign_splits(
-        source.true_labels,
-        num_classes,
-        val_fraction=float(ds.val_fraction),
-        fixed_train_fraction=ds.fixed_train_fraction,
-        train_subset=ds.train_subset,
-        split_seed=int(ds.split_seed),
+    split, train_labels = split_and_labels(
+        ds, spec, source.true_labels, source.labels, num_classes
     )
-    noise = ds.label_noise
-    if ds.label_key != spec.clean_label_key:
-        train_labels = np.asarray(source.labels, np.int32).copy()
-    else:
-        train_labels = apply_label_noise(
-            source.true_labels,
-            split,
-            kind=noise.kind,
-            rate=float(noise.rate),
-            seed=int(noise.seed),
-            num_classes=num_classes,
-            asym_map=ASYMMETRIC_MAPS.get(spec.noise_map or ""),
-        )
     true_labels = np.asarray(source.true_labels, np.int32)
     train_ids = np.flatnonzero(split == TRAIN).astype(np.int64)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import numpy as np
-import tensorflow as tf
+
+from gwa_jax.data.tf_setup import tf
 
 
 class EvalSet:

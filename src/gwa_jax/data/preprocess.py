@@ -22,11 +22,11 @@ from __future__ import annotations
 import dataclasses
 
 import ml_collections
-import tensorflow as tf
 
 from gwa_jax.data import augment, randaugment_reference
 from gwa_jax.data.randaugment import randaugment
 from gwa_jax.data.registry import DatasetSpec
+from gwa_jax.data.tf_setup import tf
 
 CROPS = ("none", "pad_crop", "inception")
 _JPEG_MARGIN = 16  # Pixels decoded around a crop window (see train_example_encoded).

@@ -50,7 +50,8 @@ import functools
 import math
 
 import numpy as np
-import tensorflow as tf
+
+from gwa_jax.data.tf_setup import tf
 
 MAX_LEVEL = 10.0
 FILL_VALUE = 128.0

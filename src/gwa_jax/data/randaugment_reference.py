@@ -9,8 +9,6 @@ geometric ops transform the float32 image with the projective-transform kernel, 
 
 from __future__ import annotations
 
-import tensorflow as tf
-
 from gwa_jax.data.randaugment import (
     FILL_VALUE,
     MAX_LEVEL,
@@ -23,6 +21,7 @@ from gwa_jax.data.randaugment import (
     _shear_matrix,
     _translate_matrix,
 )
+from gwa_jax.data.tf_setup import tf
 
 
 def _transform(image: tf.Tensor, transform: list) -> tf.Tensor:

@@ -19,7 +19,6 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from gwa_jax.data import tfds_io
@@ -29,6 +28,7 @@ from gwa_jax.data.idx import find_fmnist_dir, load_fmnist_idx
 from gwa_jax.data.preprocess import Preprocess
 from gwa_jax.data.registry import DatasetSpec
 from gwa_jax.data.splits import VAL, assign_splits
+from gwa_jax.data.tf_setup import tf
 
 AUTOTUNE = tf.data.AUTOTUNE
 DIGITS_TEST_FRACTION = 0.2

@@ -19,10 +19,10 @@ import re
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from gwa_jax.data.errors import DatasetNotFoundError
+from gwa_jax.data.tf_setup import tf
 
 _TFDS_ID = re.compile(rb"-(\d+)-of-\d+__(\d+)$")
 _LOAD_BATCH = 2048

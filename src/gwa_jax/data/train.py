@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from gwa_jax.data import augment
@@ -34,6 +33,7 @@ from gwa_jax.data.eval import EvalSet
 from gwa_jax.data.preprocess import Preprocess
 from gwa_jax.data.sources import array_eval_set
 from gwa_jax.data.splits import TRAIN
+from gwa_jax.data.tf_setup import tf
 from gwa_jax.data.tfds_io import global_ids_tf, open_split
 
 AUTOTUNE = tf.data.AUTOTUNE

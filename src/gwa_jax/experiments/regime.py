@@ -8,19 +8,25 @@ For one finished 0%-split run, from its ``metrics.jsonl`` and ``summary.json``:
 * best epoch: the highest test accuracy over all epochs (hindsight, earliest on ties);
 * regret of a criterion: best test accuracy minus the test accuracy at its stop, in points.
 
-Every number is read from the run files; nothing is trained here.
+Every number is read from the run files; nothing is trained here. Runs trained by
+``scripts/offline_full_size.py`` (the device-resident loop, ``recipe=plain`` only) are read
+from its JSON by :func:`from_offline_json`, with the same numbers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from gwa_jax.experiments.plan import Run, expand
+from gwa_jax.experiments.args import parse_arg
+from gwa_jax.experiments.plan import Run, expand, noise_variant
 from gwa_jax.experiments.results import RunResult
 
 SATURATION = 0.95
@@ -56,10 +62,8 @@ class RunRegret:
         return 100.0 * (self.best_acc - acc)
 
 
-def run_regret(run: Run, result: RunResult) -> RunRegret:
-    """The study's numbers of one run (see the module docstring)."""
-    epochs, test = result.column("test_acc")
-    _, train = result.column("train_acc")
+def _regret(run: Run, epochs: np.ndarray, test: np.ndarray, train: np.ndarray,
+            selected_epoch: Callable[[str], int | None]) -> RunRegret:
     best_epoch = best_acc = None
     if np.isfinite(test).any():
         i = int(np.nanargmax(test))
@@ -67,11 +71,50 @@ def run_regret(run: Run, result: RunResult) -> RunRegret:
     by_epoch = {int(e): float(a) for e, a in zip(epochs, test, strict=True) if np.isfinite(a)}
     stops, accs = {}, {}
     for criterion in CRITERIA:
-        epoch = result.selected_epoch(criterion)
+        epoch = selected_epoch(criterion)
         stops[criterion] = epoch
         accs[criterion] = by_epoch.get(epoch) if epoch is not None else None
     return RunRegret(run, len(epochs), saturation_epoch(epochs, train), best_epoch, best_acc,
                      stops, accs)
+
+
+def run_regret(run: Run, result: RunResult) -> RunRegret:
+    """The study's numbers of one run (see the module docstring)."""
+    epochs, test = result.column("test_acc")
+    _, train = result.column("train_acc")
+    return _regret(run, epochs, test, train, result.selected_epoch)
+
+
+REGIME_DEFAULTS = {"model": "vit", "pool": 2000, "recipe": "paper", "noise": 0.0, "seed": 0,
+                   "epochs": 30, "runlocal": False}  # The arguments of configs/regime.py.
+
+
+def from_offline_json(path: str | os.PathLike) -> list[RunRegret]:
+    """The ``configs/regime.py`` runs of a ``scripts/offline_full_size.py`` JSON report."""
+    out = []
+    for record in json.loads(Path(path).read_text())["runs"]:
+        file, _, arg = record["config"].partition(":")
+        if Path(file).stem != "regime":
+            continue
+        a = parse_arg(arg or None, where=file, **REGIME_DEFAULTS)
+        args = {k: getattr(a, k) for k in ("model", "pool", "recipe", "noise", "seed")}
+        variant = f"pool{args['pool']}_{args['recipe']}_{noise_variant(args['noise'])}"
+        run = Run("regime", tuple(args.items()), args["model"], variant, 0.0, args["seed"])
+        rows, selected = record["metrics"], record["selected"]
+        epochs = np.array([r["epoch"] for r in rows], dtype=np.int64)
+        out.append(_regret(run, epochs, _json_column(rows, "test_acc"),
+                           _json_column(rows, "train_acc"),
+                           functools.partial(_json_stop, selected)))
+    return out
+
+
+def _json_column(rows: Sequence[dict], key: str) -> np.ndarray:
+    return np.array([np.nan if r.get(key) is None else float(r[key]) for r in rows],
+                    dtype=np.float64)
+
+
+def _json_stop(selected: dict, criterion: str) -> int | None:
+    return (selected.get(criterion) or {}).get("epoch")
 
 
 def collect(root: str | os.PathLike, plan: str = "regime") -> list[RunRegret]:

@@ -1,0 +1,244 @@
+"""The offline Fashion-MNIST experiment at any pool size, with the data on the accelerator.
+
+``gwa-train`` feeds batches through tf.data; this loop needs no TensorFlow (for GPU hosts
+without it) and keeps the whole Fashion-MNIST train and test sets on the device. It trains
+with the library's own pieces (model registry, ``make_optimizer``, ``create_train_state``,
+``make_train_step``, ``eval_step``, ``summarize_scores``, ``gwa_standard_error``,
+``EpochTracker``) on exactly the ids and noisy labels ``gwa-train`` uses for the same config
+(``gwa_jax.data.labels.split_and_labels``). It differs from ``gwa-train`` in: the batch order
+(a numpy permutation per (seed, epoch) instead of tf.data's shuffle), no checkpoints, no
+Gradient Disparity, and only configs without augmentation and without a validation split
+(0% split), which it refuses otherwise.
+
+    python scripts/offline_full_size.py \\
+        --config configs/fmnist_n.py:model=vit,noise=0.17,pool=60000 --epochs 32 \\
+        --config configs/fmnist_n.py:model=convnext,noise=0.17,pool=60000 --epochs 19 \\
+        --out results/bench/gpu/offline_full_size.json
+
+Each ``--config`` is one run; ``--epochs`` (once, or once per ``--config``) sets the epoch
+count (default: the config's ``total_steps`` rounded down to whole epochs). The JSON (written
+after every run, so a stopped command keeps its finished runs) holds per run the per-epoch
+rows (loss, accuracies, GWA and its bootstrap SE, LabelWave's count, timings, img/s), each
+criterion's stop with its test accuracy, and the best test epoch in hindsight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gwa_jax import models
+from gwa_jax.accumulator import summarize_scores
+from gwa_jax.config_check import whole_epochs
+from gwa_jax.criteria import labelwave_changes
+from gwa_jax.data.idx import find_fmnist_dir, load_fmnist_idx
+from gwa_jax.data.labels import split_and_labels
+from gwa_jax.data.registry import get_spec
+from gwa_jax.data.splits import TRAIN
+from gwa_jax.experiments.paper import load_config
+from gwa_jax.optim import make_optimizer
+from gwa_jax.run_files import emit_report, write_json
+from gwa_jax.tracker import EpochTracker
+from gwa_jax.train import (
+    EpochBuffers,
+    create_train_state,
+    eval_step,
+    make_train_step,
+    model_overrides,
+)
+from gwa_jax.uncertainty import gwa_standard_error
+
+
+class UnsupportedConfig(ValueError):
+    """A config this loop cannot run as gwa-train would; the message is one line."""
+
+
+def check_supported(config) -> None:
+    """Refuses what this loop does not implement (augmentation, validation split, ...)."""
+    aug = config.augment
+    problems = []
+    if config.dataset.name != "fashion_mnist":
+        problems.append(f"dataset {config.dataset.name!r} (only fashion_mnist)")
+    if aug.crop != "none" or aug.flip or aug.randaug_magnitude or aug.mixup:
+        problems.append("augmentation (augment.crop/flip/randaug/mixup must be off)")
+    if config.dataset.val_fraction:
+        problems.append("a validation split (use split=0)")
+    if config.dataset.image_size not in (None, 0, 28):
+        problems.append("dataset.image_size other than 28")
+    if config.gwa.jlt_dim or config.optim.accumulate_steps > 1 or config.model.init_from:
+        problems.append("gwa.jlt_dim / optim.accumulate_steps / model.init_from")
+    if problems:
+        raise UnsupportedConfig("offline_full_size.py cannot run " + "; ".join(problems)
+                                + ": use gwa-train for this config")
+
+
+def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
+    """Trains one config; returns its record (see the module docstring)."""
+    check_supported(config)
+    spec = get_spec("fashion_mnist")
+    train_images, true_labels = fmnist["train"]
+    test_images, test_labels = fmnist["test"]
+    num_classes = spec.num_classes
+    split, train_labels = split_and_labels(config.dataset, spec, true_labels, true_labels,
+                                           num_classes)
+    train_ids = np.flatnonzero(split == TRAIN)
+    batch = int(config.batch_size)
+    steps_per_epoch = len(train_ids) // batch
+    if epochs:
+        config.total_steps = epochs * steps_per_epoch
+    num_epochs, total_steps = whole_epochs(int(config.total_steps), steps_per_epoch)
+
+    model = models.create(config.model.name, num_classes, **model_overrides(config.model))
+    tx, schedule = make_optimizer(config.optim, total_steps)
+    state = create_train_state(model, tx, tuple(train_images.shape[1:]), config.seed)
+    buffers = EpochBuffers.create(len(true_labels))
+    step_fn = jax.jit(make_train_step(gwa_enabled=config.gwa.enabled), donate_argnums=(0, 1))
+    reset_fn = jax.jit(lambda b: b.reset(), donate_argnums=0)
+    eval_fn = jax.jit(functools.partial(eval_step, model.apply))
+
+    images = jax.device_put(train_images)
+    labels = jax.device_put(train_labels.astype(np.int32))
+    smoothing = float(config.augment.label_smoothing)
+
+    @jax.jit
+    def make_batch(order: jax.Array, i: jax.Array) -> dict:
+        ids = jax.lax.dynamic_slice_in_dim(order, i * batch, batch)
+        label = labels[ids]
+        target = jax.nn.one_hot(label, num_classes, dtype=jnp.float32)
+        if smoothing:
+            target = target * (1.0 - smoothing) + smoothing / num_classes
+        image = images[ids].astype(jnp.float32) / 127.5 - 1.0  # = augment.to_model_range
+        return {"image": image, "label": label, "target": target, "id": ids}
+
+    test_x = jax.device_put(test_images)
+    test_y = jax.device_put(test_labels.astype(np.int32))
+
+    def test_accuracy(params) -> float:
+        correct = 0.0
+        for start in range(0, len(test_labels), eval_batch):
+            b = {"image": test_x[start:start + eval_batch].astype(jnp.float32) / 127.5 - 1.0,
+                 "label": test_y[start:start + eval_batch]}
+            correct = correct + eval_fn(params, b)["correct"]
+        return float(correct) / len(test_labels)
+
+    tracker = EpochTracker.from_config(config, total_steps)
+    rows, prev = [], None
+    compile_s = None
+    for epoch in range(1, num_epochs + 1):
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([int(config.seed), epoch])
+        order = jax.device_put(rng.permutation(train_ids).astype(np.int32))
+        buffers = reset_fn(buffers)
+        for i in range(steps_per_epoch):
+            state, buffers = step_fn(state, buffers, make_batch(order, i))
+            if compile_s is None:
+                jax.block_until_ready(state)
+                compile_s = time.perf_counter() - t0
+        host = jax.device_get(buffers)  # The epoch's one transfer of the per-sample buffers.
+        train_s = time.perf_counter() - t0
+        ep = summarize_scores(host.scores.values, host.scores.seen, beta=config.gwa.beta,
+                              eps=config.gwa.min_denominator, epoch=epoch)
+        se = gwa_standard_error(ep.scores, num_resamples=config.gwa.bootstrap_resamples or 200,
+                                seed=config.seed, epoch=epoch, beta=config.gwa.beta,
+                                eps=config.gwa.min_denominator)
+        preds, seen = np.asarray(host.preds.values), np.asarray(host.preds.seen)
+        t_eval = time.perf_counter()
+        test_acc = test_accuracy(state.params)
+        row = {
+            "epoch": epoch, "step": epoch * steps_per_epoch,
+            "lr": float(schedule(epoch * steps_per_epoch)),
+            "train_loss": float(host.loss_sum / max(host.count, 1.0)),
+            "train_acc": float(host.correct / max(host.count, 1.0)),
+            "gwa": ep.gwa, "gwa_se": se, "align_mean": ep.mean, "align_kurtosis": ep.kurtosis,
+            "labelwave": labelwave_changes(prev, preds, seen), "test_acc": test_acc,
+            "train_time_s": round(train_s, 3),
+            "eval_time_s": round(time.perf_counter() - t_eval, 3),
+            "train_images_per_s": round(steps_per_epoch * batch / train_s, 1),
+        }
+        prev = (preds, seen)
+        tracker.append(row)
+        rows.append(row)
+        print(f"  epoch {epoch}/{num_epochs} loss {row['train_loss']:.4f} train "
+              f"{row['train_acc']:.4f} test {test_acc:.4f} GWA {ep.gwa:.4f} "
+              f"({row['train_images_per_s']:.0f} img/s)", flush=True)
+    selections = {name: {"epoch": rows[i]["epoch"], "test_acc": rows[i]["test_acc"],
+                         "gwa": rows[i]["gwa"]}
+                  for name, i in tracker.selections().items() if i is not None}
+    best = int(np.argmax([r["test_acc"] for r in rows]))
+    return {
+        "num_train": int(len(train_ids)),
+        "num_mislabelled": int(np.sum(train_labels[train_ids] != true_labels[train_ids])),
+        "batch_size": batch, "steps_per_epoch": steps_per_epoch, "epochs": num_epochs,
+        "total_steps": total_steps, "first_step_with_compile_s": round(compile_s or 0.0, 2),
+        "selected": selections,
+        "best_in_hindsight": {"epoch": rows[best]["epoch"], "test_acc": rows[best]["test_acc"]},
+        "regret_pts": {name: round(100 * (rows[best]["test_acc"] - s["test_acc"]), 2)
+                       for name, s in selections.items()},
+        "metrics": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", action="append", required=True, metavar="FILE[:ARG]",
+                        help="a config file with its argument; repeat for more runs")
+    parser.add_argument("--epochs", action="append", type=int, default=[],
+                        help="epochs: once for every run or once per --config")
+    parser.add_argument("--eval_batch", type=int, default=1000)
+    parser.add_argument("--data_dir", default=None,
+                        help="Fashion-MNIST idx directory (default: $GWA_FMNIST_DIR, Debian path)")
+    parser.add_argument("--out", default=None, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    if args.epochs and len(args.epochs) not in (1, len(args.config)):
+        parser.error("give --epochs once or once per --config")
+    epochs = args.epochs * len(args.config) if len(args.epochs) == 1 else args.epochs
+    directory = find_fmnist_dir(args.data_dir)
+    if directory is None:
+        print("offline_full_size.py: error: Fashion-MNIST idx files not found; install "
+              "dataset-fashion-mnist or pass --data_dir", file=sys.stderr)
+        return 2
+    fmnist = load_fmnist_idx(str(directory))
+    argv_text = sys.argv[1:] if argv is None else argv
+    report = {
+        "benchmark": "offline_full_size",
+        "device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind} "
+                  f"x{jax.device_count()}",
+        "machine": platform.machine(), "cpu_count": os.cpu_count(), "jax": jax.__version__,
+        "data": str(directory),
+        "command": "python scripts/offline_full_size.py " + " ".join(argv_text),
+        "runs": [],
+    }
+    for i, spec in enumerate(args.config):
+        path, _, arg = spec.partition(":")
+        try:
+            config = load_config(path, arg or None)
+            print(f"[{i + 1}/{len(args.config)}] {spec}", flush=True)
+            t0 = time.perf_counter()
+            record = run(config, epochs[i] if epochs else None, fmnist, args.eval_batch)
+        except UnsupportedConfig as err:
+            print(f"offline_full_size.py: error: {err}", file=sys.stderr)
+            return 2
+        record = {"config": spec, "wall_s": round(time.perf_counter() - t0, 1), **record}
+        report["runs"].append(record)
+        sel = ", ".join(f"{k} {v['epoch']} ({100 * v['test_acc']:.2f}%)"
+                        for k, v in record["selected"].items())
+        print(f"  done in {record['wall_s']} s: {sel}; best {record['best_in_hindsight']}",
+              flush=True)
+        if args.out:  # After every run: a stopped command keeps what it finished.
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            write_json(args.out, report)
+    emit_report(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

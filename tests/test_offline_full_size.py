@@ -1,0 +1,93 @@
+"""The TensorFlow-free path: ``data.labels`` against ``build_data``, and the device-resident
+loop of ``scripts/offline_full_size.py`` (refusals, labels, criteria) without TensorFlow."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import requires_fmnist
+from gwa_jax import criteria
+from gwa_jax.data import TRAIN, build_data
+from gwa_jax.data.idx import find_fmnist_dir, load_fmnist_idx
+from gwa_jax.data.labels import split_and_labels
+from gwa_jax.data.registry import get_spec
+from gwa_jax.experiments.paper import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+FMNIST_N = str(REPO / "configs" / "fmnist_n.py")
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("_ofs", REPO / "scripts" /
+                                                  "offline_full_size.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@requires_fmnist
+@pytest.mark.parametrize("arg", ["noise=0.17,split=0.1,pool=600",
+                                 "noise=0.4,noise_kind=asymmetric,split=0,pool=500,noise_seed=3",
+                                 "noise=0,split=0.01,pool=1000"])
+def test_split_and_labels_match_build_data(arg):
+    config = load_config(FMNIST_N, arg)
+    meta = build_data(config).meta
+    _, true_labels = load_fmnist_idx(str(find_fmnist_dir()))["train"]
+    split, labels = split_and_labels(config.dataset, get_spec("fashion_mnist"), true_labels,
+                                     true_labels, 10)
+    np.testing.assert_array_equal(split, meta["split"])
+    np.testing.assert_array_equal(labels, meta["train_labels"])
+    assert (labels != true_labels).any() == (config.dataset.label_noise.rate > 0)
+
+
+@requires_fmnist
+def test_loop_runs_without_tensorflow_and_its_stops_follow_the_criteria(tmp_path):
+    out = tmp_path / "ofs.json"
+    code = ("import sys; sys.modules['tensorflow'] = None; "  # Any TF import now fails.
+            "import runpy; sys.argv = ['offline_full_size.py', '--config', "
+            f"'{FMNIST_N}:model=vit,noise=0.17,pool=320', '--epochs', '3', "
+            f"'--eval_batch', '2500', '--out', '{out}']; "
+            f"runpy.run_path('{REPO / 'scripts' / 'offline_full_size.py'}', "
+            "run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(out.read_text())["runs"][0]
+    config = load_config(FMNIST_N, "model=vit,noise=0.17,pool=320")
+    meta = build_data(config).meta
+    ids = np.flatnonzero(meta["split"] == TRAIN)
+    assert record["num_train"] == len(ids) == 320
+    assert record["num_mislabelled"] == int(meta["noise_mask"][ids].sum()) == 54
+    assert record["steps_per_epoch"] == 5 and record["epochs"] == 3
+    rows = record["metrics"]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert all(0 <= r["test_acc"] <= 1 and r["gwa_se"] >= 0 for r in rows)
+    gwa = [r["gwa"] for r in rows]
+    steps = [r["step"] for r in rows]
+    expected = criteria.select_gwa(gwa, steps, record["total_steps"], 0.1)
+    assert record["selected"]["gwa"]["epoch"] == rows[expected]["epoch"]
+    assert record["selected"]["last"]["epoch"] == 3
+    best = max(r["test_acc"] for r in rows)
+    for name, stop in record["selected"].items():
+        assert record["regret_pts"][name] == pytest.approx(100 * (best - stop["test_acc"]),
+                                                           abs=0.006)
+
+
+@pytest.mark.parametrize("arg,what", [("split=0.1", "a validation split"),
+                                      ("runlocal=True,split=0", None)])
+def test_unsupported_configs_are_refused_in_one_line(arg, what, capsys):
+    script = load_script()
+    config = load_config(FMNIST_N, arg)
+    if what is None:  # A supported config passes the check.
+        script.check_supported(config)
+        config.augment.flip = True
+        what = "augmentation"
+    with pytest.raises(script.UnsupportedConfig, match=what) as err:
+        script.check_supported(config)
+    assert "\n" not in str(err.value) and "use gwa-train" in str(err.value)
