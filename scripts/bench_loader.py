@@ -191,6 +191,47 @@ def _keras_peer(builder, config, images: int, batch: int) -> dict:
     return {"images": count, "wall_s": wall, "cpu_s": cpu}
 
 
+def _floor_stream(builder, config, stage: str) -> tf.data.Dataset:
+    """The fixed cost under any pipeline with the same pixels: read + parse (``read``), plus
+    the fast path's window decode (``decode``: ``decode_and_crop_jpeg`` of the inception
+    window with its 16 px margin), plus the bilinear resize to 224 (``resize``). The output is
+    reduced to a scalar per image (the decode and resize still run in full)."""
+    size = config.dataset.image_size
+    key = tf.constant([0, 0], tf.int64)
+
+    def one(example):
+        encoded = example["image"]
+        if stage == "read":
+            return tf.strings.length(encoded)
+        seed = augment.fold_in(key, example["label"])
+        hw = tf.image.extract_jpeg_shape(encoded)[:2]
+        begin, window = augment.inception_window(tf.concat([hw, [3]], 0), seed)
+        lo = tf.maximum(begin[:2] - 16, 0)
+        hi = tf.minimum(begin[:2] + window[:2] + 16, hw)
+        image = tf.image.decode_and_crop_jpeg(encoded, tf.concat([lo, hi - lo], 0), channels=3)
+        if stage == "decode":
+            return tf.shape(image)[0]
+        crop = tf.slice(image, tf.concat([begin[:2] - lo, [0]], 0), window)
+        out = augment.resize_crop(tf.ensure_shape(crop, [None, None, 3]), size)
+        return tf.shape(out)[0]
+
+    ds = builder.as_dataset(split="train", decoders={"image": tfds.decode.SkipDecoding()})
+    return ds.map(one, num_parallel_calls=AUTOTUNE).batch(256).prefetch(AUTOTUNE)
+
+
+FLOOR_STAGES = ("read", "decode", "resize")
+
+
+def _time_floor(builder, config, stage: str) -> dict:
+    ds = _floor_stream(builder, config, stage)
+    for _ in ds.take(1):  # Warm-up: tracing.
+        pass
+    w0, c0 = time.perf_counter(), time.process_time()
+    images = sum(int(b.shape[0]) for b in ds.as_numpy_iterator())
+    return {"images": images, "wall_s": time.perf_counter() - w0,
+            "cpu_s": time.process_time() - c0}
+
+
 def _rates(runs: list[dict]) -> dict:
     images = sum(r["images"] for r in runs)
     wall = sum(r["wall_s"] for r in runs)
@@ -222,6 +263,7 @@ def bench_imagenet(args) -> dict:
         builder = GwaBenchJpegs(data_dir=data_dir)
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(num_shards=4))
         runs = {(impl, name): [] for impl in IMPLS for name in stages}
+        floor_runs: dict[str, list[dict]] = {}
         for rep in range(args.reps):
             order = IMPLS if rep % 2 == 0 else IMPLS[::-1]
             for name, pre in stages.items():
@@ -232,6 +274,8 @@ def bench_imagenet(args) -> dict:
                     runs[(impl, name)].append(r)
                     print(f"rep {rep} {impl:<9s} {name:<22s} {r['images'] / r['wall_s']:7.1f} "
                           f"img/s  {r['images'] / r['cpu_s']:7.1f} img/cpu-s", flush=True)
+            for stage in FLOOR_STAGES:
+                floor_runs.setdefault(stage, []).append(_time_floor(builder, config, stage))
         peer = None
         if args.peer_images:
             peer = _rates([_keras_peer(builder, config, args.peer_images, args.peer_batch)])
@@ -257,6 +301,10 @@ def bench_imagenet(args) -> dict:
     ]
     cores = os.cpu_count()
     fast_rate = results["fast"]["full_images_per_cpu_s"]
+    floor = {stage: _rates(r) for stage, r in floor_runs.items()}
+    ref_ms = results["reference"]["stages"]["+mixup (full preset)"]["cpu_ms_per_image"]
+    fast_ms = results["fast"]["stages"]["+mixup (full preset)"]["cpu_ms_per_image"]
+    floor_ms = floor["resize"]["cpu_ms_per_image"]
     return {
         "benchmark": "loader_imagenet",
         "config": "configs/table1_imagenet_vit.py (also table1_imagenet_convnext.py: same augment)",
@@ -282,6 +330,18 @@ def bench_imagenet(args) -> dict:
             "needed_images_per_core_s": round(args.h100_rate / 16, 1),
             "fast_images_per_core_s": fast_rate,
             "cores_needed_at_fast_rate": round(args.h100_rate / fast_rate, 1),
+        },
+        "floor": {
+            "note": "CPU ms per image of what every pipeline with the same pixels must do: "
+                    "read + parse, + window decode (decode_and_crop_jpeg), + bilinear resize "
+                    "to 224; measured in the same run",
+            "stages": floor,
+            "reference_ms": ref_ms,
+            "fast_ms": fast_ms,
+            "budget_ms_for_2x": round(ref_ms / 2, 3),
+            "decode_resize_floor_ms": floor_ms,
+            "left_for_flip_randaug_mixup_batching_ms": round(ref_ms / 2 - floor_ms, 3),
+            "fast_spends_there_ms": round(fast_ms - floor_ms, 3),
         },
         "peer_keras_randaugment": peer,
         "peer_batch_size": args.peer_batch,

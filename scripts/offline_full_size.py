@@ -15,6 +15,13 @@ Gradient Disparity, and only configs without augmentation and without a validati
         --config configs/fmnist_n.py:model=convnext,noise=0.17,pool=60000 --epochs 19 \\
         --out results/bench/gpu/offline_full_size.json
 
+``--summarize FILE`` prints (``--out``: also writes) a Markdown table of a report instead:
+per run the epochs, the median training img/s after the first (compiling) epoch, the wall
+time, each criterion's stop and test accuracy, the best epoch in hindsight and the regrets.
+
+    python scripts/offline_full_size.py --summarize results/bench/gpu/offline_full_size.json \
+        --out results/bench/gpu/offline_full_size.md
+
 Each ``--config`` is one run; ``--epochs`` (once, or once per ``--config``) sets the epoch
 count (default: the config's ``total_steps`` rounded down to whole epochs). The JSON (written
 after every run, so a stopped command keeps its finished runs) holds per run the per-epoch
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import platform
 import sys
@@ -187,10 +195,35 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
     }
 
 
+def summary_table(report: dict, command: str) -> str:
+    """Markdown table of a report (see the module docstring)."""
+    names = ("gwa", "gwa_finetune", "labelwave", "last")
+    head = ["config", "train ids (mislabelled)", "epochs", "img/s (median)", "wall [s]",
+            *[f"{n} epoch (test %)" for n in names], "best epoch (test %)",
+            *[f"{n} regret" for n in names]]
+    lines = [f"{report['device']}; `{command}`", "", "| " + " | ".join(head) + " |",
+             "|---" * len(head) + "|"]
+    for r in report["runs"]:
+        rate = float(np.median([m["train_images_per_s"] for m in r["metrics"][1:]]
+                               or [r["metrics"][0]["train_images_per_s"]]))
+        cells = [f"`{r['config'].split('/')[-1]}`", f"{r['num_train']} ({r['num_mislabelled']})",
+                 str(r["epochs"]), f"{rate:,.0f}", f"{r['wall_s']:.0f}"]
+        for n in names:
+            stop = r["selected"].get(n)
+            cells.append("–" if stop is None else f"{stop['epoch']} ({100 * stop['test_acc']:.2f})")
+        best = r["best_in_hindsight"]
+        cells.append(f"{best['epoch']} ({100 * best['test_acc']:.2f})")
+        cells += [f"{r['regret_pts'][n]:.2f}" if n in r["regret_pts"] else "–" for n in names]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append", required=True, metavar="FILE[:ARG]",
+    parser.add_argument("--config", action="append", metavar="FILE[:ARG]",
                         help="a config file with its argument; repeat for more runs")
+    parser.add_argument("--summarize", default=None, metavar="FILE",
+                        help="print a Markdown table of this report instead of training")
     parser.add_argument("--epochs", action="append", type=int, default=[],
                         help="epochs: once for every run or once per --config")
     parser.add_argument("--eval_batch", type=int, default=1000)
@@ -198,6 +231,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="Fashion-MNIST idx directory (default: $GWA_FMNIST_DIR, Debian path)")
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
+    argv_text = sys.argv[1:] if argv is None else argv
+    if args.summarize:
+        command = "python scripts/offline_full_size.py " + " ".join(argv_text)
+        text = summary_table(json.loads(Path(args.summarize).read_text()), command)
+        print(text, end="")
+        if args.out:
+            Path(args.out).write_text(text)
+        return 0
+    if not args.config:
+        parser.error("give at least one --config (or --summarize FILE)")
     if args.epochs and len(args.epochs) not in (1, len(args.config)):
         parser.error("give --epochs once or once per --config")
     epochs = args.epochs * len(args.config) if len(args.epochs) == 1 else args.epochs
@@ -207,7 +250,6 @@ def main(argv: list[str] | None = None) -> int:
               "dataset-fashion-mnist or pass --data_dir", file=sys.stderr)
         return 2
     fmnist = load_fmnist_idx(str(directory))
-    argv_text = sys.argv[1:] if argv is None else argv
     report = {
         "benchmark": "offline_full_size",
         "device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind} "

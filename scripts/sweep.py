@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from gwa_jax.experiments.plan import PLANS, expand
-from gwa_jax.experiments.sweep import sweep
+from gwa_jax.experiments.sweep import add_sweep_options, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,19 +28,12 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     p.add_argument("table", choices=list(PLANS))
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true",
-                      help="list every run with its status and command; run nothing")
-    mode.add_argument("--print-commands", action="store_true",
-                      help="print one gwa-train command per unfinished run (for a scheduler)")
     p.add_argument("--root", default="runs", help="directory of the workdirs (default: runs)")
     p.add_argument("--configs", default=str(ROOT / "configs"), help="the configs/ directory")
-    p.add_argument("--only", nargs="+", default=[], metavar="FILTER",
-                   help="keep runs matching all filters: KEY=V1,V2 on model, variant, split, "
-                        "seed, config or a config argument; or a substring of the workdir")
-    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override for every run, e.g. dataset.data_dir=/data/tfds")
-    p.add_argument("--verbose", action="store_true", help="stream training output")
+    add_sweep_options(
+        p, only_help="keep runs matching all filters: KEY=V1,V2 on model, variant, split, "
+                     "seed, config or a config argument; or a substring of the workdir",
+        override_help="config override for every run, e.g. dataset.data_dir=/data/tfds")
     args = p.parse_args(argv)
     runs = [r for r in expand(args.table) if r.matches(args.only)]
     if not runs:

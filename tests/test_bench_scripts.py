@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -42,3 +44,27 @@ def test_bench_overhead_with_gradient_accumulation(tmp_path):
         capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0
     assert "--accumulate-steps 4 must be >= 1 and divide the batch size 30" in bad.stderr
+
+
+def test_bench_loader_imagenet_preset_small(tmp_path):
+    """The ImageNet preset on 32 synthetic JPEGs: every stream sees every image, the stage
+    shares add up, and the floor is measured in the same run (the 2x budget is half the
+    reference's cost per image)."""
+    out = tmp_path / "loader.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_loader.py"), "--preset", "imagenet",
+         "--batch_size", "16", "--epoch_images", "32", "--distinct_jpegs", "4", "--reps", "1",
+         "--peer_images", "0", "--out", str(out)],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    for impl in ("reference", "fast"):
+        stages = report["results"][impl]["stages"]
+        assert all(stage["images"] == 32 for stage in stages.values())
+        assert sum(report["results"][impl]["stage_share_of_cpu_time"].values()) == \
+            pytest.approx(1.0, abs=2e-3)
+    floor = report["floor"]
+    assert [s["images"] for s in floor["stages"].values()] == [32, 32, 32]
+    assert floor["budget_ms_for_2x"] == pytest.approx(floor["reference_ms"] / 2, abs=1e-3)
+    assert floor["left_for_flip_randaug_mixup_batching_ms"] == pytest.approx(
+        floor["budget_ms_for_2x"] - floor["decode_resize_floor_ms"], abs=2e-3)

@@ -77,6 +77,14 @@ def test_loop_runs_without_tensorflow_and_its_stops_follow_the_criteria(tmp_path
     for name, stop in record["selected"].items():
         assert record["regret_pts"][name] == pytest.approx(100 * (best - stop["test_acc"]),
                                                            abs=0.006)
+    md = tmp_path / "summary.md"
+    assert load_script().main(["--summarize", str(out), "--out", str(md)]) == 0
+    (row,) = [line for line in md.read_text().splitlines() if "pool=320" in line]
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    gwa = record["selected"]["gwa"]
+    assert cells[1:3] == ["320 (54)", "3"]
+    assert cells[5] == f"{gwa['epoch']} ({100 * gwa['test_acc']:.2f})"
+    assert cells[-1] == f"{record['regret_pts']['last']:.2f}"
 
 
 @pytest.mark.parametrize("arg,what", [("split=0.1", "a validation split"),

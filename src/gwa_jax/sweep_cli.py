@@ -21,6 +21,7 @@ import argparse
 import sys
 
 from gwa_jax.experiments.grid import GridError, check_config_arguments, expand_grid, write_manifest
+from gwa_jax.experiments.sweep import add_sweep_options
 
 PROG = "gwa-sweep"
 
@@ -40,17 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", nargs="+", default=[], metavar="KEY=V1,V2",
                    help="grid keys: config arguments, or config.KEY for any config key")
     p.add_argument("--root", required=True, help="directory that receives the workdirs")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true",
-                      help="list every run with its status and command; run nothing")
-    mode.add_argument("--print-commands", action="store_true",
-                      help="print one gwa-train command per unfinished run (for a scheduler)")
-    p.add_argument("--only", nargs="+", default=[], metavar="FILTER",
-                   help="keep runs matching all filters: KEY=V1,V2 on a grid key, or a "
-                        "substring of the workdir")
-    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override for every run (not part of the workdir name)")
-    p.add_argument("--verbose", action="store_true", help="stream training output")
+    add_sweep_options(
+        p, only_help="keep runs matching all filters: KEY=V1,V2 on a grid key, or a "
+                     "substring of the workdir",
+        override_help="config override for every run (not part of the workdir name)")
     return p
 
 

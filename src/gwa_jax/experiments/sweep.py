@@ -9,6 +9,7 @@ says whether any failed.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -21,6 +22,21 @@ from gwa_jax.experiments.plan import Run, python_executable, shell_command
 
 DONE, PARTIAL, NEW = "done", "partial", "new"
 LOG_NAME = "train.log"
+
+
+def add_sweep_options(parser: argparse.ArgumentParser, only_help: str,
+                      override_help: str) -> None:
+    """The options every sweep command shares: ``--dry-run`` / ``--print-commands``,
+    ``--only``, ``--override`` and ``--verbose`` (``scripts/sweep.py`` and ``gwa-sweep``)."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true",
+                      help="list every run with its status and command; run nothing")
+    mode.add_argument("--print-commands", action="store_true",
+                      help="print one gwa-train command per unfinished run (for a scheduler)")
+    parser.add_argument("--only", nargs="+", default=[], metavar="FILTER", help=only_help)
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help=override_help)
+    parser.add_argument("--verbose", action="store_true", help="stream training output")
 
 
 def run_status(run: Run, root: str | os.PathLike) -> str:
