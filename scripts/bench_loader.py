@@ -194,15 +194,16 @@ def _keras_peer(builder, config, images: int, batch: int) -> dict:
 def _floor_stream(builder, config, stage: str) -> tf.data.Dataset:
     """The fixed cost under any pipeline with the same pixels: read + parse (``read``), plus
     the fast path's window decode (``decode``: ``decode_and_crop_jpeg`` of the inception
-    window with its 16 px margin), plus the bilinear resize to 224 (``resize``). The output is
-    reduced to a scalar per image (the decode and resize still run in full)."""
+    window with its 16 px margin), plus the bilinear resize to 224 (``resize``). Each image
+    is reduced to one of its values (not its shape, which graph optimisation would compute
+    without running the decode), so the decode and the resize run in full."""
     size = config.dataset.image_size
     key = tf.constant([0, 0], tf.int64)
 
     def one(example):
         encoded = example["image"]
         if stage == "read":
-            return tf.strings.length(encoded)
+            return tf.cast(tf.strings.length(encoded), tf.float32)
         seed = augment.fold_in(key, example["label"])
         hw = tf.image.extract_jpeg_shape(encoded)[:2]
         begin, window = augment.inception_window(tf.concat([hw, [3]], 0), seed)
@@ -210,10 +211,10 @@ def _floor_stream(builder, config, stage: str) -> tf.data.Dataset:
         hi = tf.minimum(begin[:2] + window[:2] + 16, hw)
         image = tf.image.decode_and_crop_jpeg(encoded, tf.concat([lo, hi - lo], 0), channels=3)
         if stage == "decode":
-            return tf.shape(image)[0]
+            return tf.cast(image[0, 0, 0], tf.float32)
         crop = tf.slice(image, tf.concat([begin[:2] - lo, [0]], 0), window)
         out = augment.resize_crop(tf.ensure_shape(crop, [None, None, 3]), size)
-        return tf.shape(out)[0]
+        return out[size // 2, size // 2, 0]
 
     ds = builder.as_dataset(split="train", decoders={"image": tfds.decode.SkipDecoding()})
     return ds.map(one, num_parallel_calls=AUTOTUNE).batch(256).prefetch(AUTOTUNE)
