@@ -39,7 +39,7 @@ import tensorflow_datasets as tfds  # noqa: E402
 
 from gwa_jax.config_base import default_config  # noqa: E402
 from gwa_jax.data import augment, build_data, tfds_io  # noqa: E402
-from gwa_jax.data.preprocess import Preprocess  # noqa: E402
+from gwa_jax.data.preprocess import Preprocess, decode_inception_window  # noqa: E402
 from gwa_jax.data.registry import get_spec  # noqa: E402
 from gwa_jax.data.train import TfdsTrainStream  # noqa: E402
 from gwa_jax.run_files import emit_report  # noqa: E402
@@ -193,10 +193,10 @@ def _keras_peer(builder, config, images: int, batch: int) -> dict:
 
 def _floor_stream(builder, config, stage: str) -> tf.data.Dataset:
     """The fixed cost under any pipeline with the same pixels: read + parse (``read``), plus
-    the fast path's window decode (``decode``: ``decode_and_crop_jpeg`` of the inception
-    window with its 16 px margin), plus the bilinear resize to 224 (``resize``). Each image
-    is reduced to one of its values (not its shape, which graph optimisation would compute
-    without running the decode), so the decode and the resize run in full."""
+    the fast path's window decode (``decode``: ``preprocess.decode_inception_window``), plus
+    the bilinear resize to 224 (``resize``). Each image is reduced to one of its values (not
+    its shape, which graph optimisation would compute without running the decode), so the
+    decode and the resize run in full."""
     size = config.dataset.image_size
     key = tf.constant([0, 0], tf.int64)
 
@@ -205,14 +205,9 @@ def _floor_stream(builder, config, stage: str) -> tf.data.Dataset:
         if stage == "read":
             return tf.cast(tf.strings.length(encoded), tf.float32)
         seed = augment.fold_in(key, example["label"])
-        hw = tf.image.extract_jpeg_shape(encoded)[:2]
-        begin, window = augment.inception_window(tf.concat([hw, [3]], 0), seed)
-        lo = tf.maximum(begin[:2] - 16, 0)
-        hi = tf.minimum(begin[:2] + window[:2] + 16, hw)
-        image = tf.image.decode_and_crop_jpeg(encoded, tf.concat([lo, hi - lo], 0), channels=3)
+        crop = decode_inception_window(encoded, seed, 3)
         if stage == "decode":
-            return tf.cast(image[0, 0, 0], tf.float32)
-        crop = tf.slice(image, tf.concat([begin[:2] - lo, [0]], 0), window)
+            return tf.cast(crop[0, 0, 0], tf.float32)
         out = augment.resize_crop(tf.ensure_shape(crop, [None, None, 3]), size)
         return out[size // 2, size // 2, 0]
 

@@ -44,16 +44,12 @@ COLUMNS = (
 )
 
 
-def _column(run: Run, key: str) -> tuple[np.ndarray, np.ndarray]:
-    return run.result.column(key)
-
-
 def facts(run: Run) -> dict[str, float | int | None]:
     """The row of one run (accuracies in percent; None where undefined)."""
-    epochs, test = _column(run, "test_acc")
-    _, train = _column(run, "train_acc")
-    _, gwa = _column(run, "gwa")
-    _, se = _column(run, "gwa_se")
+    epochs, test = run.result.column("test_acc")
+    _, train = run.result.column("train_acc")
+    _, gwa = run.result.column("gwa")
+    _, se = run.result.column("gwa_se")
     out: dict[str, float | int | None] = {"epochs": int(epochs[-1]) if len(epochs) else None}
     out["train_last"] = 100 * float(train[-1]) if len(train) else None
     out["test_last"] = 100 * float(test[-1]) if len(test) else None
@@ -78,7 +74,7 @@ def facts(run: Run) -> dict[str, float | int | None]:
         index = int(np.flatnonzero(epochs == stop_epoch)[0])
         within = epochs_within_se(gwa, se, index)
     out["within_se"] = within
-    _, times = _column(run, "epoch_time_s")
+    _, times = run.result.column("epoch_time_s")
     out["time_s"] = float(np.nansum(times)) if np.isfinite(times).any() else None
     return out
 

@@ -89,6 +89,11 @@ def check_supported(config) -> None:
                                 + ": use gwa-train for this config")
 
 
+def _to_model_range(images: jax.Array) -> jax.Array:
+    """uint8 [0, 255] -> float32 [-1, 1]: ``gwa_jax.data.augment.to_model_range`` in JAX."""
+    return images.astype(jnp.float32) / 127.5 - 1.0
+
+
 def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
     """Trains one config; returns its record (see the module docstring)."""
     check_supported(config)
@@ -124,7 +129,7 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
         target = jax.nn.one_hot(label, num_classes, dtype=jnp.float32)
         if smoothing:
             target = target * (1.0 - smoothing) + smoothing / num_classes
-        image = images[ids].astype(jnp.float32) / 127.5 - 1.0  # = augment.to_model_range
+        image = _to_model_range(images[ids])
         return {"image": image, "label": label, "target": target, "id": ids}
 
     test_x = jax.device_put(test_images)
@@ -133,13 +138,13 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
     def test_accuracy(params) -> float:
         correct = 0.0
         for start in range(0, len(test_labels), eval_batch):
-            b = {"image": test_x[start:start + eval_batch].astype(jnp.float32) / 127.5 - 1.0,
+            b = {"image": _to_model_range(test_x[start:start + eval_batch]),
                  "label": test_y[start:start + eval_batch]}
             correct = correct + eval_fn(params, b)["correct"]
         return float(correct) / len(test_labels)
 
     tracker = EpochTracker.from_config(config, total_steps)
-    rows, prev = [], None
+    rows, prev = tracker.history, None  # The tracker keeps the rows (as gwa-train's history).
     compile_s = None
     for epoch in range(1, num_epochs + 1):
         t0 = time.perf_counter()
@@ -174,7 +179,6 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
         }
         prev = (preds, seen)
         tracker.append(row)
-        rows.append(row)
         print(f"  epoch {epoch}/{num_epochs} loss {row['train_loss']:.4f} train "
               f"{row['train_acc']:.4f} test {test_acc:.4f} GWA {ep.gwa:.4f} "
               f"({row['train_images_per_s']:.0f} img/s)", flush=True)

@@ -44,11 +44,16 @@ def _digest_dir(path: str) -> dict[str, str]:
     return out
 
 
+def _manifest_path(root: str, kind: str, step: int) -> str:
+    """Where the SHA-256 manifest of ``root/kind/step`` lives."""
+    return os.path.join(root, "checksums", f"{kind}_{step}.json")
+
+
 def _matches_manifest(root: str, kind: str, step: int) -> bool | None:
     """True: ``root/kind/step`` matches ``root/checksums/kind_step.json``; False: it differs;
     None: no (readable) manifest."""
     try:
-        with open(os.path.join(root, "checksums", f"{kind}_{step}.json")) as f:
+        with open(_manifest_path(root, kind, step)) as f:
             want = json.load(f)
     except (OSError, ValueError):
         return None
@@ -71,7 +76,7 @@ class RunCheckpoints:
         self._unsealed: list[tuple[str, int]] = []
 
     def _sum_file(self, kind: str, step: int) -> str:
-        return os.path.join(self.root, "checksums", f"{kind}_{step}.json")
+        return _manifest_path(self.root, kind, step)
 
     def seal(self, block: bool = True) -> None:
         """Writes the checksum manifests of finished saves (with ``block``, waits for all

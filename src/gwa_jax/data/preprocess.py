@@ -32,6 +32,24 @@ CROPS = ("none", "pad_crop", "inception")
 _JPEG_MARGIN = 16  # Pixels decoded around a crop window (see train_example_encoded).
 
 
+def decode_inception_window(encoded: tf.Tensor, crop_seed: tf.Tensor, channels: int) -> tf.Tensor:
+    """JPEG string scalar -> uint8 (h, w, channels): the inception-crop window of
+    :func:`augment.inception_window`, decoded with a margin so that its pixels equal those of
+    the full decode (the window depends only on the JPEG header's height and width)."""
+    height_width = tf.image.extract_jpeg_shape(encoded)[:2]
+    shape = tf.concat([height_width, [channels]], 0)
+    begin, size = augment.inception_window(shape, crop_seed)
+    # Decoding exactly the window would change its edge pixels: libjpeg's chroma upsampling
+    # replicates the samples at the edge of the decoded region instead of interpolating with
+    # their neighbours. A margin of one iMCU (16 px) keeps the window's pixels equal to those
+    # of the full decode.
+    lo = tf.maximum(begin[:2] - _JPEG_MARGIN, 0)
+    hi = tf.minimum(begin[:2] + size[:2] + _JPEG_MARGIN, height_width)
+    region = tf.image.decode_and_crop_jpeg(encoded, tf.concat([lo, hi - lo], 0),
+                                           channels=channels)
+    return tf.slice(region, tf.concat([begin[:2] - lo, [0]], 0), size)
+
+
 @dataclasses.dataclass(frozen=True)
 class Preprocess:
     """Image preprocessing of one dataset (see module docstring)."""
@@ -118,19 +136,7 @@ class Preprocess:
         crop_seed, flip_seed, ra_seed = augment.split_seed(seed, 3)
 
         def decode_window() -> tf.Tensor:
-            height_width = tf.image.extract_jpeg_shape(encoded)[:2]
-            shape = tf.concat([height_width, [channels]], 0)
-            begin, size = augment.inception_window(shape, crop_seed)
-            # Decoding exactly the window would change its edge pixels: libjpeg's chroma
-            # upsampling replicates the samples at the edge of the decoded region instead of
-            # interpolating with their neighbours. A margin of one iMCU (16 px) keeps the
-            # window's pixels equal to those of the full decode.
-            lo = tf.maximum(begin[:2] - _JPEG_MARGIN, 0)
-            hi = tf.minimum(begin[:2] + size[:2] + _JPEG_MARGIN, height_width)
-            region = tf.image.decode_and_crop_jpeg(
-                encoded, tf.concat([lo, hi - lo], 0), channels=channels
-            )
-            return tf.slice(region, tf.concat([begin[:2] - lo, [0]], 0), size)
+            return decode_inception_window(encoded, crop_seed, channels)
 
         def decode_then_crop() -> tf.Tensor:
             image = self.decode(encoded)

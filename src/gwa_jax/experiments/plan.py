@@ -256,12 +256,15 @@ def regime() -> list[Run]:
             for model in ("vit", "convnext"):
                 for noise in REGIME_NOISE:
                     for seed in SEEDS:
-                        args = {"model": model, "pool": pool, "recipe": recipe,
-                                "noise": noise, "seed": seed}
-                        variant = f"pool{pool}_{recipe}_{noise_variant(noise)}"
-                        runs.append(Run("regime", tuple(args.items()), model, variant, 0.0,
-                                        seed))
+                        runs.append(regime_run(model, pool, recipe, noise, seed))
     return runs
+
+
+def regime_run(model: str, pool: int, recipe: str, noise: float, seed: int) -> Run:
+    """One run of ``configs/regime.py`` (also for pools outside :data:`REGIME_POOLS`)."""
+    args = {"model": model, "pool": pool, "recipe": recipe, "noise": noise, "seed": seed}
+    variant = f"pool{pool}_{recipe}_{noise_variant(noise)}"
+    return Run("regime", tuple(args.items()), model, variant, 0.0, seed)
 
 
 def _union(*plans: Callable[[], list[Run]]) -> Callable[[], list[Run]]:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from gwa_jax.experiments.args import parse_arg
-from gwa_jax.experiments.plan import Run, expand, noise_variant
+from gwa_jax.experiments.plan import Run, expand, regime_run
 from gwa_jax.experiments.results import RunResult
 
 SATURATION = 0.95
@@ -97,9 +97,7 @@ def from_offline_json(path: str | os.PathLike) -> list[RunRegret]:
         if Path(file).stem != "regime":
             continue
         a = parse_arg(arg or None, where=file, **REGIME_DEFAULTS)
-        args = {k: getattr(a, k) for k in ("model", "pool", "recipe", "noise", "seed")}
-        variant = f"pool{args['pool']}_{args['recipe']}_{noise_variant(args['noise'])}"
-        run = Run("regime", tuple(args.items()), args["model"], variant, 0.0, args["seed"])
+        run = regime_run(a.model, a.pool, a.recipe, a.noise, a.seed)
         rows, selected = record["metrics"], record["selected"]
         epochs = np.array([r["epoch"] for r in rows], dtype=np.int64)
         out.append(_regret(run, epochs, _json_column(rows, "test_acc"),
