@@ -17,12 +17,14 @@ tabulates, per run, the epoch where training accuracy reaches 95% of its final v
 criterion's stop, the best test epoch in hindsight and the regret (best test accuracy minus
 test accuracy at the stop).
 
-Sizing (2 CPU cores, batch 64): 8-15 s per epoch per 2,000 images, so a 30-epoch 2,000-image
-run takes 4-8 minutes. Calibration (``results/regime/README.md``): with the paper recipe 30
-epochs do not saturate the training accuracy even on 2,000 images (ViT at 1e-4: 46%), so pass
-``epochs=`` closer to the paper's (92 for the ConvNeXt, 179 for the ViT) before sweeping; the
-full 48-run study (``python scripts/sweep.py regime``: 2 models x 2 pools x 2 recipes x 2 noise
-x 3 seeds) is then sized for a GPU.
+Epochs: the same for every pool size, by default Table 4's CIFAR-10 counts for the paper
+recipe (92 for the ConvNeXt, 179 for the ViT; the calibration in ``results/regime/README.md``
+showed that 30 epochs of augmented training do not saturate even 2,000 images) and 30 for the
+plain recipe. Sizing (2 CPU cores, batch 64, alone on the machine): 4-7 s of training per
+epoch per 2,000 images plus 3-7 s for the 10,000 test images, so one paper-recipe run takes
+~12 min (ConvNeXt, 2k) to ~1.5 h (ViT, 8k), and the full 48-run study
+(``python scripts/sweep.py regime``: 2 models x 2 pools x 2 recipes x 2 noise x 3 seeds)
+~18 CPU hours; it resumes across sessions.
 
 Arguments (``--config FILE:ARG``, comma separated, all optional):
 
@@ -31,7 +33,7 @@ Arguments (``--config FILE:ARG``, comma separated, all optional):
 * ``recipe``: ``paper`` or ``plain``. Default paper.
 * ``noise``: symmetric label-noise rate. Default 0.
 * ``seed``: training seed. Default 0.
-* ``epochs``: training epochs. Default 30.
+* ``epochs``: training epochs; 0 (default) for the recipe's own (above).
 * ``runlocal``: a 16-step smoke test on 64 images.
 
     gwa-train --config configs/regime.py:model=vit,pool=8000,recipe=paper,noise=0,seed=0 \\
@@ -39,8 +41,9 @@ Arguments (``--config FILE:ARG``, comma separated, all optional):
 """
 
 from gwa_jax.config_base import default_config
-from gwa_jax.experiments.args import parse_arg
+from gwa_jax.experiments.args import ArgError, parse_arg
 from gwa_jax.experiments.paper import FMNIST_TRAIN_SIZE, runlocal, set_subset_split
+from gwa_jax.experiments.plan import REGIME_ARGS, REGIME_EPOCHS
 
 MODELS = {"vit": "vit_fmnist", "convnext": "convnext_fmnist"}
 #: (model, recipe) -> Adam learning rate.
@@ -50,14 +53,16 @@ LR = {("vit", "paper"): 1e-4, ("convnext", "paper"): 1e-3,
 
 def get_config(arg: str | None = None):
     a = parse_arg(arg, where="configs/regime.py",
-                  choices={"model": tuple(MODELS), "recipe": ("paper", "plain")},
-                  model="vit", pool=2000, recipe="paper", noise=0.0, seed=0, epochs=30,
-                  runlocal=False)
+                  choices={"model": tuple(MODELS), "recipe": ("paper", "plain")}, **REGIME_ARGS)
+    if a.epochs < 0:
+        raise ArgError(f"configs/regime.py: epochs={a.epochs}; give a positive count, or 0 for "
+                       "the recipe's own")
+    epochs = a.epochs or REGIME_EPOCHS[(a.model, a.recipe)]
     c = default_config()
     c.seed = a.seed
     c.batch_size = 64
     c.eval_batch_size = 100
-    c.total_steps = a.epochs * (a.pool // c.batch_size)
+    c.total_steps = epochs * (a.pool // c.batch_size)
 
     c.dataset.name = "fashion_mnist"
     set_subset_split(c, a.pool, 0.0, FMNIST_TRAIN_SIZE)

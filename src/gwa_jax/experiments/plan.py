@@ -34,6 +34,14 @@ FINETUNE_FMNIST_NOISE = (0.0, 0.17)
 REGIME_POOLS = (2000, 8000)
 REGIME_RECIPES = ("paper", "plain")
 REGIME_NOISE = (0.0, 0.17)
+#: The arguments of ``configs/regime.py`` with their defaults (``epochs=0``: the recipe's own).
+REGIME_ARGS = {"model": "vit", "pool": 2000, "recipe": "paper", "noise": 0.0, "seed": 0,
+               "epochs": 0, "runlocal": False}
+#: (model, recipe) -> epochs when ``epochs=0``: Table 4's CIFAR-10 epoch counts for the paper
+#: recipe (the same for every pool size, so the 8,000-image pool's training accuracy
+#: saturates), 30 for the no-augmentation recipe (saturated by epoch 15-24 at every pool size).
+REGIME_EPOCHS = {("vit", "paper"): 179, ("convnext", "paper"): 92,
+                 ("vit", "plain"): 30, ("convnext", "plain"): 30}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from gwa_jax.experiments.args import parse_arg
-from gwa_jax.experiments.plan import Run, expand, regime_run
+from gwa_jax.experiments.plan import REGIME_ARGS, Run, expand, regime_run
 from gwa_jax.experiments.results import RunResult
 
 SATURATION = 0.95
@@ -85,10 +85,6 @@ def run_regret(run: Run, result: RunResult) -> RunRegret:
     return _regret(run, epochs, test, train, result.selected_epoch)
 
 
-REGIME_DEFAULTS = {"model": "vit", "pool": 2000, "recipe": "paper", "noise": 0.0, "seed": 0,
-                   "epochs": 30, "runlocal": False}  # The arguments of configs/regime.py.
-
-
 def from_offline_json(path: str | os.PathLike) -> list[RunRegret]:
     """The ``configs/regime.py`` runs of a ``scripts/offline_full_size.py`` JSON report."""
     out = []
@@ -96,7 +92,7 @@ def from_offline_json(path: str | os.PathLike) -> list[RunRegret]:
         file, _, arg = record["config"].partition(":")
         if Path(file).stem != "regime":
             continue
-        a = parse_arg(arg or None, where=file, **REGIME_DEFAULTS)
+        a = parse_arg(arg or None, where=file, **REGIME_ARGS)
         run = regime_run(a.model, a.pool, a.recipe, a.noise, a.seed)
         rows, selected = record["metrics"], record["selected"]
         epochs = np.array([r["epoch"] for r in rows], dtype=np.int64)
