@@ -160,7 +160,7 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
         train_s = time.perf_counter() - t0
         ep = summarize_scores(host.scores.values, host.scores.seen, beta=config.gwa.beta,
                               eps=config.gwa.min_denominator, epoch=epoch)
-        se = gwa_standard_error(ep.scores, num_resamples=config.gwa.bootstrap_resamples or 200,
+        se = gwa_standard_error(ep.scores, num_resamples=config.gwa.bootstrap_resamples,
                                 seed=config.seed, epoch=epoch, beta=config.gwa.beta,
                                 eps=config.gwa.min_denominator)
         preds, seen = np.asarray(host.preds.values), np.asarray(host.preds.seen)

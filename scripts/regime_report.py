@@ -72,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "scripts/regime_report.py",
                           *(argv if argv is not None else sys.argv[1:])])
     if args.json:
+        missing = [path for path in args.json if not Path(path).is_file()]
+        if missing:
+            print(f"regime_report: error: no such report: {', '.join(missing)}; give the JSON "
+                  "files written by scripts/offline_full_size.py --out", file=sys.stderr)
+            return 2
         items = [it for path in args.json for it in regime.from_offline_json(path)]
     else:
         items = regime.collect(args.root)

@@ -29,7 +29,7 @@ def _write(root, run, test, train, selected):
               metrics=rows)
 
 
-def test_regret_tables_and_figure(tmp_path):
+def test_regret_tables_and_figure(tmp_path, capsys):
     runs = [r for r in expand("regime") if r.model == "vit" and r.variant ==
             "pool2000_paper_noise0"]
     assert [r.seed for r in runs] == [0, 1, 2]
@@ -62,6 +62,8 @@ def test_regret_tables_and_figure(tmp_path):
                  "command.txt"):
         assert (d / name).stat().st_size > 0, name
     assert script.main(["--root", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
+    assert script.main(["--json", str(tmp_path / "absent.json"), "--out", str(tmp_path)]) == 2
+    assert "no such report" in capsys.readouterr().err
 
 
 def test_regime_configs_differ_only_where_the_study_says():

@@ -241,11 +241,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
         ep = summarize_scores(host.scores.values, host.scores.seen, beta=config.gwa.beta,
                               eps=config.gwa.min_denominator, epoch=epoch)
-        gwa_se = math.nan
-        if config.gwa.bootstrap_resamples:
-            gwa_se = gwa_standard_error(ep.scores, num_resamples=config.gwa.bootstrap_resamples,
-                                        seed=config.seed, epoch=epoch, beta=config.gwa.beta,
-                                        eps=config.gwa.min_denominator)
+        gwa_se = gwa_standard_error(ep.scores, num_resamples=config.gwa.bootstrap_resamples,
+                                    seed=config.seed, epoch=epoch, beta=config.gwa.beta,
+                                    eps=config.gwa.min_denominator)  # NaN when resamples=0.
         preds, seen = np.asarray(host.preds.values), np.asarray(host.preds.seen)
         step = first_step + n_steps
         row: dict[str, Any] = {
