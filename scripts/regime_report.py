@@ -60,6 +60,50 @@ def regret_figure(items: list[regime.RunRegret], path: Path) -> Path:
     return path
 
 
+def curves_figure(items: list[regime.RunRegret], path: Path) -> Path:
+    """One panel per (model, pool, recipe, noise): test accuracy (solid), training accuracy
+    (dotted) and GWA scaled to the panel's accuracy range (green, right axis) per seed; a star
+    marks GWA's stop, a circle the best test epoch."""
+    groups: dict[tuple, list[regime.RunRegret]] = {}
+    for it in items:
+        groups.setdefault(regime.group_key(it.run), []).append(it)
+    keys = sorted(groups)
+    cols = min(4, len(keys))
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        model, pool, recipe, noise = key
+        right = ax.twinx()
+        for it in groups[key]:
+            c, seed = it.curves, it.run.coordinates["seed"]
+            color = f"C{int(seed)}"
+            ax.plot(c["epoch"], 100 * c["test_acc"], "-", color=color, lw=1.2,
+                    label=f"seed {seed}: test")
+            ax.plot(c["epoch"], 100 * c["train_acc"], ":", color=color, lw=1.0)
+            right.plot(c["epoch"], c["gwa"], "-", color="C2", alpha=0.5, lw=1.0)
+            if it.best_epoch is not None:
+                ax.plot(it.best_epoch, 100 * it.best_acc, "o", mfc="none", color=color, ms=7)
+            stop, acc = it.stops["gwa"], it.accs["gwa"]
+            if stop is not None and acc is not None:
+                ax.plot(stop, 100 * acc, "*", color="C2", mec="k", ms=10)
+        ax.set_title(f"{model}, {pool} images, {recipe}, {round(100 * noise)}% noise",
+                     fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy [%] (test -, train :)")
+        right.set_ylabel("GWA", color="C2")
+        right.tick_params(axis="y", colors="C2")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("Regime study: test/train accuracy, GWA (green), GWA stop (star), "
+                 "best test epoch (circle)", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -96,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / f"{stem}.md").write_text(T.grid_markdown(title, header, rows, notes, command))
         (out / f"{stem}.csv").write_text(T.grid_csv(header, rows))
     regret_figure(items, out / "regret_vs_pool.png")
+    curves_figure(items, out / "curves.png")
     (out / "command.txt").write_text(command + "\n")
     print(f"regime_report: {len(items)} runs -> {out}")
     return 0

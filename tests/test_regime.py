@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gwa_jax.experiments import regime
@@ -44,6 +45,8 @@ def test_regret_tables_and_figure(tmp_path, capsys):
     assert a.regret("gwa") == pytest.approx(10.0) and a.regret("labelwave") == 0.0
     assert a.regret("last") == pytest.approx(5.0) and a.regret("gd") is None
     assert b.regret("gwa") == 0.0 and b.regret("labelwave") == pytest.approx(20.0)
+    assert list(a.curves["epoch"]) == [1, 2, 3, 4] and list(a.curves["test_acc"]) == test
+    assert list(a.curves["train_acc"]) == train and list(a.curves["gwa"]) == [0.1] * 4
     header, rows = regime.summary_rows(items)
     (row,) = rows
     cell = dict(zip(header, row, strict=True))
@@ -59,7 +62,7 @@ def test_regret_tables_and_figure(tmp_path, capsys):
     assert script.main(["--root", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     d = tmp_path / "out" / "regime"
     for name in ("runs.md", "runs.csv", "summary.md", "summary.csv", "regret_vs_pool.png",
-                 "command.txt"):
+                 "curves.png", "command.txt"):
         assert (d / name).stat().st_size > 0, name
     assert script.main(["--root", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
     assert script.main(["--json", str(tmp_path / "absent.json"), "--out", str(tmp_path)]) == 2
@@ -111,5 +114,7 @@ def test_offline_json_runs_give_the_numbers_of_the_same_run_files(tmp_path):
     path.write_text(__import__("json").dumps(report))
     (from_json,) = regime.from_offline_json(path)
     assert from_json == from_files
+    for key, values in from_files.curves.items():
+        np.testing.assert_array_equal(from_json.curves[key], values, err_msg=key)
     assert from_json.regret("gwa") == 0.0 and from_json.regret("last") == pytest.approx(12.0)
     assert from_json.stops["gd"] is None and from_json.saturation == 3

@@ -54,6 +54,8 @@ class RunRegret:
     best_acc: float | None
     stops: dict[str, int | None]
     accs: dict[str, float | None]
+    #: Per-epoch curves for the figures: "epoch", "test_acc", "train_acc", "gwa"; (E,) each.
+    curves: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, compare=False)
 
     def regret(self, criterion: str) -> float | None:
         acc = self.accs.get(criterion)
@@ -62,7 +64,7 @@ class RunRegret:
         return 100.0 * (self.best_acc - acc)
 
 
-def _regret(run: Run, epochs: np.ndarray, test: np.ndarray, train: np.ndarray,
+def _regret(run: Run, epochs: np.ndarray, test: np.ndarray, train: np.ndarray, gwa: np.ndarray,
             selected_epoch: Callable[[str], int | None]) -> RunRegret:
     best_epoch = best_acc = None
     if np.isfinite(test).any():
@@ -74,15 +76,17 @@ def _regret(run: Run, epochs: np.ndarray, test: np.ndarray, train: np.ndarray,
         epoch = selected_epoch(criterion)
         stops[criterion] = epoch
         accs[criterion] = by_epoch.get(epoch) if epoch is not None else None
+    curves = {"epoch": np.asarray(epochs), "test_acc": test, "train_acc": train, "gwa": gwa}
     return RunRegret(run, len(epochs), saturation_epoch(epochs, train), best_epoch, best_acc,
-                     stops, accs)
+                     stops, accs, curves)
 
 
 def run_regret(run: Run, result: RunResult) -> RunRegret:
     """The study's numbers of one run (see the module docstring)."""
     epochs, test = result.column("test_acc")
     _, train = result.column("train_acc")
-    return _regret(run, epochs, test, train, result.selected_epoch)
+    _, gwa = result.column("gwa")
+    return _regret(run, epochs, test, train, gwa, result.selected_epoch)
 
 
 def from_offline_json(path: str | os.PathLike) -> list[RunRegret]:
@@ -97,7 +101,7 @@ def from_offline_json(path: str | os.PathLike) -> list[RunRegret]:
         rows, selected = record["metrics"], record["selected"]
         epochs = np.array([r["epoch"] for r in rows], dtype=np.int64)
         out.append(_regret(run, epochs, _json_column(rows, "test_acc"),
-                           _json_column(rows, "train_acc"),
+                           _json_column(rows, "train_acc"), _json_column(rows, "gwa"),
                            functools.partial(_json_stop, selected)))
     return out
 
