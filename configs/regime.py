@@ -20,11 +20,11 @@ test accuracy at the stop).
 Epochs: the same for every pool size, by default Table 4's CIFAR-10 counts for the paper
 recipe (92 for the ConvNeXt, 179 for the ViT; the calibration in ``results/regime/README.md``
 showed that 30 epochs of augmented training do not saturate even 2,000 images) and 30 for the
-plain recipe. Sizing (2 CPU cores, batch 64, alone on the machine): 4-7 s of training per
-epoch per 2,000 images plus 3-7 s for the 10,000 test images, so one paper-recipe run takes
-~12 min (ConvNeXt, 2k) to ~1.5 h (ViT, 8k), and the full 48-run study
-(``python scripts/sweep.py regime``: 2 models x 2 pools x 2 recipes x 2 noise x 3 seeds)
-~18 CPU hours; it resumes across sessions.
+plain recipe. Sizing (2 CPU cores, batch 64, measured on the seed-0 clean paper-recipe
+runs): ConvNeXt 10 min (2k) and 21 min (8k), ViT 25 min (2k) and about an hour (8k), so
+~2 h per (noise, seed) for the paper recipe and ~0.4 h for the plain one; the full 48-run
+study (``python scripts/sweep.py regime``: 2 models x 2 pools x 2 recipes x 2 noise x 3
+seeds) is ~14 CPU hours and resumes across sessions.
 
 Arguments (``--config FILE:ARG``, comma separated, all optional):
 
