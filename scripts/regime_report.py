@@ -61,8 +61,8 @@ def regret_figure(items: list[regime.RunRegret], path: Path) -> Path:
 
 
 def curves_figure(items: list[regime.RunRegret], path: Path) -> Path:
-    """One panel per (model, pool, recipe, noise): test accuracy (solid), training accuracy
-    (dotted) and GWA scaled to the panel's accuracy range (green, right axis) per seed; a star
+    """One panel per (model, pool, recipe, noise): per seed, test accuracy (solid) and
+    training accuracy (dotted) on the left axis, GWA (green) on its own right axis; a star
     marks GWA's stop, a circle the best test epoch."""
     groups: dict[tuple, list[regime.RunRegret]] = {}
     for it in items:

@@ -39,7 +39,7 @@ REGIME_ARGS = {"model": "vit", "pool": 2000, "recipe": "paper", "noise": 0.0, "s
                "epochs": 0, "runlocal": False}
 #: (model, recipe) -> epochs when ``epochs=0``: Table 4's CIFAR-10 epoch counts for the paper
 #: recipe (the same for every pool size, so the 8,000-image pool's training accuracy
-#: saturates), 30 for the no-augmentation recipe (saturated by epoch 15-24 at every pool size).
+#: saturates), 30 for the no-augmentation recipe (saturated by epoch 11-24 at every pool size).
 REGIME_EPOCHS = {("vit", "paper"): 179, ("convnext", "paper"): 92,
                  ("vit", "plain"): 30, ("convnext", "plain"): 30}
 
