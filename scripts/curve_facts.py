@@ -4,8 +4,9 @@ For every finished run at or below each path (a workdir or a sweep root), one ro
 number of epochs, the training and test accuracy at the last epoch, the best test epoch in
 hindsight, GWA at the first epoch, GWA's minimum (and its epoch), GWA at the last epoch, the
 plain GWA stop and the fine-tuning-rule stop (epoch and test accuracy), and how many epochs
-lie within one bootstrap standard error of the selected GWA (``gwa_se``), and the sum of the
-epoch times (wall seconds, as logged). A last line gives
+lie within one bootstrap standard error of the selected GWA (``gwa_se``), LabelWave's count of
+changed predictions as a share of the epoch's scored ids (``labelwave / align_seen``: min, max
+and last), and the sum of the epoch times (wall seconds, as logged). A last line gives
 the range (min-max) of every numeric column over the rows.
 
     python scripts/curve_facts.py results/finetune_fmnist/runs --match split0_ \\
@@ -40,6 +41,9 @@ COLUMNS = (
     ("gwa_finetune_epoch", "gwa_finetune stop", "{:d}"),
     ("gwa_finetune_test", "test acc. at gwa_finetune stop [%]", "{:.2f}"),
     ("within_se", "epochs within 1 SE of GWA stop", "{:d}"),
+    ("labelwave_min", "LabelWave changes min [% of ids]", "{:.1f}"),
+    ("labelwave_max", "LabelWave changes max [% of ids]", "{:.1f}"),
+    ("labelwave_last", "LabelWave changes last [% of ids]", "{:.1f}"),
     ("time_s", "sum of epoch times [s]", "{:.0f}"),
 )
 
@@ -74,6 +78,14 @@ def facts(run: Run) -> dict[str, float | int | None]:
         index = int(np.flatnonzero(epochs == stop_epoch)[0])
         within = epochs_within_se(gwa, se, index)
     out["within_se"] = within
+    _, changes = run.result.column("labelwave")
+    _, seen = run.result.column("align_seen")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = 100 * changes / seen  # Prediction changes per epoch, % of the scored ids.
+    if np.isfinite(share).any():
+        out["labelwave_min"] = float(np.nanmin(share))
+        out["labelwave_max"] = float(np.nanmax(share))
+    out["labelwave_last"] = float(share[-1]) if len(share) and np.isfinite(share[-1]) else None
     _, times = run.result.column("epoch_time_s")
     out["time_s"] = float(np.nansum(times)) if np.isfinite(times).any() else None
     return out
