@@ -6,7 +6,8 @@ hindsight, GWA at the first epoch, GWA's minimum (and its epoch), GWA at the las
 plain GWA stop and the fine-tuning-rule stop (epoch and test accuracy), and how many epochs
 lie within one bootstrap standard error of the selected GWA (``gwa_se``), LabelWave's count of
 changed predictions as a share of the epoch's scored ids (``labelwave / align_seen``: min, max
-and last), and the sum of the epoch times (wall seconds, as logged). A last line gives
+and last), the validation split's stop (epoch and test accuracy; runs with a split), and the
+sum of the epoch times (wall seconds, as logged). A last line gives
 the range (min-max) of every numeric column over the rows.
 
     python scripts/curve_facts.py results/finetune_fmnist/runs --match split0_ \\
@@ -44,6 +45,8 @@ COLUMNS = (
     ("labelwave_min", "LabelWave changes min [% of ids]", "{:.1f}"),
     ("labelwave_max", "LabelWave changes max [% of ids]", "{:.1f}"),
     ("labelwave_last", "LabelWave changes last [% of ids]", "{:.1f}"),
+    ("val_epoch", "validation stop", "{:d}"),
+    ("val_test", "test acc. at validation stop [%]", "{:.2f}"),
     ("time_s", "sum of epoch times [s]", "{:.0f}"),
 )
 
@@ -67,7 +70,7 @@ def facts(run: Run) -> dict[str, float | int | None]:
         out["gwa_min"], out["gwa_min_epoch"] = float(gwa[i]), int(epochs[i])
     out["gwa_last"] = float(gwa[-1]) if len(gwa) and finite[-1] else None
     selected = run.result.summary.get("selected", {})
-    for name in ("gwa", "gwa_finetune"):
+    for name in ("gwa", "gwa_finetune", "val"):
         stop = selected.get(name) or {}
         epoch, acc = stop.get("epoch"), stop.get("test_acc")
         out[f"{name}_epoch"] = epoch
