@@ -7,8 +7,9 @@
 
 Writes ``<out>/regime/``: ``runs.{md,csv}`` (per run: saturation epoch, each criterion's stop
 and test accuracy, best epoch in hindsight, regrets), ``summary.{md,csv}`` (mean and max
-regret over seeds per model, pool, recipe and noise), ``regret_vs_pool.png`` (GWA's and
-LabelWave's mean regret against the pool size, one panel per noise level) and
+regret over seeds per model, pool, recipe and noise; GWA's mean gain over the last epoch),
+``regret_vs_pool.png`` (each criterion's regret per run and its mean over seeds against the
+pool size: GWA and the last epoch on top, LabelWave and GD below, one column per noise level) and
 ``command.txt``. Exits 1 when no run has finished.
 """
 
@@ -28,32 +29,43 @@ import numpy as np  # noqa: E402
 from gwa_jax.experiments import regime  # noqa: E402
 from gwa_jax.experiments import tables as T  # noqa: E402
 
+# Top row: GWA against training to the end; bottom row: the other criteria (LabelWave's
+# regrets are an order of magnitude larger under augmentation, so they get their own axes).
+FIGURE_ROWS = (
+    (("gwa", "-", "o"), ("last", ":", "s")),
+    (("labelwave", "--", "^"), ("gd", "-.", "v")),
+)
+
 
 def regret_figure(items: list[regime.RunRegret], path: Path) -> Path:
-    """Mean regret (points) of GWA (solid) and LabelWave (dashed) vs pool size."""
+    """Regret (points) vs pool size, one column per noise level: each run as a faint point, the
+    mean over seeds as a line; colour = (model, recipe), line style = criterion."""
     noises = sorted({regime.group_key(it.run)[3] for it in items})
-    fig, axes = plt.subplots(1, len(noises), figsize=(5.2 * len(noises), 3.8), squeeze=False,
-                             layout="constrained")
-    for ax, noise in zip(axes[0], noises, strict=True):
-        lines = sorted({(m, r) for m, _, r, _ in map(regime.group_key, (it.run for it in items))})
-        for i, (model, recipe) in enumerate(lines):
-            for criterion, style in (("gwa", "-"), ("labelwave", "--")):
-                pts: dict[int, list[float]] = {}
-                for it in items:
-                    m, pool, r, n = regime.group_key(it.run)
-                    value = it.regret(criterion)
-                    if (m, r, n) == (model, recipe, noise) and value is not None:
-                        pts.setdefault(pool, []).append(value)
-                if pts:
+    lines = sorted({(m, r) for m, _, r, _ in (regime.group_key(it.run) for it in items)})
+    fig, axes = plt.subplots(len(FIGURE_ROWS), len(noises), figsize=(5.2 * len(noises), 7.0),
+                             squeeze=False, layout="constrained")
+    for row, criteria in zip(axes, FIGURE_ROWS, strict=True):
+        for ax, noise in zip(row, noises, strict=True):
+            for criterion, style, marker in criteria:
+                points = regime.regret_by_pool(items, criterion)
+                for i, (model, recipe) in enumerate(lines):
+                    pts = points.get((model, recipe, noise))
+                    if not pts:
+                        continue
                     pools = sorted(pts)
-                    ax.plot(pools, [np.mean(pts[p]) for p in pools], style, marker="o",
+                    for pool in pools:
+                        ax.scatter([pool] * len(pts[pool]), pts[pool], s=10, alpha=0.35,
+                                   color=f"C{i}", marker=marker)
+                    ax.plot(pools, [np.mean(pts[p]) for p in pools], style, marker=marker,
                             color=f"C{i}", label=f"{model}, {recipe}: {criterion}")
-        ax.axhline(0, color="0.6", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("training pool (images)")
-        ax.set_ylabel("regret [points]: best test acc. - acc. at stop")
-        ax.set_title(f"{round(100 * noise)}% symmetric noise", fontsize=10)
-        ax.legend(fontsize=7)
+            ax.axhline(0, color="0.6", lw=0.8)
+            ax.set_xscale("log")
+            ax.set_xlabel("training pool (images)")
+            ax.set_ylabel("regret [points]: best test acc. - acc. at stop")
+            ax.set_title(f"{round(100 * noise)}% symmetric noise: "
+                         f"{' vs '.join(c for c, _, _ in criteria)}", fontsize=10)
+            if ax.has_data():
+                ax.legend(fontsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
@@ -133,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     notes = [f"Saturation epoch: first epoch with training accuracy >= "
              f"{regime.SATURATION:.0%} of the final epoch's.",
              "Regret: best test accuracy over all epochs (hindsight) minus the test accuracy "
-             "at the criterion's stop, in points; mean (max) over seeds in the summary."]
+             "at the criterion's stop, in points; mean (max) over seeds in the summary.",
+             "GWA - last: test accuracy at GWA's stop minus at the last epoch, mean over seeds "
+             "(points); GWA ahead: in how many runs that difference is positive."]
     for stem, (header, rows), title in (
             ("runs", regime.per_run_rows(items), "Regime study, per run (0% split)"),
             ("summary", regime.summary_rows(items), "Regime study, mean over seeds")):

@@ -53,6 +53,14 @@ def test_regret_tables_and_figure(tmp_path, capsys):
     assert cell["Runs"] == "2" and cell["GWA epoch"] == "2.5" and cell["Best epoch"] == "3.0"
     assert cell["gwa regret"] == "5.00 (10.00)" and cell["labelwave regret"] == "10.00 (20.00)"
     assert cell["gd regret"] == "–"
+    # GWA vs the last epoch: run a stops at 0.70 vs last 0.75 (-5), run b at 0.90 vs 0.85 (+5).
+    assert regime.gwa_gain_over_last(a) == pytest.approx(-5.0)
+    assert regime.gwa_gain_over_last(b) == pytest.approx(5.0)
+    assert cell["GWA - last"] == "0.00" and cell["GWA ahead"] == "1/2"
+    by_pool = regime.regret_by_pool(items, "gwa")
+    assert list(by_pool) == [("vit", "paper", 0.0)]
+    assert by_pool[("vit", "paper", 0.0)][2000] == pytest.approx([10.0, 0.0])
+    assert regime.regret_by_pool(items, "gd") == {}
     header, rows = regime.per_run_rows(items)
     assert rows[0][:8] == ["vit", "2000", "paper", "0%", "0", "4", "3", "3 (80.00)"]
 

@@ -158,14 +158,17 @@ def group_key(run: Run) -> tuple[str, int, str, float]:
 
 def summary_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]]:
     """Mean over seeds per (model, pool, recipe, noise): saturation epoch, GWA and best epoch,
-    and each criterion's regret as mean (max) over seeds, in points."""
+    each criterion's regret as mean (max) over seeds, in points, then GWA's gain over the last
+    epoch (mean of :func:`gwa_gain_over_last`, points) and in how many runs it is positive."""
     groups: dict[tuple[str, int, str, float], list[RunRegret]] = {}
     for it in items:
         groups.setdefault(group_key(it.run), []).append(it)
     header = ["Model", "Pool", "Recipe", "Noise", "Runs", "Saturation epoch", "GWA epoch",
-              "Best epoch"] + [f"{c} regret" for c in CRITERIA]
+              "Best epoch"] + [f"{c} regret" for c in CRITERIA] + ["GWA - last", "GWA ahead"]
     rows = []
-    for (model, pool, recipe, noise), group in groups.items():
+    # Recipe, noise, model, pool: the order the write-up reads the cells in.
+    for (model, pool, recipe, noise) in sorted(groups, key=lambda k: (k[2], k[3], k[0], k[1])):
+        group = groups[(model, pool, recipe, noise)]
         def mean(values: list[float | None]) -> float | None:
             vals = [v for v in values if v is not None]
             return float(np.mean(vals)) if vals else None
@@ -178,5 +181,32 @@ def summary_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]
             regrets = [g.regret(c) for g in group if g.regret(c) is not None]
             row.append("–" if not regrets else
                        f"{np.mean(regrets):.2f} ({max(regrets):.2f})")
+        gains = [gwa_gain_over_last(g) for g in group]
+        gains = [v for v in gains if v is not None]
+        row.append(_fmt(mean(gains)))
+        row.append(f"{sum(v > 0 for v in gains)}/{len(gains)}" if gains else "–")
         rows.append(row)
     return header, rows
+
+
+def gwa_gain_over_last(item: RunRegret) -> float | None:
+    """Test accuracy at GWA's stop minus at the last epoch, in points (> 0: stopping where GWA
+    says beats training to the end); None when either is missing."""
+    gwa, last = item.accs.get("gwa"), item.accs.get("last")
+    if gwa is None or last is None:
+        return None
+    return 100.0 * (gwa - last)
+
+
+def regret_by_pool(items: Sequence[RunRegret], criterion: str
+                   ) -> dict[tuple[str, str, float], dict[int, list[float]]]:
+    """The regrets (points) of ``criterion`` grouped for a regret-vs-pool figure:
+    ``{(model, recipe, noise): {pool: [one value per finished run, in item order]}}``."""
+    out: dict[tuple[str, str, float], dict[int, list[float]]] = {}
+    for it in items:
+        value = it.regret(criterion)
+        if value is None:
+            continue
+        model, pool, recipe, noise = group_key(it.run)
+        out.setdefault((model, recipe, noise), {}).setdefault(pool, []).append(value)
+    return out
