@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
              "Regret: best test accuracy over all epochs (hindsight) minus the test accuracy "
              "at the criterion's stop, in points; mean (max) over seeds in the summary.",
              "GWA - last: test accuracy at GWA's stop minus at the last epoch, mean over seeds "
-             "(points); GWA ahead: in how many runs that difference is positive."]
+             "(points); GWA ahead/level/behind: in how many runs that difference is positive, "
+             "zero (within 0.005) or negative."]
     for stem, (header, rows), title in (
             ("runs", regime.per_run_rows(items), "Regime study, per run (0% split)"),
             ("summary", regime.summary_rows(items), "Regime study, mean over seeds")):

@@ -56,7 +56,7 @@ def test_regret_tables_and_figure(tmp_path, capsys):
     # GWA vs the last epoch: run a stops at 0.70 vs last 0.75 (-5), run b at 0.90 vs 0.85 (+5).
     assert regime.gwa_gain_over_last(a) == pytest.approx(-5.0)
     assert regime.gwa_gain_over_last(b) == pytest.approx(5.0)
-    assert cell["GWA - last"] == "0.00" and cell["GWA ahead"] == "1/2"
+    assert cell["GWA - last"] == "0.00" and cell["GWA ahead/level/behind"] == "1/0/1"
     by_pool = regime.regret_by_pool(items, "gwa")
     assert list(by_pool) == [("vit", "paper", 0.0)]
     assert by_pool[("vit", "paper", 0.0)][2000] == pytest.approx([10.0, 0.0])

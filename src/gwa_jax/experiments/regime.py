@@ -30,6 +30,9 @@ from gwa_jax.experiments.plan import REGIME_ARGS, Run, expand, regime_run
 from gwa_jax.experiments.results import RunResult
 
 SATURATION = 0.95
+#: |GWA - last| below this many points counts as level (the same epoch, or accuracies that
+#: print equal with two decimals).
+LEVEL = 0.005
 CRITERIA = ("gwa", "labelwave", "gd", "last")
 
 
@@ -159,12 +162,14 @@ def group_key(run: Run) -> tuple[str, int, str, float]:
 def summary_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]]:
     """Mean over seeds per (model, pool, recipe, noise): saturation epoch, GWA and best epoch,
     each criterion's regret as mean (max) over seeds, in points, then GWA's gain over the last
-    epoch (mean of :func:`gwa_gain_over_last`, points) and in how many runs it is positive."""
+    epoch (mean of :func:`gwa_gain_over_last`, points) and in how many runs GWA is ahead, level
+    (within :data:`LEVEL`) or behind."""
     groups: dict[tuple[str, int, str, float], list[RunRegret]] = {}
     for it in items:
         groups.setdefault(group_key(it.run), []).append(it)
     header = ["Model", "Pool", "Recipe", "Noise", "Runs", "Saturation epoch", "GWA epoch",
-              "Best epoch"] + [f"{c} regret" for c in CRITERIA] + ["GWA - last", "GWA ahead"]
+              "Best epoch"] + [f"{c} regret" for c in CRITERIA]
+    header += ["GWA - last", "GWA ahead/level/behind"]
     rows = []
     # Recipe, noise, model, pool: the order the write-up reads the cells in.
     for (model, pool, recipe, noise) in sorted(groups, key=lambda k: (k[2], k[3], k[0], k[1])):
@@ -184,7 +189,8 @@ def summary_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]
         gains = [gwa_gain_over_last(g) for g in group]
         gains = [v for v in gains if v is not None]
         row.append(_fmt(mean(gains)))
-        row.append(f"{sum(v > 0 for v in gains)}/{len(gains)}" if gains else "–")
+        ahead, behind = sum(v >= LEVEL for v in gains), sum(v <= -LEVEL for v in gains)
+        row.append(f"{ahead}/{len(gains) - ahead - behind}/{behind}" if gains else "–")
         rows.append(row)
     return header, rows
 
