@@ -23,8 +23,30 @@ def test_saturation_epoch_by_hand():
     assert regime.saturation_epoch([], []) is None
 
 
+def test_smoothed_gwa_stop_by_hand():
+    epochs = np.arange(1, 7)
+    steps = 10 * epochs
+    gwa = np.array([0.0, 0.5, 0.0, 0.3, 0.3, 0.3])
+    # Raw argmax: epoch 2. Trailing 3-epoch means: 0, .25, .1667, .2667, .2, .3 -> epoch 6.
+    assert regime.smoothed_gwa_stop(epochs, steps, gwa, window=1) == 2
+    assert regime.smoothed_gwa_stop(epochs, steps, gwa, window=3) == 6
+    # Warm-up 0.5 of 60 steps: epochs ending at step <= 30 are skipped (raw argmax -> epoch 4).
+    assert regime.smoothed_gwa_stop(epochs, steps, gwa, window=1, warmup_fraction=0.5) == 4
+    # A NaN epoch (no GWA) is never selected; the mean takes the last 2 finite values:
+    # 0, .25, nan, (.5 + .3) / 2 = .4, .3, .3 -> epoch 4.
+    gwa_nan = np.array([0.0, 0.5, np.nan, 0.3, 0.3, 0.3])
+    assert regime.smoothed_gwa_stop(epochs, steps, gwa_nan, window=2) == 4
+    assert regime.smoothed_gwa_stop(epochs[:0], steps[:0], gwa[:0]) is None
+
+
+def test_regime_configs_use_the_warmup_the_smoothed_stop_assumes():
+    for model in ("vit", "convnext"):
+        config = load_config(REPO / "configs" / "regime.py", f"model={model},recipe=paper")
+        assert config.gwa.warmup_fraction == regime.GWA_WARMUP
+
+
 def _write(root, run, test, train, selected):
-    rows = [{"epoch": e + 1, "step": 10 * (e + 1), "test_acc": t, "train_acc": a, "gwa": 0.1}
+    rows = [{"epoch": e + 1, "step": 10 * (e + 1), "test_acc": t, "train_acc": a, "gwa": 0.25}
             for e, (t, a) in enumerate(zip(test, train, strict=True))]
     write_run(run.workdir(root), selected={k: {"epoch": v} for k, v in selected.items()},
               metrics=rows)
@@ -44,9 +66,11 @@ def test_regret_tables_and_figure(tmp_path, capsys):
     assert a.saturation == 3 and a.best_epoch == 3 and a.best_acc == 0.80
     assert a.regret("gwa") == pytest.approx(10.0) and a.regret("labelwave") == 0.0
     assert a.regret("last") == pytest.approx(5.0) and a.regret("gd") is None
+    # Flat GWA (0.25 every epoch, exact means): its trailing mean peaks first at epoch 1 (0.60).
+    assert a.stops[regime.SMOOTHED] == 1 and a.regret(regime.SMOOTHED) == pytest.approx(20.0)
     assert b.regret("gwa") == 0.0 and b.regret("labelwave") == pytest.approx(20.0)
     assert list(a.curves["epoch"]) == [1, 2, 3, 4] and list(a.curves["test_acc"]) == test
-    assert list(a.curves["train_acc"]) == train and list(a.curves["gwa"]) == [0.1] * 4
+    assert list(a.curves["train_acc"]) == train and list(a.curves["gwa"]) == [0.25] * 4
     header, rows = regime.summary_rows(items)
     (row,) = rows
     cell = dict(zip(header, row, strict=True))
@@ -111,7 +135,7 @@ def test_offline_json_runs_give_the_numbers_of_the_same_run_files(tmp_path):
     selected = {"gwa": 2, "labelwave": 3, "last": 5}
     _write(tmp_path, run, test, train, selected)
     (from_files,) = regime.collect(tmp_path)
-    rows = [{"epoch": e + 1, "step": 10 * (e + 1), "test_acc": t, "train_acc": a, "gwa": 0.1}
+    rows = [{"epoch": e + 1, "step": 10 * (e + 1), "test_acc": t, "train_acc": a, "gwa": 0.25}
             for e, (t, a) in enumerate(zip(test, train, strict=True))]
     report = {"runs": [
         {"config": "configs/fmnist_n.py:model=vit,noise=0.17,pool=60000", "metrics": rows,

@@ -6,7 +6,9 @@ For one finished 0%-split run, from its ``metrics.jsonl`` and ``summary.json``:
   final epoch's (the training accuracy is measured on the noisy labels during the epoch);
 * each criterion's selected epoch (``summary.selected``) and the test accuracy there;
 * best epoch: the highest test accuracy over all epochs (hindsight, earliest on ties);
-* regret of a criterion: best test accuracy minus the test accuracy at its stop, in points.
+* regret of a criterion: best test accuracy minus the test accuracy at its stop, in points;
+* ``gwa_ma5`` (post hoc, not a criterion of the paper): the epoch where GWA's trailing 5-epoch
+  mean peaks after the warm-up, with its regret, from the same GWA curve.
 
 Every number is read from the run files; nothing is trained here. Runs trained by
 ``scripts/offline_full_size.py`` (the device-resident loop, ``recipe=plain`` only) are read
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gwa_jax import criteria
 from gwa_jax.experiments.args import parse_arg
 from gwa_jax.experiments.plan import REGIME_ARGS, Run, expand, regime_run
 from gwa_jax.experiments.results import RunResult
@@ -34,6 +37,14 @@ SATURATION = 0.95
 #: print equal with two decimals).
 LEVEL = 0.005
 CRITERIA = ("gwa", "labelwave", "gd", "last")
+#: Post-hoc diagnostic, not a criterion of the paper: the epoch of maximum of GWA's trailing
+#: ``SMOOTH_WINDOW``-epoch mean, after the same warm-up (asks whether an early GWA stop is the
+#: argmax of a noisy plateau). Computed from the run's GWA curve; nothing is retrained.
+SMOOTHED = "gwa_ma5"
+SMOOTH_WINDOW = 5
+#: The GWA warm-up fraction of ``configs/regime.py`` (the default ``gwa.warmup_fraction``).
+GWA_WARMUP = 0.1
+COLUMNS = (*CRITERIA, SMOOTHED)
 
 
 def saturation_epoch(epochs: Sequence[int], train_acc: Sequence[float],
@@ -67,16 +78,30 @@ class RunRegret:
         return 100.0 * (self.best_acc - acc)
 
 
+def smoothed_gwa_stop(epochs: np.ndarray, steps: np.ndarray, gwa: np.ndarray,
+                      window: int = SMOOTH_WINDOW, warmup_fraction: float = GWA_WARMUP
+                      ) -> int | None:
+    """Epoch (1-based, from ``epochs``) where GWA's trailing ``window``-epoch mean peaks after
+    the warm-up (the first ``warmup_fraction`` of the run's steps; ``steps[-1]`` is the last).
+    ``epochs``, ``steps``, ``gwa``: (E,) per-epoch columns of one run; None without GWA."""
+    if not len(steps):
+        return None
+    index = criteria.select_gwa(list(criteria.moving_average(gwa, window)), list(steps),
+                                int(steps[-1]), warmup_fraction)
+    return None if index is None else int(epochs[index])
+
+
 def _regret(run: Run, epochs: np.ndarray, test: np.ndarray, train: np.ndarray, gwa: np.ndarray,
-            selected_epoch: Callable[[str], int | None]) -> RunRegret:
+            selected_epoch: Callable[[str], int | None], steps: np.ndarray) -> RunRegret:
     best_epoch = best_acc = None
     if np.isfinite(test).any():
         i = int(np.nanargmax(test))
         best_epoch, best_acc = int(epochs[i]), float(test[i])
     by_epoch = {int(e): float(a) for e, a in zip(epochs, test, strict=True) if np.isfinite(a)}
     stops, accs = {}, {}
-    for criterion in CRITERIA:
-        epoch = selected_epoch(criterion)
+    for criterion in COLUMNS:
+        epoch = (smoothed_gwa_stop(epochs, steps, gwa) if criterion == SMOOTHED
+                 else selected_epoch(criterion))
         stops[criterion] = epoch
         accs[criterion] = by_epoch.get(epoch) if epoch is not None else None
     curves = {"epoch": np.asarray(epochs), "test_acc": test, "train_acc": train, "gwa": gwa}
@@ -89,7 +114,8 @@ def run_regret(run: Run, result: RunResult) -> RunRegret:
     epochs, test = result.column("test_acc")
     _, train = result.column("train_acc")
     _, gwa = result.column("gwa")
-    return _regret(run, epochs, test, train, gwa, result.selected_epoch)
+    steps, _ = result.column("gwa", x="step")
+    return _regret(run, epochs, test, train, gwa, result.selected_epoch, steps)
 
 
 def from_offline_json(path: str | os.PathLike) -> list[RunRegret]:
@@ -105,7 +131,8 @@ def from_offline_json(path: str | os.PathLike) -> list[RunRegret]:
         epochs = np.array([r["epoch"] for r in rows], dtype=np.int64)
         out.append(_regret(run, epochs, _json_column(rows, "test_acc"),
                            _json_column(rows, "train_acc"), _json_column(rows, "gwa"),
-                           functools.partial(_json_stop, selected)))
+                           functools.partial(_json_stop, selected),
+                           np.array([r["step"] for r in rows], dtype=np.int64)))
     return out
 
 
@@ -138,7 +165,7 @@ def per_run_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]
     """One row per run: coordinates, saturation, stops with test accuracy, regrets."""
     header = ["Model", "Pool", "Recipe", "Noise", "Seed", "Epochs", "Saturation epoch",
               "Best epoch (acc)"]
-    header += [f"{c} epoch (acc)" for c in CRITERIA] + [f"{c} regret" for c in CRITERIA]
+    header += [f"{c} epoch (acc)" for c in COLUMNS] + [f"{c} regret" for c in COLUMNS]
     rows = []
     for it in items:
         a = it.run.coordinates
@@ -146,10 +173,10 @@ def per_run_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]
                f"{round(100 * float(a['noise']))}%", str(a["seed"]), str(it.epochs),
                _fmt(it.saturation),
                "–" if it.best_epoch is None else f"{it.best_epoch} ({100 * it.best_acc:.2f})"]
-        for c in CRITERIA:
+        for c in COLUMNS:
             e, acc = it.stops[c], it.accs[c]
             row.append("–" if e is None or acc is None else f"{e} ({100 * acc:.2f})")
-        row += [_fmt(it.regret(c)) for c in CRITERIA]
+        row += [_fmt(it.regret(c)) for c in COLUMNS]
         rows.append(row)
     return header, rows
 
@@ -168,7 +195,7 @@ def summary_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]
     for it in items:
         groups.setdefault(group_key(it.run), []).append(it)
     header = ["Model", "Pool", "Recipe", "Noise", "Runs", "Saturation epoch", "GWA epoch",
-              "Best epoch"] + [f"{c} regret" for c in CRITERIA]
+              "Best epoch"] + [f"{c} regret" for c in COLUMNS]
     header += ["GWA - last", "GWA ahead/level/behind"]
     rows = []
     # Recipe, noise, model, pool: the order the write-up reads the cells in.
@@ -182,7 +209,7 @@ def summary_rows(items: Sequence[RunRegret]) -> tuple[list[str], list[list[str]]
                _fmt(mean([g.saturation for g in group]), 1),
                _fmt(mean([g.stops["gwa"] for g in group]), 1),
                _fmt(mean([g.best_epoch for g in group]), 1)]
-        for c in CRITERIA:
+        for c in COLUMNS:
             regrets = [g.regret(c) for g in group if g.regret(c) is not None]
             row.append("–" if not regrets else
                        f"{np.mean(regrets):.2f} ({max(regrets):.2f})")
