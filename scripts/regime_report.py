@@ -47,11 +47,11 @@ def regret_figure(items: list[regime.RunRegret], path: Path) -> Path:
     fig, axes = plt.subplots(len(FIGURE_ROWS), len(noises), figsize=(5.2 * len(noises), 7.0),
                              squeeze=False, layout="constrained")
     for row, criteria in zip(axes, FIGURE_ROWS, strict=True):
+        points = {c: regime.regret_by_pool(items, c) for c, _, _ in criteria}
         for ax, noise in zip(row, noises, strict=True):
             for criterion, style, marker in criteria:
-                points = regime.regret_by_pool(items, criterion)
                 for i, (model, recipe) in enumerate(lines):
-                    pts = points.get((model, recipe, noise))
+                    pts = points[criterion].get((model, recipe, noise))
                     if not pts:
                         continue
                     pools = sorted(pts)

@@ -39,10 +39,25 @@ def test_smoothed_gwa_stop_by_hand():
     assert regime.smoothed_gwa_stop(epochs[:0], steps[:0], gwa[:0]) is None
 
 
-def test_regime_configs_use_the_warmup_the_smoothed_stop_assumes():
+def test_smoothed_stop_uses_the_runs_own_warmup(tmp_path):
     for model in ("vit", "convnext"):
         config = load_config(REPO / "configs" / "regime.py", f"model={model},recipe=paper")
-        assert config.gwa.warmup_fraction == regime.GWA_WARMUP
+        assert regime.gwa_warmup_fraction(config.to_dict()) == config.gwa.warmup_fraction
+    assert regime.gwa_warmup_fraction(None) == regime.gwa_warmup_fraction({}) == 0.1
+    # The same curve written with two warm-ups; trailing 5-epoch means 0, 1, .67, .5, .4, .7:
+    # 0.1 keeps epoch 2, 0.5 (of 60 steps) skips epochs 1-3, so the stop moves to epoch 6.
+    (run,) = [r for r in expand("regime") if r.model == "vit" and r.seed == 0
+              and r.variant == "pool2000_paper_noise0"]
+    rows = [{"epoch": e, "step": 10 * e, "test_acc": 0.5, "train_acc": 0.5, "gwa": g}
+            for e, g in enumerate([0.0, 2.0, 0.0, 0.0, 0.0, 1.5], start=1)]
+    stops = {}
+    for fraction in (0.1, 0.5):
+        root = tmp_path / str(fraction)
+        write_run(run.workdir(root), selected={"gwa": {"epoch": 2}}, metrics=rows,
+                  config={"gwa": {"warmup_fraction": fraction}})
+        (item,) = regime.collect(root)
+        stops[fraction] = item.stops[regime.SMOOTHED]
+    assert stops == {0.1: 2, 0.5: 6}
 
 
 def _write(root, run, test, train, selected):

@@ -22,12 +22,14 @@ import functools
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from gwa_jax import criteria
+from gwa_jax.config_base import default_config
 from gwa_jax.experiments.args import parse_arg
 from gwa_jax.experiments.plan import REGIME_ARGS, Run, expand, regime_run
 from gwa_jax.experiments.results import RunResult
@@ -42,8 +44,6 @@ CRITERIA = ("gwa", "labelwave", "gd", "last")
 #: argmax of a noisy plateau). Computed from the run's GWA curve; nothing is retrained.
 SMOOTHED = "gwa_ma5"
 SMOOTH_WINDOW = 5
-#: The GWA warm-up fraction of ``configs/regime.py`` (the default ``gwa.warmup_fraction``).
-GWA_WARMUP = 0.1
 COLUMNS = (*CRITERIA, SMOOTHED)
 
 
@@ -78,21 +78,33 @@ class RunRegret:
         return 100.0 * (self.best_acc - acc)
 
 
+def gwa_warmup_fraction(config: Mapping[str, Any] | None) -> float:
+    """``gwa.warmup_fraction`` of a run's ``config.json`` (as a dict); the config default
+    when the run has no config or the key (runs of ``scripts/offline_full_size.py``, which
+    takes no config overrides)."""
+    value = ((config or {}).get("gwa") or {}).get("warmup_fraction")
+    return float(default_config().gwa.warmup_fraction if value is None else value)
+
+
 def smoothed_gwa_stop(epochs: np.ndarray, steps: np.ndarray, gwa: np.ndarray,
-                      window: int = SMOOTH_WINDOW, warmup_fraction: float = GWA_WARMUP
+                      window: int = SMOOTH_WINDOW, warmup_fraction: float | None = None
                       ) -> int | None:
     """Epoch (1-based, from ``epochs``) where GWA's trailing ``window``-epoch mean peaks after
     the warm-up (the first ``warmup_fraction`` of the run's steps; ``steps[-1]`` is the last).
-    ``epochs``, ``steps``, ``gwa``: (E,) per-epoch columns of one run; None without GWA."""
+    ``epochs``, ``steps``, ``gwa``: (E,) per-epoch columns of one run; None without GWA.
+    ``warmup_fraction``: None = the config default (:func:`gwa_warmup_fraction`)."""
     if not len(steps):
         return None
+    if warmup_fraction is None:
+        warmup_fraction = gwa_warmup_fraction(None)
     index = criteria.select_gwa(list(criteria.moving_average(gwa, window)), list(steps),
                                 int(steps[-1]), warmup_fraction)
     return None if index is None else int(epochs[index])
 
 
 def _regret(run: Run, epochs: np.ndarray, test: np.ndarray, train: np.ndarray, gwa: np.ndarray,
-            selected_epoch: Callable[[str], int | None], steps: np.ndarray) -> RunRegret:
+            selected_epoch: Callable[[str], int | None], steps: np.ndarray,
+            warmup_fraction: float) -> RunRegret:
     best_epoch = best_acc = None
     if np.isfinite(test).any():
         i = int(np.nanargmax(test))
@@ -100,7 +112,8 @@ def _regret(run: Run, epochs: np.ndarray, test: np.ndarray, train: np.ndarray, g
     by_epoch = {int(e): float(a) for e, a in zip(epochs, test, strict=True) if np.isfinite(a)}
     stops, accs = {}, {}
     for criterion in COLUMNS:
-        epoch = (smoothed_gwa_stop(epochs, steps, gwa) if criterion == SMOOTHED
+        epoch = (smoothed_gwa_stop(epochs, steps, gwa, warmup_fraction=warmup_fraction)
+                 if criterion == SMOOTHED
                  else selected_epoch(criterion))
         stops[criterion] = epoch
         accs[criterion] = by_epoch.get(epoch) if epoch is not None else None
@@ -115,7 +128,8 @@ def run_regret(run: Run, result: RunResult) -> RunRegret:
     _, train = result.column("train_acc")
     _, gwa = result.column("gwa")
     steps, _ = result.column("gwa", x="step")
-    return _regret(run, epochs, test, train, gwa, result.selected_epoch, steps)
+    return _regret(run, epochs, test, train, gwa, result.selected_epoch, steps,
+                   gwa_warmup_fraction(result.config))
 
 
 def from_offline_json(path: str | os.PathLike) -> list[RunRegret]:
@@ -132,7 +146,8 @@ def from_offline_json(path: str | os.PathLike) -> list[RunRegret]:
         out.append(_regret(run, epochs, _json_column(rows, "test_acc"),
                            _json_column(rows, "train_acc"), _json_column(rows, "gwa"),
                            functools.partial(_json_stop, selected),
-                           np.array([r["step"] for r in rows], dtype=np.int64)))
+                           np.array([r["step"] for r in rows], dtype=np.int64),
+                           gwa_warmup_fraction(None)))
     return out
 
 
