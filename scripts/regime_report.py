@@ -44,6 +44,7 @@ def regret_figure(items: list[regime.RunRegret], path: Path) -> Path:
     mean over seeds as a line; colour = (model, recipe), line style = criterion."""
     noises = sorted({regime.group_key(it.run)[3] for it in items})
     lines = sorted({(m, r) for m, _, r, _ in (regime.group_key(it.run) for it in items)})
+    pool_sizes = sorted({regime.group_key(it.run)[1] for it in items})
     fig, axes = plt.subplots(len(FIGURE_ROWS), len(noises), figsize=(5.2 * len(noises), 7.0),
                              squeeze=False, layout="constrained")
     for row, criteria in zip(axes, FIGURE_ROWS, strict=True):
@@ -62,6 +63,8 @@ def regret_figure(items: list[regime.RunRegret], path: Path) -> Path:
                             color=f"C{i}", label=f"{model}, {recipe}: {criterion}")
             ax.axhline(0, color="0.6", lw=0.8)
             ax.set_xscale("log")
+            ax.set_xticks(pool_sizes, [f"{p:,}" for p in pool_sizes])
+            ax.minorticks_off()
             ax.set_xlabel("training pool (images)")
             ax.set_ylabel("regret [points]: best test acc. - acc. at stop")
             ax.set_title(f"{round(100 * noise)}% symmetric noise: "
