@@ -6,9 +6,11 @@ with the library's own pieces (model registry, ``make_optimizer``, ``create_trai
 ``make_train_step``, ``eval_step``, ``summarize_scores``, ``gwa_standard_error``,
 ``EpochTracker``) on exactly the ids and noisy labels ``gwa-train`` uses for the same config
 (``gwa_jax.data.labels.split_and_labels``). It differs from ``gwa-train`` in: the batch order
-(a numpy permutation per (seed, epoch) instead of tf.data's shuffle), no checkpoints, no
-Gradient Disparity, and only configs without augmentation and without a validation split
-(0% split), which it refuses otherwise.
+(a numpy permutation per (seed, epoch) instead of tf.data's shuffle), the augmentation's random
+draws (pad-crop, flip and RandAugment run on the device, :mod:`gwa_jax.data.augment_jax`: the
+same ops, keyed by (seed, epoch, id) with ``jax.random``), no checkpoints, no Gradient
+Disparity, and only configs without mixup, inception crop or validation split (0% split),
+which it refuses otherwise. Each epoch is one compiled loop over its steps.
 
     python scripts/offline_full_size.py \\
         --config configs/fmnist_n.py:model=vit,noise=0.17,pool=60000 --epochs 32 \\
@@ -48,6 +50,7 @@ from gwa_jax import models
 from gwa_jax.accumulator import summarize_scores
 from gwa_jax.config_check import whole_epochs
 from gwa_jax.criteria import labelwave_changes
+from gwa_jax.data import augment_jax
 from gwa_jax.data.idx import find_fmnist_dir, load_fmnist_idx
 from gwa_jax.data.labels import split_and_labels
 from gwa_jax.data.registry import get_spec
@@ -71,13 +74,13 @@ class UnsupportedConfig(ValueError):
 
 
 def check_supported(config) -> None:
-    """Refuses what this loop does not implement (augmentation, validation split, ...)."""
+    """Refuses what this loop does not implement (mixup, validation split, ...)."""
     aug = config.augment
     problems = []
     if config.dataset.name != "fashion_mnist":
         problems.append(f"dataset {config.dataset.name!r} (only fashion_mnist)")
-    if aug.crop != "none" or aug.flip or aug.randaug_magnitude or aug.mixup:
-        problems.append("augmentation (augment.crop/flip/randaug/mixup must be off)")
+    if aug.crop not in ("none", "pad_crop") or aug.mixup:
+        problems.append("augment.crop other than none/pad_crop, or mixup")
     if config.dataset.val_fraction:
         problems.append("a validation split (use split=0)")
     if config.dataset.image_size not in (None, 0, 28):
@@ -92,6 +95,39 @@ def check_supported(config) -> None:
 def _to_model_range(images: jax.Array) -> jax.Array:
     """uint8 [0, 255] -> float32 [-1, 1]: ``gwa_jax.data.augment.to_model_range`` in JAX."""
     return images.astype(jnp.float32) / 127.5 - 1.0
+
+
+def epoch_order(train_ids: np.ndarray, seed: int, epoch: int) -> np.ndarray:
+    """int32 (N,): the epoch's batch order, a numpy permutation of the training ids."""
+    return np.random.default_rng([int(seed), epoch]).permutation(train_ids).astype(np.int32)
+
+
+def batch_fn(config, images: jax.Array, labels: jax.Array, num_classes: int):
+    """``make_batch(order, i, epoch) -> batch dict``: the i-th batch of ``order`` (int32
+    (N,) ids) from the device-resident ``images`` (uint8 (60000, 28, 28, 1)) and ``labels``,
+    augmented as the config says (pad-crop, flip, RandAugment, keyed by (config.seed, epoch,
+    id)), in the model's [-1, 1] range; traceable (called inside the compiled epoch)."""
+    aug, batch = config.augment, int(config.batch_size)
+    smoothing = float(aug.label_smoothing)
+    augmenting = aug.crop == "pad_crop" or aug.flip or aug.randaug_magnitude
+    base_key = jax.random.key(int(config.seed))
+
+    def make_batch(order: jax.Array, i: jax.Array, epoch: jax.Array) -> dict:
+        ids = jax.lax.dynamic_slice_in_dim(order, i * batch, batch)
+        label = labels[ids]
+        target = jax.nn.one_hot(label, num_classes, dtype=jnp.float32)
+        if smoothing:
+            target = target * (1.0 - smoothing) + smoothing / num_classes
+        image = images[ids]
+        if augmenting:
+            image = augment_jax.augment_batch(
+                image, augment_jax.example_keys(base_key, epoch, ids),
+                pad_crop=aug.crop == "pad_crop", flip=bool(aug.flip),
+                randaug_num_ops=int(aug.randaug_num_ops),
+                randaug_magnitude=float(aug.randaug_magnitude))
+        return {"image": _to_model_range(image), "label": label, "target": target, "id": ids}
+
+    return make_batch
 
 
 def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
@@ -114,23 +150,17 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
     tx, schedule = make_optimizer(config.optim, total_steps)
     state = create_train_state(model, tx, tuple(train_images.shape[1:]), config.seed)
     buffers = EpochBuffers.create(len(true_labels))
-    step_fn = jax.jit(make_train_step(gwa_enabled=config.gwa.enabled), donate_argnums=(0, 1))
+    step_fn = make_train_step(gwa_enabled=config.gwa.enabled)
     reset_fn = jax.jit(lambda b: b.reset(), donate_argnums=0)
     eval_fn = jax.jit(functools.partial(eval_step, model.apply))
+    make_batch = batch_fn(config, jax.device_put(train_images),
+                          jax.device_put(train_labels.astype(np.int32)), num_classes)
 
-    images = jax.device_put(train_images)
-    labels = jax.device_put(train_labels.astype(np.int32))
-    smoothing = float(config.augment.label_smoothing)
-
-    @jax.jit
-    def make_batch(order: jax.Array, i: jax.Array) -> dict:
-        ids = jax.lax.dynamic_slice_in_dim(order, i * batch, batch)
-        label = labels[ids]
-        target = jax.nn.one_hot(label, num_classes, dtype=jnp.float32)
-        if smoothing:
-            target = target * (1.0 - smoothing) + smoothing / num_classes
-        image = _to_model_range(images[ids])
-        return {"image": image, "label": label, "target": target, "id": ids}
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def train_epoch(state, buffers, order: jax.Array, epoch: jax.Array):
+        def body(i, carry):
+            return step_fn(*carry, make_batch(order, i, epoch))
+        return jax.lax.fori_loop(0, steps_per_epoch, body, (state, buffers))
 
     test_x = jax.device_put(test_images)
     test_y = jax.device_put(test_labels.astype(np.int32))
@@ -148,15 +178,12 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
     compile_s = None
     for epoch in range(1, num_epochs + 1):
         t0 = time.perf_counter()
-        rng = np.random.default_rng([int(config.seed), epoch])
-        order = jax.device_put(rng.permutation(train_ids).astype(np.int32))
+        order = jax.device_put(epoch_order(train_ids, config.seed, epoch))
         buffers = reset_fn(buffers)
-        for i in range(steps_per_epoch):
-            state, buffers = step_fn(state, buffers, make_batch(order, i))
-            if compile_s is None:
-                jax.block_until_ready(state)
-                compile_s = time.perf_counter() - t0
+        state, buffers = train_epoch(state, buffers, order, jnp.int32(epoch))
         host = jax.device_get(buffers)  # The epoch's one transfer of the per-sample buffers.
+        if compile_s is None:
+            compile_s = time.perf_counter() - t0
         train_s = time.perf_counter() - t0
         ep = summarize_scores(host.scores.values, host.scores.seen, beta=config.gwa.beta,
                               eps=config.gwa.min_denominator, epoch=epoch)
@@ -190,7 +217,7 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
         "num_train": int(len(train_ids)),
         "num_mislabelled": int(np.sum(train_labels[train_ids] != true_labels[train_ids])),
         "batch_size": batch, "steps_per_epoch": steps_per_epoch, "epochs": num_epochs,
-        "total_steps": total_steps, "first_step_with_compile_s": round(compile_s or 0.0, 2),
+        "total_steps": total_steps, "first_epoch_with_compile_s": round(compile_s or 0.0, 2),
         "selected": selections,
         "best_in_hindsight": {"epoch": rows[best]["epoch"], "test_acc": rows[best]["test_acc"]},
         "regret_pts": {name: round(100 * (rows[best]["test_acc"] - s["test_acc"]), 2)

@@ -21,6 +21,7 @@ from gwa_jax.experiments.paper import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 FMNIST_N = str(REPO / "configs" / "fmnist_n.py")
+REGIME = str(REPO / "configs" / "regime.py")
 
 
 def load_script():
@@ -51,14 +52,19 @@ def test_loop_runs_without_tensorflow_and_its_stops_follow_the_criteria(tmp_path
     out = tmp_path / "ofs.json"
     code = ("import sys; sys.modules['tensorflow'] = None; "  # Any TF import now fails.
             "import runpy; sys.argv = ['offline_full_size.py', '--config', "
-            f"'{FMNIST_N}:model=vit,noise=0.17,pool=320', '--epochs', '3', "
+            f"'{FMNIST_N}:model=vit,noise=0.17,pool=320', '--config', "
+            f"'{REGIME}:model=convnext,pool=192,recipe=paper', '--epochs', '3', '--epochs', '2', "
             f"'--eval_batch', '2500', '--out', '{out}']; "
             f"runpy.run_path('{REPO / 'scripts' / 'offline_full_size.py'}', "
             "run_name='__main__')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=600, env={**os.environ, "JAX_PLATFORMS": "cpu"})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    record = json.loads(out.read_text())["runs"][0]
+    record, augmented = json.loads(out.read_text())["runs"]
+    # The paper recipe (pad-crop, flip, RandAugment on the device) runs without TensorFlow too.
+    assert (augmented["num_train"], augmented["steps_per_epoch"]) == (192, 3)
+    assert augmented["epochs"] == 2
+    assert [r["epoch"] for r in augmented["metrics"]] == [1, 2]
     config = load_config(FMNIST_N, "model=vit,noise=0.17,pool=320")
     meta = build_data(config).meta
     ids = np.flatnonzero(meta["split"] == TRAIN)
@@ -94,8 +100,36 @@ def test_unsupported_configs_are_refused_in_one_line(arg, what, capsys):
     config = load_config(FMNIST_N, arg)
     if what is None:  # A supported config passes the check.
         script.check_supported(config)
-        config.augment.flip = True
-        what = "augmentation"
+        config.augment.mixup = 0.2
+        what = "mixup"
     with pytest.raises(script.UnsupportedConfig, match=what) as err:
         script.check_supported(config)
     assert "\n" not in str(err.value) and "use gwa-train" in str(err.value)
+
+
+def test_batches_are_augmented_on_the_device_by_seed_epoch_and_id():
+    import jax
+    import jax.numpy as jnp
+
+    from gwa_jax.data import augment_jax
+
+    script = load_script()
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.integers(0, 256, (50, 28, 28, 1)).astype(np.uint8))
+    labels = jnp.asarray(rng.integers(0, 10, 50).astype(np.int32))
+    order = jnp.asarray(rng.permutation(50).astype(np.int32))
+    plain = load_config(REGIME, "model=vit,pool=2000,recipe=plain,seed=4")
+    paper = load_config(REGIME, "model=vit,pool=2000,recipe=paper,seed=4")
+    plain.batch_size = paper.batch_size = 8
+    got = script.batch_fn(paper, images, labels, 10)(order, 2, 7)
+    ids = order[16:24]
+    np.testing.assert_array_equal(got["id"], ids)
+    np.testing.assert_array_equal(got["label"], labels[ids])
+    want = augment_jax.augment_batch(
+        images[ids], augment_jax.example_keys(jax.random.key(4), 7, ids), pad_crop=True,
+        flip=True, randaug_num_ops=2, randaug_magnitude=1)
+    np.testing.assert_allclose(got["image"], np.asarray(want) / 127.5 - 1.0, atol=1e-6)
+    unaugmented = script.batch_fn(plain, images, labels, 10)(order, 2, 7)["image"]
+    np.testing.assert_allclose(unaugmented, np.asarray(images[ids], np.float32) / 127.5 - 1,
+                               atol=1e-6)
+    assert not np.allclose(got["image"], unaugmented)

@@ -8,9 +8,9 @@ batch is mapped to [-1, 1] by :func:`to_model_range` (the range of the AugReg Vi
 
 from __future__ import annotations
 
+from gwa_jax.data.augment_constants import PAD_CROP_PIXELS
 from gwa_jax.data.tf_setup import tf
 
-PAD_CROP_PIXELS = 4
 RESIZE_RATIO = 0.875  # Evaluation: resize the shorter side to size / 0.875, center crop size.
 INCEPTION_AREA = (0.05, 1.0)
 INCEPTION_ASPECT = (3.0 / 4.0, 4.0 / 3.0)

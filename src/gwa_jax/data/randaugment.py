@@ -51,29 +51,10 @@ import math
 
 import numpy as np
 
+from gwa_jax.data.augment_constants import FILL_VALUE, GREY_WEIGHTS, MAX_LEVEL, OPS
 from gwa_jax.data.tf_setup import tf
 
-MAX_LEVEL = 10.0
-FILL_VALUE = 128.0
-OPS: tuple[str, ...] = (
-    "identity",
-    "shear_x",
-    "shear_y",
-    "translate_x",
-    "translate_y",
-    "rotate",
-    "brightness",
-    "color",
-    "contrast",
-    "sharpness",
-    "posterize",
-    "solarize",
-    "auto_contrast",
-    "equalize",
-)
-
-
-GREY_WEIGHTS = (0.2989, 0.587, 0.114)
+__all__ = ["FILL_VALUE", "GREY_WEIGHTS", "MAX_LEVEL", "OPS", "randaugment"]
 
 
 def _grey(image: tf.Tensor) -> tf.Tensor:

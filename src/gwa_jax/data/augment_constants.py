@@ -1,0 +1,24 @@
+"""Constants of the training augmentation, shared by the TensorFlow ops
+(:mod:`gwa_jax.data.augment`, :mod:`gwa_jax.data.randaugment`) and their JAX counterparts
+(:mod:`gwa_jax.data.augment_jax`). No TensorFlow or JAX import."""
+
+PAD_CROP_PIXELS = 4
+MAX_LEVEL = 10.0
+FILL_VALUE = 128.0
+GREY_WEIGHTS = (0.2989, 0.587, 0.114)
+OPS: tuple[str, ...] = (
+    "identity",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+    "rotate",
+    "brightness",
+    "color",
+    "contrast",
+    "sharpness",
+    "posterize",
+    "solarize",
+    "auto_contrast",
+    "equalize",
+)
