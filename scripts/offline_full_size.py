@@ -8,9 +8,11 @@ with the library's own pieces (model registry, ``make_optimizer``, ``create_trai
 (``gwa_jax.data.labels.split_and_labels``). It differs from ``gwa-train`` in: the batch order
 (a numpy permutation per (seed, epoch) instead of tf.data's shuffle), the augmentation's random
 draws (pad-crop, flip and RandAugment run on the device, :mod:`gwa_jax.data.augment_jax`: the
-same ops, keyed by (seed, epoch, id) with ``jax.random``), no checkpoints, no Gradient
-Disparity, and only configs without mixup, inception crop or validation split (0% split),
-which it refuses otherwise. Each epoch is one compiled loop over its steps.
+same ops, keyed by (seed, epoch, id) with ``jax.random``), no checkpoints, and only configs
+without mixup, inception crop or validation split (0% split), which it refuses otherwise.
+Each epoch is one compiled loop over its steps. Gradient Disparity (when
+``criteria.gd.enabled``) is ``gwa-train``'s function on batches drawn as in training from a
+stream of their own (:func:`gwa_jax.train.epoch_gradient_disparity`).
 
     python scripts/offline_full_size.py \\
         --config configs/fmnist_n.py:model=vit,noise=0.17,pool=60000 --epochs 32 \\
@@ -61,7 +63,9 @@ from gwa_jax.run_files import emit_report, write_json
 from gwa_jax.tracker import EpochTracker
 from gwa_jax.train import (
     EpochBuffers,
+    batch_gradient,
     create_train_state,
+    epoch_gradient_disparity,
     eval_step,
     make_train_step,
     model_overrides,
@@ -130,6 +134,21 @@ def batch_fn(config, images: jax.Array, labels: jax.Array, num_classes: int):
     return make_batch
 
 
+class DeviceBatches:
+    """The training batches of an epoch key, on the device: ``epoch(e)`` yields the batches
+    of the permutation :func:`epoch_order` draws for ``e`` (the interface of
+    ``gwa_jax.data.TrainStream`` that :func:`gwa_jax.train.epoch_gradient_disparity` uses)."""
+
+    def __init__(self, make_batch, train_ids: np.ndarray, seed: int, steps_per_epoch: int):
+        self._make_batch = jax.jit(make_batch)
+        self._train_ids, self._seed, self._steps = train_ids, int(seed), steps_per_epoch
+
+    def epoch(self, key: int):
+        order = jax.device_put(epoch_order(self._train_ids, self._seed, key))
+        for i in range(self._steps):
+            yield self._make_batch(order, jnp.int32(i), jnp.int32(key))
+
+
 def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
     """Trains one config; returns its record (see the module docstring)."""
     check_supported(config)
@@ -155,6 +174,11 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
     eval_fn = jax.jit(functools.partial(eval_step, model.apply))
     make_batch = batch_fn(config, jax.device_put(train_images),
                           jax.device_put(train_labels.astype(np.int32)), num_classes)
+
+    gd = config.criteria.gd
+    if gd.enabled:
+        grad_fn = jax.jit(functools.partial(batch_gradient, model.apply))
+        gd_batches = DeviceBatches(make_batch, train_ids, config.seed, steps_per_epoch)
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
     def train_epoch(state, buffers, order: jax.Array, epoch: jax.Array):
@@ -193,13 +217,17 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
         preds, seen = np.asarray(host.preds.values), np.asarray(host.preds.seen)
         t_eval = time.perf_counter()
         test_acc = test_accuracy(state.params)
+        extra = {}
+        if gd.enabled:
+            extra["gd"] = epoch_gradient_disparity(grad_fn, state, gd_batches, epoch,
+                                                   gd.num_batches, None)
         row = {
             "epoch": epoch, "step": epoch * steps_per_epoch,
             "lr": float(schedule(epoch * steps_per_epoch)),
             "train_loss": float(host.loss_sum / max(host.count, 1.0)),
             "train_acc": float(host.correct / max(host.count, 1.0)),
             "gwa": ep.gwa, "gwa_se": se, "align_mean": ep.mean, "align_kurtosis": ep.kurtosis,
-            "labelwave": labelwave_changes(prev, preds, seen), "test_acc": test_acc,
+            "labelwave": labelwave_changes(prev, preds, seen), **extra, "test_acc": test_acc,
             "train_time_s": round(train_s, 3),
             "eval_time_s": round(time.perf_counter() - t_eval, 3),
             "train_images_per_s": round(steps_per_epoch * batch / train_s, 1),
@@ -228,7 +256,7 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
 
 def summary_table(report: dict, command: str) -> str:
     """Markdown table of a report (see the module docstring)."""
-    names = ("gwa", "gwa_finetune", "labelwave", "last")
+    names = ("gwa", "gwa_finetune", "labelwave", "gd", "last")
     head = ["config", "train ids (mislabelled)", "epochs", "img/s (median)", "wall [s]",
             *[f"{n} epoch (test %)" for n in names], "best epoch (test %)",
             *[f"{n} regret" for n in names]]

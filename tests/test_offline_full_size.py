@@ -79,6 +79,11 @@ def test_loop_runs_without_tensorflow_and_its_stops_follow_the_criteria(tmp_path
     expected = criteria.select_gwa(gwa, steps, record["total_steps"], 0.1)
     assert record["selected"]["gwa"]["epoch"] == rows[expected]["epoch"]
     assert record["selected"]["last"]["epoch"] == 3
+    # Gradient Disparity (0% split: enabled) each epoch, and its stop as the criterion says.
+    for run in (record, augmented):
+        gd = [r["gd"] for r in run["metrics"]]
+        assert all(g > 0 for g in gd)
+        assert run["selected"]["gd"]["epoch"] == criteria.select_gd_consecutive(gd, 5) + 1
     best = max(r["test_acc"] for r in rows)
     for name, stop in record["selected"].items():
         assert record["regret_pts"][name] == pytest.approx(100 * (best - stop["test_acc"]),
@@ -133,3 +138,18 @@ def test_batches_are_augmented_on_the_device_by_seed_epoch_and_id():
     np.testing.assert_allclose(unaugmented, np.asarray(images[ids], np.float32) / 127.5 - 1,
                                atol=1e-6)
     assert not np.allclose(got["image"], unaugmented)
+
+
+@requires_fmnist
+def test_gradient_disparity_leaves_training_untouched():
+    script = load_script()
+    fmnist = load_fmnist_idx(str(find_fmnist_dir()))
+    rows = {}
+    for enabled in (True, False):
+        config = load_config(REGIME, "model=vit,pool=128,recipe=plain")
+        config.criteria.gd.enabled = enabled
+        rows[enabled] = script.run(config, 2, fmnist, 10000)["metrics"]
+    assert all("gd" in r for r in rows[True]) and not any("gd" in r for r in rows[False])
+    for with_gd, without in zip(rows[True], rows[False], strict=True):
+        for key in ("train_loss", "train_acc", "gwa", "test_acc"):  # NaN == NaN here.
+            np.testing.assert_equal(with_gd[key], without[key], err_msg=key)

@@ -9,6 +9,7 @@ predictions (LabelWave), and running loss/accuracy sums. Nothing is transferred 
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -203,6 +204,33 @@ def gradient_disparity(grads: list[Any]) -> jax.Array:
     dists = [jnp.linalg.norm(flat[i] - flat[j])
              for i in range(len(flat)) for j in range(i + 1, len(flat))]
     return jnp.mean(jnp.stack(dists))
+
+
+GD_STREAM_OFFSET = 1_000_000  # Gradient Disparity's shuffles: epoch keys 10^6 + e.
+
+
+def epoch_gradient_disparity(grad_fn: Callable[..., Any], state: Any, train: Any, epoch: int,
+                             num_batches: int, sharding: Any) -> float:
+    """Gradient Disparity at the end of ``epoch`` (Forouzesh & Thiran 2021, authors' code).
+
+    ``train``: anything whose ``epoch(key)`` yields training batches for an epoch key
+    (``gwa_jax.data.TrainStream``; on-device batches in ``scripts/offline_full_size.py``);
+    ``grad_fn``: jitted :func:`batch_gradient` with the model's ``apply``.
+
+    The s = ``num_batches`` batches are the first s of a fresh shuffle of the training set,
+    drawn like training batches (same size and pipeline) from a stream of its own, keyed by
+    (seed, ``GD_STREAM_OFFSET + epoch``), so training batches and their order are untouched
+    and a resumed run draws the same ones. Each batch's gradient is taken in train mode with
+    a dropout key of its own (see :func:`gwa_jax.train.batch_gradient`); the weights are those
+    after the epoch's last step and are not changed.
+    """
+    base = jax.random.fold_in(jax.random.wrap_key_data(state.dropout_key), GD_STREAM_OFFSET + epoch)
+    grads = []
+    for i, batch in enumerate(itertools.islice(train.epoch(GD_STREAM_OFFSET + epoch),
+                                               num_batches)):
+        grads.append(grad_fn(state.params, jax.device_put(batch, sharding),
+                             jax.random.fold_in(base, i)))
+    return float(gradient_disparity(grads))
 
 
 def model_overrides(model_cfg: ml_collections.ConfigDict) -> dict[str, Any]:

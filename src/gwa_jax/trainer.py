@@ -46,8 +46,8 @@ from gwa_jax.train import (
     EpochBuffers,
     batch_gradient,
     create_train_state,
+    epoch_gradient_disparity,
     eval_step,
-    gradient_disparity,
     make_train_step,
     model_overrides,
     offline_alignment_step,
@@ -97,29 +97,6 @@ def evaluate_accuracy(eval_fn: Callable[..., dict[str, jax.Array]], params: Any,
 
 def _test_key(name: str) -> str:
     return "test_acc" if name == MAIN_TEST else f"test/{name}_acc"
-
-
-GD_STREAM_OFFSET = 1_000_000  # Gradient Disparity's shuffles: epoch keys 10^6 + e.
-
-
-def epoch_gradient_disparity(grad_fn: Callable[..., Any], state: Any, train: Any, epoch: int,
-                             num_batches: int, sharding: Any) -> float:
-    """Gradient Disparity at the end of ``epoch`` (Forouzesh & Thiran 2021, authors' code).
-
-    The s = ``num_batches`` batches are the first s of a fresh shuffle of the training set,
-    drawn like training batches (same size and pipeline) from a stream of its own, keyed by
-    (seed, ``GD_STREAM_OFFSET + epoch``), so training batches and their order are untouched
-    and a resumed run draws the same ones. Each batch's gradient is taken in train mode with
-    a dropout key of its own (see :func:`gwa_jax.train.batch_gradient`); the weights are those
-    after the epoch's last step and are not changed.
-    """
-    base = jax.random.fold_in(jax.random.wrap_key_data(state.dropout_key), GD_STREAM_OFFSET + epoch)
-    grads = []
-    for i, batch in enumerate(itertools.islice(train.epoch(GD_STREAM_OFFSET + epoch),
-                                               num_batches)):
-        grads.append(grad_fn(state.params, jax.device_put(batch, sharding),
-                             jax.random.fold_in(base, i)))
-    return float(gradient_disparity(grads))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
