@@ -47,7 +47,9 @@ def _images(channels: int) -> list[np.ndarray]:
     # Fractional values, as after a blend in an earlier layer; and a low-contrast image.
     frac = np.clip(ints + rng.uniform(-0.5, 0.5, ints.shape), 0, 255).astype(np.float32)
     flat = rng.integers(100, 104, (28, 28, channels)).astype(np.float32)
-    return [ints, frac, flat]
+    # One fractional level per image: equalize's step is 0 and it returns the image unchanged.
+    constant = np.full((28, 28, channels), 77.3, np.float32)
+    return [ints, frac, flat, constant]
 
 
 @pytest.mark.parametrize("h,w", [(28, 28), (32, 32), (24, 30)])
