@@ -22,3 +22,6 @@ OPS: tuple[str, ...] = (
     "auto_contrast",
     "equalize",
 )
+#: OPS index -> branch when the five geometric ops (OPS[1:6]) share one branch that gathers
+#: pixels through a precomputed index map.
+OP_BRANCH: tuple[int, ...] = (0, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9)

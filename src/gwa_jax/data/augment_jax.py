@@ -33,6 +33,7 @@ from gwa_jax.data.augment_constants import (
     FILL_VALUE,
     GREY_WEIGHTS,
     MAX_LEVEL,
+    OP_BRANCH,
     OPS,
     PAD_CROP_PIXELS,
 )
@@ -185,7 +186,7 @@ def apply_op(op: jax.Array, image: jax.Array, level: jax.Array,
         _auto_contrast,
         _equalize,
     ]
-    branch = jnp.asarray([0, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9], jnp.int32)[op]
+    branch = jnp.asarray(OP_BRANCH, jnp.int32)[op]
     return jax.lax.switch(branch, branches, image)
 
 

@@ -51,7 +51,7 @@ import math
 
 import numpy as np
 
-from gwa_jax.data.augment_constants import FILL_VALUE, GREY_WEIGHTS, MAX_LEVEL, OPS
+from gwa_jax.data.augment_constants import FILL_VALUE, GREY_WEIGHTS, MAX_LEVEL, OP_BRANCH, OPS
 from gwa_jax.data.tf_setup import tf
 
 __all__ = ["FILL_VALUE", "GREY_WEIGHTS", "MAX_LEVEL", "OPS", "randaugment"]
@@ -255,7 +255,7 @@ def _apply(
         ]
     else:
         geometric = [lambda: _gather_pixels(image, index_map)]
-        op_index = tf.gather(tf.constant([0, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9]), op_index)
+        op_index = tf.gather(tf.constant(OP_BRANCH), op_index)
     branches = [
         lambda: image,
         *geometric,
