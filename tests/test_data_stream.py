@@ -8,6 +8,7 @@ exercised as with ImageNet.
 import dataclasses
 import io
 
+import jax
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -164,13 +165,18 @@ class GwaTinyJpegs(tfds.core.GeneratorBasedBuilder):
             yield i, {"image": io.BytesIO(encoded), "label": i % 4}
 
 
-def test_fast_stream_matches_the_reference_implementation(tmp_path):
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory):
+    b = GwaTinyJpegs(data_dir=str(tmp_path_factory.mktemp("jpegs")))
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(num_shards=2))
+    return b, tfds_io.label_index(b, "train", ("label",), "n/a", None)
+
+
+def test_fast_stream_matches_the_reference_implementation(jpegs):
     """The default path (JPEGs decoded inside the crop window, fast RandAugment) gives the
     same batches, bit for bit, as the reference path (TFDS decode, float32 crop, reference
     RandAugment) for the full Table 1 augmentation; resuming mid-epoch replays them."""
-    b = GwaTinyJpegs(data_dir=str(tmp_path))
-    b.download_and_prepare(download_config=tfds.download.DownloadConfig(num_shards=2))
-    index = tfds_io.label_index(b, "train", ("label",), "n/a", None)
+    b, index = jpegs
     kwargs = dict(crop="inception", flip=True, randaug_magnitude=10, mixup=0.2)
     fast = stream(b, index, np.zeros(32, np.int8), **kwargs)
     ref = stream(b, index, np.zeros(32, np.int8), **kwargs)
@@ -185,3 +191,58 @@ def test_fast_stream_matches_the_reference_implementation(tmp_path):
     resumed = list(fast.epoch(1, start_step=2))
     for x, y in zip(a[2:], resumed, strict=True):
         np.testing.assert_array_equal(x["image"], y["image"])
+
+
+def _finished_on_device(stream_, epoch, start_step=0):
+    finish = jax.jit(stream_.device_finish())
+    return [jax.device_get(finish(batch)) for batch in stream_.epoch(epoch, start_step)]
+
+
+@pytest.mark.parametrize("mixup", [0.0, 0.2])
+def test_on_device_stream_matches_the_host_pipeline(jpegs, mixup):
+    """augment.on_device: the host's batches (cropped, flipped, with RandAugment's draws and
+    the mixup weight) finished by ``device_finish`` on the device equal the host pipeline's
+    batches: model inputs within 2 float32 ulps (XLA's division differs from TensorFlow's in
+    the last bit), the same targets, labels and ids, in every batch of two epochs and after a
+    mid-epoch resume. RandAugment's colour / contrast / sharpness sum in another order in XLA
+    (~1e-4 of 255), so a value that lands that close to a rounding boundary (uint8 storage,
+    posterize, equalize) may round the other way: allowed in under 0.5% of the pixels."""
+    b, index = jpegs
+    kwargs = dict(crop="inception", flip=True, randaug_magnitude=10, mixup=mixup)
+    host = stream(b, index, np.zeros(32, np.int8), **kwargs)
+    dev = stream(b, index, np.zeros(32, np.int8), on_device=True, **kwargs)
+    assert host.device_finish() is None
+    ops_seen = set()
+    for epoch in (0, 1):
+        raw = list(dev.epoch(epoch))
+        ops_seen |= {int(o) for batch in raw for o in batch["ra_ops"].ravel()}
+        assert all(batch["image"].min() >= 0 and batch["image"].max() <= 255 for batch in raw)
+        finished = _finished_on_device(dev, epoch)
+        expected = list(host.epoch(epoch))
+        assert len(finished) == len(expected) == 4
+        for x, z in zip(expected, finished, strict=True):
+            assert sorted(z) == sorted(x)
+            for key in ("id", "label"):
+                np.testing.assert_array_equal(z[key], x[key])
+            np.testing.assert_allclose(z["target"], x["target"], rtol=0, atol=1e-7)
+            assert np.mean(np.abs(z["image"] - x["image"]) > 2.5e-7) < 0.005
+            if not mixup:  # Pixel levels: (x + 1) * 127.5 is an integer up to the ulps.
+                levels = [np.round((v["image"] + 1) * 127.5) for v in (z, x)]
+                np.testing.assert_allclose(levels[0] / 127.5, z["image"] + 1, atol=3e-7)
+                assert np.mean(levels[0] != levels[1]) < 0.005
+    assert len(ops_seen) == 14  # Every RandAugment op was exercised.
+    for z, r in zip(finished[2:], _finished_on_device(dev, 1, start_step=2), strict=True):
+        np.testing.assert_array_equal(z["image"], r["image"])
+
+
+def test_on_device_refuses_the_reference_path_and_a_resize_after_randaugment():
+    with pytest.raises(ValueError, match="reference=False"):
+        Preprocess((16, 16, 3), False, 16, randaug_num_ops=2, randaug_magnitude=5,
+                   on_device=True, reference=True)
+    c = default_config()
+    c.augment.update(randaug_magnitude=5, on_device=True)
+    c.dataset.image_size = 32
+    spec = DatasetSpec(name="tiny", num_classes=4, image_shape=(16, 16, 3), source="tfds",
+                       tfds_name="x", train_split="train", test_split="train", fixed_size=True)
+    with pytest.raises(ValueError, match="on_device=False or train at the native size"):
+        Preprocess.from_config(spec, c)

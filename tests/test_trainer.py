@@ -190,3 +190,22 @@ def test_missing_dataset_is_one_line(tmp_path):
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("gwa-train:")]
     assert len(errors) == 1 and "not prepared" in errors[0] and "tfds build cifar10" in errors[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_augmentation_on_device_trains_as_on_the_host(tmp_path):
+    """augment.on_device (RandAugment, the [-1, 1] map and mixup inside the jitted train step
+    and the Gradient Disparity gradients) trains as the host pipeline does: the same metrics
+    up to float32 rounding."""
+    rows = {}
+    for on_device in (False, True):
+        config = small_config()
+        config.augment.update(crop="pad_crop", flip=True, randaug_magnitude=9, mixup=0.2,
+                              on_device=on_device)
+        config.criteria.gd.enabled = True
+        config.criteria.gd.num_batches = 2
+        trainer.train_and_evaluate(config, str(tmp_path / str(on_device)))
+        rows[on_device] = read_metrics(tmp_path / str(on_device))
+    assert len(rows[True]) == len(rows[False]) == 2
+    for host, device in zip(rows[False], rows[True], strict=True):
+        for key in ("train_loss", "gwa", "align_mean", "gd", "test_acc"):
+            assert device[key] == pytest.approx(host[key], rel=2e-3, abs=1e-4), key

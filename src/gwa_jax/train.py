@@ -233,6 +233,21 @@ def epoch_gradient_disparity(grad_fn: Callable[..., Any], state: Any, train: Any
     return float(gradient_disparity(grads))
 
 
+def finish_then(fn: Callable[..., Any], finish: Callable[[Batch], Batch], *,
+                batch_arg: int) -> Callable[..., Any]:
+    """``fn`` with its positional argument ``batch_arg`` (a batch) passed through ``finish``
+    first, e.g. a train step whose batches are finished on the device
+    (:meth:`gwa_jax.data.TrainStream.device_finish`): ``finish_then(step, finish, batch_arg=2)``
+    for ``step(state, buffers, batch)``. Jit the result."""
+
+    def wrapped(*args: Any) -> Any:
+        args = list(args)
+        args[batch_arg] = finish(args[batch_arg])
+        return fn(*args)
+
+    return wrapped
+
+
 def model_overrides(model_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
     """Registry overrides from the ``model`` block (only the ones that differ from defaults)."""
     out: dict[str, Any] = {"dtype": model_cfg.dtype}

@@ -48,6 +48,7 @@ from gwa_jax.train import (
     create_train_state,
     epoch_gradient_disparity,
     eval_step,
+    finish_then,
     make_train_step,
     model_overrides,
     offline_alignment_step,
@@ -152,16 +153,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                               f"latent width {latent_dim}; lower it or set it to None")
         projection = jax.device_put(jlt_projection(latent_dim, config.gwa.jlt_dim,
                                                    config.gwa.jlt_seed), repl)
-    step_fn = jax.jit(accumulating_step(
+    train_step = accumulating_step(
         make_train_step(gwa_enabled=config.gwa.enabled, projection=projection,
-                        nan_at_step=config.debug_nan_at_step), config.optim.accumulate_steps),
-        donate_argnums=(0, 1), out_shardings=(repl, repl))
+                        nan_at_step=config.debug_nan_at_step), config.optim.accumulate_steps)
+    gradient = functools.partial(batch_gradient, model.apply)
+    finish = data.train.device_finish()  # augment.on_device: RandAugment and mixup here.
+    if finish is not None:
+        train_step = finish_then(train_step, finish, batch_arg=2)
+        gradient = finish_then(gradient, finish, batch_arg=1)
+    step_fn = jax.jit(train_step, donate_argnums=(0, 1), out_shardings=(repl, repl))
     reset_fn = jax.jit(lambda b: b.reset(), donate_argnums=0, out_shardings=repl)
     eval_fn = jax.jit(functools.partial(eval_step, model.apply))
     offline_fn = jax.jit(functools.partial(
         offline_alignment_step, model.apply, projection=projection,
         label_smoothing=float(config.augment.label_smoothing)), donate_argnums=1)
-    grad_fn = jax.jit(functools.partial(batch_gradient, model.apply))
+    grad_fn = jax.jit(gradient)
 
     has_val = data.val is not None
     kinds = ("latest", "best_gwa") + (("best_val",) if has_val else ()) + (INTERRUPTED,)

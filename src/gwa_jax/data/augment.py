@@ -124,6 +124,15 @@ def smooth_one_hot(labels: tf.Tensor, num_classes: int, smoothing: float) -> tf.
     return one_hot
 
 
+def mixup_weight(alpha: float, seed: tf.Tensor) -> tf.Tensor:
+    """The weight of one batch's mixup: ``lam ~ Beta(alpha, alpha)``, then ``max(lam, 1 - lam)``
+    (float32 scalar in [1/2, 1])."""
+    gammas = tf.random.stateless_gamma([2], seed, alpha=tf.constant([alpha, alpha], tf.float32))
+    lam = gammas[0] / tf.maximum(gammas[0] + gammas[1], 1e-12)
+    lam = tf.where(gammas[0] + gammas[1] > 0, lam, 1.0)
+    return tf.maximum(lam, 1.0 - lam)
+
+
 def mixup(
     images: tf.Tensor, targets: tf.Tensor, alpha: float, seed: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor]:
@@ -143,10 +152,7 @@ def mixup(
     Returns:
       (images, targets) with the same shapes; targets still sum to 1.
     """
-    gammas = tf.random.stateless_gamma([2], seed, alpha=tf.constant([alpha, alpha], tf.float32))
-    lam = gammas[0] / tf.maximum(gammas[0] + gammas[1], 1e-12)
-    lam = tf.where(gammas[0] + gammas[1] > 0, lam, 1.0)
-    lam = tf.maximum(lam, 1.0 - lam)
+    lam = mixup_weight(alpha, seed)
     images = lam * images + (1.0 - lam) * tf.roll(images, 1, axis=0)
     targets = lam * targets + (1.0 - lam) * tf.roll(targets, 1, axis=0)
     return images, targets

@@ -198,9 +198,26 @@ def randaugment(image: jax.Array, key: jax.Array, num_ops: int, magnitude: float
     op_key, sign_key = jax.random.split(key)
     ops = jax.random.randint(op_key, (num_ops,), 0, len(OPS))
     positive = jax.random.uniform(sign_key, (num_ops,)) >= 0.5
+    return randaugment_with_draws(image, ops, positive, magnitude)
+
+
+def randaugment_with_draws(image: jax.Array, ops: jax.Array, positive: jax.Array,
+                           magnitude: float) -> jax.Array:
+    """RandAugment with given random choices: OPS[ops[i]] at level ``+-magnitude / 10``
+    (``+`` where ``positive[i]``), for i = 0, 1, ... in turn.
+
+    Args:
+      image: float32 (H, W, C) in [0, 255].
+      ops: int (num_ops,) indices into OPS.
+      positive: bool (num_ops,) sign of each op's level.
+      magnitude: op strength on the 0-10 scale.
+
+    Returns:
+      float32 (H, W, C) in [0, 255].
+    """
     strength = float(magnitude) / MAX_LEVEL
     tables = jnp.asarray(geometric_index_tables(image.shape[0], image.shape[1], strength))
-    for i in range(num_ops):
+    for i in range(ops.shape[0]):
         index_map = tables[positive[i].astype(jnp.int32), jnp.clip(ops[i] - 1, 0, 4)]
         level = jnp.where(positive[i], strength, -strength).astype(jnp.float32)
         image = apply_op(ops[i], image, level, index_map)
@@ -246,3 +263,47 @@ def augment_batch(images: jax.Array, keys: jax.Array, *, pad_crop: bool, flip: b
         return randaugment(image, ra_key, num_ops, randaug_magnitude)
 
     return jax.vmap(one)(images, keys)
+
+
+# --- The end of the tf.data pipeline, on the device --------------------------------------------
+
+#: Batch fields of a stream with ``augment.on_device``: RandAugment's draws and mixup's weight.
+DEVICE_FIELDS = ("ra_ops", "ra_positive", "mixup_lam")
+
+
+def finish_on_device(batch: dict[str, jax.Array], *, magnitude: float, quantize: bool,
+                     mixup: bool) -> dict[str, jax.Array]:
+    """Finishes a batch of a tf.data stream built with ``augment.on_device``, as the host
+    pipeline without that option would have: RandAugment with the host's draws, rounding to
+    uint8 levels (``quantize``: streams that keep uint8 images in their shuffle buffer), the
+    map to [-1, 1], then mixup with the batch's weight (each example with its neighbour, the
+    batch rolled by one). Jittable; ``gwa-train`` runs it inside the train step.
+
+    Args:
+      batch: ``image`` float32 (B, H, W, C) in [0, 255] (cropped, flipped); ``target`` float32
+        (B, K); ``ra_ops`` int32 (B, num_ops) and ``ra_positive`` bool (B, num_ops) (absent
+        without RandAugment); ``mixup_lam`` float32 (B,), the batch's weight in every row;
+        other fields pass through.
+      magnitude: RandAugment magnitude (0-10 scale).
+      quantize: round the augmented images to integers in [0, 255].
+      mixup: whether to mix (``mixup_lam`` is 1 otherwise).
+
+    Returns:
+      The batch with ``image`` float32 (B, H, W, C) in [-1, 1] and mixed ``target``, without
+      the fields of DEVICE_FIELDS.
+    """
+    images = batch["image"].astype(jnp.float32)
+    if "ra_ops" in batch:
+        images = jax.vmap(lambda x, o, p: randaugment_with_draws(x, o, p, magnitude))(
+            images, batch["ra_ops"], batch["ra_positive"])
+    if quantize:
+        images = jnp.clip(jnp.round(images), 0.0, 255.0)
+    images = images / 127.5 - 1.0
+    targets = batch["target"]
+    if mixup:
+        lam = batch["mixup_lam"][0]
+        images = lam * images + (1.0 - lam) * jnp.roll(images, 1, axis=0)
+        targets = lam * targets + (1.0 - lam) * jnp.roll(targets, 1, axis=0)
+    out = {k: v for k, v in batch.items() if k not in DEVICE_FIELDS}
+    out["image"], out["target"] = images, targets
+    return out

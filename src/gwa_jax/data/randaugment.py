@@ -54,7 +54,7 @@ import numpy as np
 from gwa_jax.data.augment_constants import FILL_VALUE, GREY_WEIGHTS, MAX_LEVEL, OP_BRANCH, OPS
 from gwa_jax.data.tf_setup import tf
 
-__all__ = ["FILL_VALUE", "GREY_WEIGHTS", "MAX_LEVEL", "OPS", "randaugment"]
+__all__ = ["FILL_VALUE", "GREY_WEIGHTS", "MAX_LEVEL", "OPS", "randaug_draws", "randaugment"]
 
 
 def _grey(image: tf.Tensor) -> tf.Tensor:
@@ -272,6 +272,15 @@ def _apply(
     return tf.ensure_shape(tf.switch_case(op_index, branches), image.shape)
 
 
+def randaug_draws(seed: tf.Tensor, num_ops: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The random choices of :func:`randaugment` for one image: the op indices into OPS,
+    int32 (num_ops,), and whether each op's level is positive, bool (num_ops,)."""
+    op_seed, sign_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    ops = tf.random.stateless_uniform([num_ops], op_seed, 0, len(OPS), dtype=tf.int32)
+    positive = tf.random.stateless_uniform([num_ops], sign_seed) >= 0.5
+    return ops, positive
+
+
 def randaugment(image: tf.Tensor, seed: tf.Tensor, num_ops: int, magnitude: float) -> tf.Tensor:
     """Applies ``num_ops`` random ops at ``magnitude`` (0-10 scale) to one image.
 
@@ -286,9 +295,7 @@ def randaugment(image: tf.Tensor, seed: tf.Tensor, num_ops: int, magnitude: floa
     """
     if num_ops <= 0:
         return image
-    op_seed, sign_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    ops = tf.random.stateless_uniform([num_ops], op_seed, 0, len(OPS), dtype=tf.int32)
-    positive = tf.random.stateless_uniform([num_ops], sign_seed) >= 0.5
+    ops, positive = randaug_draws(seed, num_ops)
     signs = tf.where(positive, 1.0, -1.0)
     strength = float(magnitude) / MAX_LEVEL
     tables = tf.constant(_index_tables(image.shape[0], image.shape[1], strength))

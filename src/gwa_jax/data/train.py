@@ -18,17 +18,21 @@ All maps run in parallel with ``deterministic=True``. A run resumed inside an ep
 Batch format (numpy): ``image`` float32 (B, H, W, C) in [-1, 1], ``label`` int32 (B,)
 training label (noisy under label noise; the dominant example's under mixup), ``target``
 float32 (B, C) soft targets (one-hot, label-smoothed, mixed), ``id`` int32 (B,) index in the
-full train split. B = ``batch_size`` always.
+full train split. B = ``batch_size`` always. With ``augment.on_device`` the images are float32
+in [0, 255] before RandAugment, ``target`` is not mixed yet, and the batch carries ``ra_ops``,
+``ra_positive`` and ``mixup_lam``; :meth:`TrainStream.device_finish` gives the jittable function
+that finishes such a batch on the accelerator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from gwa_jax.data import augment
+from gwa_jax.data import augment, augment_jax
 from gwa_jax.data.eval import EvalSet
 from gwa_jax.data.preprocess import Preprocess
 from gwa_jax.data.sources import array_eval_set
@@ -54,6 +58,10 @@ def epoch_key(seed: int, epoch: int, stream: int) -> tf.Tensor:
 
 class TrainStream:
     """Base class: a per-epoch deterministic stream of training batches."""
+
+    #: Whether the augmented images are rounded to uint8 before batching (the streaming
+    #: source's shuffle buffer holds uint8 images).
+    quantized_images = False
 
     def __init__(
         self,
@@ -103,6 +111,17 @@ class TrainStream:
         if not 0 <= start_step <= self.steps_per_epoch:
             raise ValueError(f"start_step must be in [0, {self.steps_per_epoch}].")
         return self.dataset(epoch, start_step).as_numpy_iterator()
+
+    def device_finish(self) -> Callable[[dict], dict] | None:
+        """With ``augment.on_device``: the jittable function that finishes this stream's
+        batches on the device (:func:`gwa_jax.data.augment_jax.finish_on_device` with this
+        stream's settings; apply it to every training batch before the model sees it);
+        None otherwise (batches are finished on the host)."""
+        pre = self.preprocess
+        if not pre.on_device:
+            return None
+        return functools.partial(augment_jax.finish_on_device, magnitude=pre.randaug_magnitude,
+                                 quantize=self.quantized_images, mixup=pre.mixup > 0)
 
     def eval_stream(self, batch_size: int | None = None) -> EvalSet:
         """The trained ids without augmentation, fixed order, padded batches.
@@ -175,7 +194,8 @@ class ArrayTrainStream(TrainStream):
             def load_example(i):
                 seed = augment.fold_in(example_key, i)
                 image = pre.train_example(tf.gather(images, i), seed)
-                return {"image": image, "label": tf.gather(labels, i), "id": i}
+                return {"image": image, "label": tf.gather(labels, i), "id": i,
+                        **pre.device_fields(seed)}
 
             ds = tf.data.Dataset.from_tensor_slices(ids)
             ds = ds.map(load_example, num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -198,6 +218,8 @@ class ArrayTrainStream(TrainStream):
 
 class TfdsTrainStream(TrainStream):
     """Training stream read from TFDS files every epoch (ImageNet-scale datasets)."""
+
+    quantized_images = True
 
     def __init__(
         self,
@@ -256,17 +278,31 @@ class TfdsTrainStream(TrainStream):
                 image = pre.train_example(image, seed)
             else:  # Encoded: JPEGs are decoded inside the crop window only.
                 image = pre.train_example_encoded(image, seed)
-            # uint8 in the shuffle buffer: 4x less memory (150 KB per 224 px image).
-            image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+            if not pre.on_device:
+                # uint8 in the shuffle buffer: 4x less memory (150 KB per 224 px image).
+                # With on_device the device rounds after RandAugment (finish_on_device).
+                image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
             return {
                 "image": image,
                 "label": tf.gather(labels, i),
                 "id": i,
+                **pre.device_fields(seed),
             }
 
+        def shuffle(ds: tf.data.Dataset) -> tf.data.Dataset:
+            return ds.shuffle(STREAM_SHUFFLE_BUFFER, seed=buffer_seed,
+                              reshuffle_each_iteration=False)
+
         ds = self._read(file_seed, decode=pre.reference)
+        if pre.on_device:
+            # The buffer holds the encoded images (the float32 images before RandAugment would
+            # take 600 KB each). A shuffle's order depends only on its seed and the input
+            # order, and each example's augmentation only on its id, so shuffling before the
+            # map yields the same batches as shuffling after it.
+            ds = shuffle(ds)
         ds = ds.map(load_example, num_parallel_calls=AUTOTUNE, deterministic=True)
-        ds = ds.shuffle(STREAM_SHUFFLE_BUFFER, seed=buffer_seed, reshuffle_each_iteration=False)
+        if not pre.on_device:
+            ds = shuffle(ds)
         ds = ds.batch(self.batch_size, drop_remainder=True).take(self.steps_per_epoch)
         ds = ds.enumerate().skip(start_step)
         return self._finish_batches(ds, batch_key)
