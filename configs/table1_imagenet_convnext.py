@@ -15,6 +15,11 @@ Arguments (``--config FILE:ARG``, comma separated, all optional):
 
     gwa-train --config configs/table1_imagenet_convnext.py:split=0.1,seed=0 \\
         --workdir runs/table1_imagenet_convnext/split0.1_seed0
+
+On a GPU host with few CPU cores per GPU, add ``--config.augment.on_device=True``: the host
+then only decodes, crops and flips, and RandAugment and mixup run inside the jitted train
+step with the same random draws (pixels equal up to float32 rounding; 2.5x the host
+pipeline's images per CPU-second, ``results/bench/README.md``).
 """
 
 from gwa_jax.config_base import default_config

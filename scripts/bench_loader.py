@@ -14,7 +14,10 @@ builds it (TFDS read, JPEG decode, inception crop 224, flip, RandAugment(2, 10),
 batch 1024) on synthetic 375x500 JPEGs written to a temporary TFDS dataset, for the current
 implementation (``fast``) and the first one (``reference``, same pixels), interleaved in one
 process: img/s, img/s per core (images per CPU second), each stage's share, and a peer
-pipeline with ``keras.layers.RandAugment``.
+pipeline with ``keras.layers.RandAugment``. In the same run, the host part of the same stream
+with ``augment.on_device`` (``device``: RandAugment, the [-1, 1] map and mixup left to the
+accelerator's train step), its agreement with the host pipeline's batches, and the XLA cost of
+the device part.
 
     python scripts/bench_loader.py --preset imagenet --out results/bench/loader_imagenet.json
 """
@@ -49,6 +52,7 @@ import table1_imagenet_vit  # noqa: E402
 
 AUTOTUNE = tf.data.AUTOTUNE
 IMPLS = ("reference", "fast")
+FULL = "+mixup (full preset)"
 
 
 def measure(name: str, augment: dict, images: int, warmup: int, batch_size: int) -> dict:
@@ -228,6 +232,47 @@ def _time_floor(builder, config, stage: str) -> dict:
             "cpu_s": time.process_time() - c0}
 
 
+def _device_agreement(builder, config, full: Preprocess, batch_size: int, batches: int) -> dict:
+    """The host pipeline's batches (``fast``) against the ``on_device`` host part finished by
+    ``device_finish`` (jitted, here on the CPU) for the first ``batches`` batches of epoch 0,
+    and the XLA cost of the device part per image."""
+    import jax  # noqa: PLC0415
+
+    cfg = config.copy_and_resolve_references()
+    cfg.batch_size = batch_size
+    host = _imagenet_stream(builder, cfg, full)
+    dev = _imagenet_stream(builder, cfg, dataclasses.replace(full, on_device=True))
+    finish = jax.jit(dev.device_finish())
+    diffs, levels, elements, first = [], 0, 0, None
+    for x, raw in zip(host.epoch(0), dev.epoch(0), strict=False):  # Stops at `batches`.
+        first = first or raw
+        z = jax.device_get(finish(raw))
+        diff = np.abs(z["image"] - x["image"])
+        diffs.append(diff)
+        levels += int(np.sum(diff > 1.0 / 127.5 / 2))  # Half a level of [0, 255].
+        elements += diff.size
+        assert np.array_equal(z["id"], x["id"]) and np.allclose(z["target"], x["target"])
+        if len(diffs) == batches:
+            break
+    diff = np.concatenate([d.ravel() for d in diffs])
+    cost = finish.lower(first).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return {
+        "batches": len(diffs),
+        "batch_size": batch_size,
+        "elements": elements,
+        "max_abs_diff_model_range": float(diff.max()),
+        "fraction_within_2.5e-7": float(np.mean(diff <= 2.5e-7)),
+        "fraction_off_by_half_a_level_or_more": levels / elements,
+        "xla_flops_per_image": float(cost.get("flops", float("nan"))) / batch_size,
+        "xla_bytes_accessed_per_image": float(cost.get("bytes accessed", float("nan")))
+        / batch_size,
+        "note": "|device - host| on the model's [-1, 1] inputs; a level is 1/127.5. XLA cost "
+                "of device_finish compiled for this machine's CPU (an estimate of the work, "
+                "not a GPU measurement)",
+    }
+
+
 def _rates(runs: list[dict]) -> dict:
     images = sum(r["images"] for r in runs)
     wall = sum(r["wall_s"] for r in runs)
@@ -259,12 +304,19 @@ def bench_imagenet(args) -> dict:
         builder = GwaBenchJpegs(data_dir=data_dir)
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(num_shards=4))
         runs = {(impl, name): [] for impl in IMPLS for name in stages}
+        runs[("device", FULL)] = []
         floor_runs: dict[str, list[dict]] = {}
+        for epoch in range(args.warmup_epochs):  # Untimed: one-off costs of a process.
+            for impl in (*IMPLS, "device"):
+                pre_impl = dataclasses.replace(full, reference=impl == "reference",
+                                               on_device=impl == "device")
+                _time_epoch(_imagenet_stream(builder, config, pre_impl), 1000 + epoch)
         for rep in range(args.reps):
-            order = IMPLS if rep % 2 == 0 else IMPLS[::-1]
             for name, pre in stages.items():
-                for impl in order:
-                    pre_impl = dataclasses.replace(pre, reference=impl == "reference")
+                impls = IMPLS + (("device",) if name == FULL else ())
+                for impl in impls if rep % 2 == 0 else impls[::-1]:
+                    pre_impl = dataclasses.replace(pre, reference=impl == "reference",
+                                                   on_device=impl == "device")
                     stream = _imagenet_stream(builder, config, pre_impl)
                     r = _time_epoch(stream, rep)
                     runs[(impl, name)].append(r)
@@ -272,6 +324,9 @@ def bench_imagenet(args) -> dict:
                           f"img/s  {r['images'] / r['cpu_s']:7.1f} img/cpu-s", flush=True)
             for stage in FLOOR_STAGES:
                 floor_runs.setdefault(stage, []).append(_time_floor(builder, config, stage))
+        agreement = _device_agreement(builder, config, full, args.agreement_batch,
+                                      args.agreement_batches)
+        print(f"on_device agreement: {agreement}", flush=True)
         peer = None
         if args.peer_images:
             peer = _rates([_keras_peer(builder, config, args.peer_images, args.peer_batch)])
@@ -290,11 +345,14 @@ def bench_imagenet(args) -> dict:
             },
             "full_images_per_cpu_s": rates["+mixup (full preset)"]["images_per_cpu_s"],
         }
-    paired = [
-        (r["cpu_s"] / r["images"]) / (f["cpu_s"] / f["images"])
-        for r, f in zip(runs[("reference", "+mixup (full preset)")],
-                        runs[("fast", "+mixup (full preset)")], strict=True)
-    ]
+
+    def paired(a: str, b: str) -> list[float]:
+        return [round((r["cpu_s"] / r["images"]) / (f["cpu_s"] / f["images"]), 3)
+                for r, f in zip(runs[(a, FULL)], runs[(b, FULL)], strict=True)]
+
+    device = _rates(runs[("device", FULL)])
+    device_rate = device["images_per_cpu_s"]
+    ref_rate = results["reference"]["full_images_per_cpu_s"]
     cores = os.cpu_count()
     fast_rate = results["fast"]["full_images_per_cpu_s"]
     floor = {stage: _rates(r) for stage, r in floor_runs.items()}
@@ -310,22 +368,34 @@ def bench_imagenet(args) -> dict:
                   f"JPEGs (quality 90, 4:2:0) cycled to {args.epoch_images} examples in a "
                   "4-shard TFDS dataset read by TfdsTrainStream",
         "reps": args.reps,
+        "warmup_epochs": args.warmup_epochs,
         "cpu_count": cores,
         "machine": platform.processor() or platform.machine(),
         "tensorflow": tf.__version__,
         "per_core_note": "images_per_cpu_s = images / CPU seconds of the process (all tf.data "
                          "threads) while the epoch runs; graph tracing excluded",
         "results": results,
-        "speedup_full_preset_per_core": round(
-            results["reference"]["full_images_per_cpu_s"] and
-            fast_rate / results["reference"]["full_images_per_cpu_s"], 3),
-        "speedup_paired_per_rep": [round(p, 3) for p in paired],
+        "speedup_full_preset_per_core": round(fast_rate / ref_rate, 3),
+        "speedup_paired_per_rep": paired("reference", "fast"),
+        "on_device": {
+            "note": "host part of the full preset with augment.on_device (RandAugment, the "
+                    "[-1, 1] map and mixup run in the accelerator's train step): same stream, "
+                    "same run, interleaved with the two host implementations",
+            "host_part": device,
+            "speedup_per_core_vs_reference": round(device_rate / ref_rate, 3),
+            "speedup_per_core_vs_fast": round(device_rate / fast_rate, 3),
+            "paired_per_rep_vs_reference": paired("reference", "device"),
+            "paired_per_rep_vs_fast": paired("fast", "device"),
+            "agreement_with_host_pipeline": agreement,
+        },
         "h100_feed": {
             "assumed_h100_vit_s16_images_per_s": args.h100_rate,
             "host_cores": 16,
             "needed_images_per_core_s": round(args.h100_rate / 16, 1),
             "fast_images_per_core_s": fast_rate,
             "cores_needed_at_fast_rate": round(args.h100_rate / fast_rate, 1),
+            "on_device_images_per_core_s": device_rate,
+            "cores_needed_on_device": round(args.h100_rate / device_rate, 1),
         },
         "floor": {
             "note": "CPU ms per image of what every pipeline with the same pixels must do: "
@@ -384,12 +454,18 @@ def main() -> None:
     parser.add_argument("--randaug_images", type=int, default=30_000)
     parser.add_argument("--warmup", type=int, default=5, help="fmnist: batches excluded (tracing)")
     parser.add_argument("--reps", type=int, default=3, help="imagenet: interleaved repetitions")
+    parser.add_argument("--warmup_epochs", type=int, default=1,
+                        help="imagenet: untimed epochs of each full-preset stream first (the "
+                             "first epoch in a process pays one-off costs)")
     parser.add_argument("--epoch_images", type=int, default=1024,
                         help="imagenet: examples in the synthetic dataset (one epoch)")
     parser.add_argument("--distinct_jpegs", type=int, default=256)
     parser.add_argument("--peer_images", type=int, default=256,
                         help="imagenet: images for the Keras peer (0 skips it)")
     parser.add_argument("--peer_batch", type=int, default=64)
+    parser.add_argument("--agreement_batch", type=int, default=64,
+                        help="imagenet: batch size of the on_device agreement check")
+    parser.add_argument("--agreement_batches", type=int, default=4)
     parser.add_argument("--h100_rate", type=float, default=6000.0,
                         help="imagenet: ViT/S-16 train-step img/s of one H100 (estimate)")
     parser.add_argument("--out", default=None, help="also write the JSON here")

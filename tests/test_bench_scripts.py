@@ -47,14 +47,16 @@ def test_bench_overhead_with_gradient_accumulation(tmp_path):
 
 
 def test_bench_loader_imagenet_preset_small(tmp_path):
-    """The ImageNet preset on 32 synthetic JPEGs: every stream sees every image, the stage
-    shares add up, and the floor is measured in the same run (the 2x budget is half the
+    """The ImageNet preset on 32 synthetic JPEGs: every stream sees every image (the
+    on_device host part too), the stage shares add up, the on_device batches agree with the
+    host pipeline's, and the floor is measured in the same run (the 2x budget is half the
     reference's cost per image)."""
     out = tmp_path / "loader.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench_loader.py"), "--preset", "imagenet",
          "--batch_size", "16", "--epoch_images", "32", "--distinct_jpegs", "4", "--reps", "1",
-         "--peer_images", "0", "--out", str(out)],
+         "--peer_images", "0", "--agreement_batch", "8", "--agreement_batches", "2",
+         "--out", str(out)],
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -63,6 +65,15 @@ def test_bench_loader_imagenet_preset_small(tmp_path):
         assert all(stage["images"] == 32 for stage in stages.values())
         assert sum(report["results"][impl]["stage_share_of_cpu_time"].values()) == \
             pytest.approx(1.0, abs=2e-3)
+    on_device = report["on_device"]
+    assert on_device["host_part"]["images"] == 32
+    assert on_device["speedup_per_core_vs_reference"] == pytest.approx(
+        on_device["host_part"]["images_per_cpu_s"]
+        / report["results"]["reference"]["full_images_per_cpu_s"], abs=2e-3)
+    agreement = on_device["agreement_with_host_pipeline"]
+    assert agreement["elements"] == 2 * 8 * 224 * 224 * 3
+    assert agreement["fraction_within_2.5e-7"] > 0.99
+    assert agreement["xla_flops_per_image"] > 224 * 224 * 3
     floor = report["floor"]
     assert [s["images"] for s in floor["stages"].values()] == [32, 32, 32]
     assert floor["budget_ms_for_2x"] == pytest.approx(floor["reference_ms"] / 2, abs=1e-3)
