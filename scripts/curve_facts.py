@@ -3,7 +3,8 @@
 For every finished run at or below each path (a workdir or a sweep root), one row: the
 number of epochs, the training and test accuracy at the last epoch, the best test epoch in
 hindsight, GWA at the first epoch, GWA's minimum (and its epoch), GWA at the last epoch, the
-plain GWA stop and the fine-tuning-rule stop (epoch and test accuracy), and how many epochs
+plain GWA stop (epoch, GWA there and test accuracy) and the fine-tuning-rule stop (epoch and
+test accuracy), and how many epochs
 lie within one bootstrap standard error of the selected GWA (``gwa_se``), LabelWave's count of
 changed predictions as a share of the epoch's scored ids (``labelwave / align_seen``: min, max
 and last), the validation split's stop (epoch and test accuracy; runs with a split), and the
@@ -38,6 +39,7 @@ COLUMNS = (
     ("gwa_min_epoch", "GWA min epoch", "{:d}"),
     ("gwa_last", "GWA last", "{:.3f}"),
     ("gwa_epoch", "GWA stop", "{:d}"),
+    ("gwa_at_stop", "GWA at stop", "{:.3f}"),
     ("gwa_test", "test acc. at GWA stop [%]", "{:.2f}"),
     ("gwa_finetune_epoch", "gwa_finetune stop", "{:d}"),
     ("gwa_finetune_test", "test acc. at gwa_finetune stop [%]", "{:.2f}"),
@@ -76,11 +78,12 @@ def facts(run: Run) -> dict[str, float | int | None]:
         out[f"{name}_epoch"] = epoch
         out[f"{name}_test"] = None if acc is None else 100 * float(acc)
     stop_epoch = out["gwa_epoch"]
-    within = None
-    if stop_epoch is not None and np.isfinite(se).any():
+    out["gwa_at_stop"] = out["within_se"] = None
+    if stop_epoch is not None:
         index = int(np.flatnonzero(epochs == stop_epoch)[0])
-        within = epochs_within_se(gwa, se, index)
-    out["within_se"] = within
+        out["gwa_at_stop"] = float(gwa[index])
+        if np.isfinite(se).any():
+            out["within_se"] = epochs_within_se(gwa, se, index)
     _, changes = run.result.column("labelwave")
     _, seen = run.result.column("align_seen")
     with np.errstate(invalid="ignore", divide="ignore"):

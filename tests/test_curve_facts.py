@@ -45,11 +45,11 @@ def test_rows_and_ranges(tmp_path):
     assert set(rows) == {"a_split0", "b_split0", "c_split0.1", "range"}
     # a: GWA 0.5 at epoch 1 (stop), min 0.1 at epoch 2; within 1 SE of 0.5 - 0.1: epoch 1 only.
     assert rows["a_split0"] == ["4", "90.0", "65.00", "3", "70.00", "0.500", "0.100", "2", "0.280",
-                                "1", "50.00", "3", "70.00", "1", "10.0", "25.0", "15.0", "4",
-                                "65.00", "10"]
+                                "1", "0.500", "50.00", "3", "70.00", "1", "10.0", "25.0", "15.0",
+                                "4", "65.00", "10"]
     # LabelWave changes over 200 scored ids: 50, 20, 30 -> min 10%, max 25%, last 15%.
     # b: GWA undefined at epoch 1; stop at 3 (0.4, SE 0.2): 0.2 >= 0.2 counts, so 2 epochs.
-    assert rows["b_split0"][5:10] == ["–", "0.200", "2", "0.400", "3"]
-    assert rows["b_split0"][11:13] == ["–", "–"] and rows["b_split0"][13] == "2"
-    assert rows["b_split0"][14:19] == ["–"] * 5  # No LabelWave column, no validation stop.
+    assert rows["b_split0"][5:11] == ["–", "0.200", "2", "0.400", "3", "0.400"]
+    assert rows["b_split0"][12:14] == ["–", "–"] and rows["b_split0"][14] == "2"
+    assert rows["b_split0"][15:20] == ["–"] * 5  # No LabelWave column, no validation stop.
     assert rows["range"][0] == "1-4" and rows["range"][1] == "10.0-90.0"
