@@ -233,7 +233,26 @@ BAD_INPUTS = {
     "get-config-raises": (
         lambda t: ([f"--workdir={t / 'w'}", f"--config={write_config(t, GET_CONFIG_RAISES)}"],
                    None),
-        r"the config file's get_config\(arg\) failed: needs a noise rate"),
+        r"^gwa-train: error: get_config raised ValueError: needs a noise rate at "
+        r"/.*/cfg\.py:2$"),
+    "get-config-raises-in-a-helper": (
+        lambda t: ([f"--workdir={t / 'w'}", f"--config={write_config(t, GET_CONFIG_HELPER)}"],
+                   None),
+        r"^gwa-train: error: get_config raised KeyError: 'noise' at /.*/cfg\.py:2$"),
+    "get-config-returns-none": (
+        lambda t: ([f"--workdir={t / 'w'}", f"--config={write_config(t, GET_CONFIG_NONE)}"],
+                   None),
+        r"get_config\(arg\) in /.*/cfg\.py returned None; it should return an "
+        r"ml_collections\.ConfigDict"),
+    "get-config-returns-a-dict": (
+        lambda t: ([f"--workdir={t / 'w'}", f"--config={write_config(t, GET_CONFIG_DICT)}"],
+                   None),
+        r"get_config\(arg\) in /.*/cfg\.py returned a dict; wrap it in "
+        r"ml_collections\.ConfigDict"),
+    "override-with-a-config-prefix": (lambda t: ([f"--workdir={t / 'w'}",
+                                                  "--config.config.optim.lr=0.1"], None),
+                                      r'unknown config key: config\.optim\.lr; did you mean '
+                                      r'"optim\.lr"\?'),
     "invalid-config-json": (lambda t: ([f"--workdir={invalid_config_json(t)}"], t / "w"),
                             r"holds a config.json that is not a gwa-jax run config"),
     "total-steps-below-one-epoch": (lambda t: ([f"--workdir={t / 'new' / 'w'}",
@@ -243,6 +262,12 @@ BAD_INPUTS = {
                             r"--overwrite refused: .*/w is not a gwa-jax run"),
 }
 GET_CONFIG_RAISES = "def get_config(arg=None):\n    raise ValueError('needs a noise rate')\n"
+GET_CONFIG_HELPER = ("def rate(args):\n    return float(args['noise'])\n\n\n"
+                     "def get_config(arg=None):\n    return rate({})\n")
+GET_CONFIG_NONE = ("from gwa_jax.config_base import default_config\n\n\n"
+                   "def get_config(arg=None):\n    c = default_config()\n")
+GET_CONFIG_DICT = ("from gwa_jax.config_base import default_config\n\n\n"
+                   "def get_config(arg=None):\n    return default_config().to_dict()\n")
 
 
 def invalid_config_json(t):

@@ -58,9 +58,102 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).replace("\\n", " ").replace("\\'", "'").split())
 
 
-def parse_command_line(argv: list[str], num_devices: int | None = None
+class _NotAConfigDict(Exception):
+    """``get_config(arg)`` returned something other than a ConfigDict."""
+
+    def __init__(self, value: object) -> None:
+        super().__init__(type(value).__name__)
+        self.value = value
+
+
+class _DropNoneWarning(std_logging.Filter):
+    """config_flags' own "get_config() returned None" warning: ours says it in one line."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return "get_config() returned None" not in str(record.msg)
+
+
+def _config_file(argv: list[str]) -> str | None:
+    """FILE of the last ``--config FILE.py[:ARG]`` in ``argv``; None when there is none."""
+    value = None
+    for i, arg in enumerate(argv):
+        match = re.match(r"^--?config(=|$)", arg)
+        if match and match.group(1):
+            value = arg.split("=", 1)[1]
+        elif match and i + 1 < len(argv):
+            value = argv[i + 1]
+    return value.split(":", 1)[0] if value else None
+
+
+def _expect_config_dict(fv: flags.FlagValues) -> None:
+    """Makes the ``--config`` flag raise :class:`_NotAConfigDict` when ``get_config`` returns
+    anything but a ConfigDict (None, a dict), before overrides are applied to it."""
+    parser = fv["config"].parser
+    load = parser.parse
+
+    def parse(argument: str) -> object:
+        config = load(argument)
+        if (not isinstance(config, ml_collections.ConfigDict)
+                and type(config).__name__ != "_ErrorConfig"):  # A missing file: reported later.
+            raise _NotAConfigDict(config)
+        return config
+
+    parser.parse = parse
+
+
+def _not_a_config_dict(value: object, path: str | None) -> str:
+    where = f"get_config(arg) in {path}"
+    if value is None:
+        return (f"{where} returned None; it should return an ml_collections.ConfigDict "
+                f"(is its return statement missing?)")
+    if isinstance(value, dict):
+        return f"{where} returned a dict; wrap it in ml_collections.ConfigDict(...)"
+    return (f"{where} returned {type(value).__name__}; it should return an "
+            f"ml_collections.ConfigDict")
+
+
+def _raised_in_config_file(err: BaseException, path: str | None) -> str | None:
+    """``get_config raised ValueError: boom at FILE:LINE`` when ``err``, or an exception it
+    was raised from, was raised inside the config file (deepest line of that file); an
+    ``ArgError`` (a bad ``FILE.py:ARG``) keeps its own message. None otherwise."""
+    if not path:
+        return None
+    from gwa_jax.experiments.args import ArgError
+
+    target = os.path.realpath(path)
+    todo: list[BaseException | None] = [err]
+    seen: set[int] = set()
+    while todo:
+        exc = todo.pop(0)
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        where = None
+        tb = exc.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if os.path.realpath(code.co_filename) == target:
+                where = (tb.tb_lineno, code.co_name)
+            tb = tb.tb_next
+        if where is not None:
+            text = _one_line(str(exc))
+            if isinstance(exc, ArgError):
+                return text
+            who = "the config file" if where[1] == "<module>" else "get_config"
+            return (f"{who} raised {type(exc).__name__}{': ' + text if text else ''} "
+                    f"at {path}:{where[0]}")
+        todo += [exc.__cause__, exc.__context__]
+    return None
+
+
+def parse_command_line(argv: list[str], num_devices: int | None = None,
+                       check_files: bool = True
                        ) -> tuple[ml_collections.ConfigDict, str, bool]:
     """Parses and validates ``argv``; raises :class:`UsageError` with one line on bad input.
+
+    ``num_devices`` (default: ``jax.device_count()``) is what ``batch_size`` must divide;
+    ``check_files=False`` skips the checks of files on this machine (``dataset.data_dir``,
+    ``model.init_from``), for a command that will run elsewhere (``gwa-sweep --dry-run``).
 
     Returns (config, workdir, overwrite).
     """
@@ -69,34 +162,23 @@ def parse_command_line(argv: list[str], num_devices: int | None = None
 
     extras = split_argv(argv)  # absl flags, --print_config and model kwargs are not ours.
     argv = extras.config_argv
+    path = _config_file(argv)
+    sys.modules.pop("config_config", None)  # config_flags would re-run a stale module.
     fv = make_flag_values(argv)
+    _expect_config_dict(fv)
+    quiet = _DropNoneWarning()
+    std_logging.getLogger("absl").addFilter(quiet)
     try:
         rest = fv(argv)
         config = fv["config"].value  # Loading the file and applying overrides happen here.
         if config is not None:
             config.to_dict()  # A config file that failed to load raises here.
-    except flags.Error as err:
-        text = str(err)
-        if "Traceback" in text:  # get_config(arg) raised: keep its own message, the last line.
-            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-            text = "the config file's get_config(arg) failed: " + re.sub(
-                r"^[\w.]+(Error|Exception): ", "", lines[-1])
-        raise UsageError(_one_line(text.replace("flag --config.", "config."))) from None
-    except AttributeError as err:  # Unknown override key, or no get_config in the file.
-        from gwa_jax.config_check import unknown_key_message
-
-        if "get_config" in str(err):
-            raise UsageError("the config file defines no get_config(arg); write one that "
-                             "returns a ConfigDict, as in configs/quickstart.py") from None
-        raise UsageError(unknown_key_message(argv) or f"unknown config key: {_one_line(err)}"
-                         ) from None
-    except (OSError, SyntaxError, ImportError) as err:
-        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        raise UsageError(f"cannot load the config file: {lines[-1] if lines else err!r}"
-                         ) from None
-    except Exception as err:  # noqa: BLE001 - any other override failure is bad input.
-        raise UsageError(f"bad config override: {_one_line(str(err)) or type(err).__name__}"
-                         ) from None
+    except _NotAConfigDict as err:
+        raise UsageError(_not_a_config_dict(err.value, path)) from None
+    except Exception as err:  # noqa: BLE001 - every failure below is bad input: one line.
+        raise UsageError(_load_failure(err, argv, path)) from None
+    finally:
+        std_logging.getLogger("absl").removeFilter(quiet)
     if len(rest) > 1:
         raise UsageError(f"unexpected arguments: {' '.join(rest[1:])}")
     if config is None or not fv["workdir"].value:
@@ -107,10 +189,36 @@ def parse_command_line(argv: list[str], num_devices: int | None = None
 
         num_devices = jax.device_count()
     try:
-        validate(config, num_devices)
+        validate(config, num_devices, check_files=check_files)
     except ConfigError as err:
         raise UsageError(_one_line(str(err))) from None
     return config, fv["workdir"].value, bool(fv["overwrite"].value)
+
+
+def _load_failure(err: Exception, argv: list[str], path: str | None) -> str:
+    """One line for an exception of loading the config file or applying its overrides."""
+    from gwa_jax.config_check import unknown_key_message
+
+    raised = _raised_in_config_file(err, path)
+    if raised is not None:  # get_config(arg) (or the file's own code) raised.
+        return raised
+    if isinstance(err, flags.Error):
+        text = str(err)
+        if "Traceback" in text:  # Raised elsewhere: keep its own message, the last line.
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            text = "the config file's get_config(arg) failed: " + re.sub(
+                r"^[\w.]+(Error|Exception): ", "", lines[-1])
+        return _one_line(text.replace("flag --config.", "config."))
+    if isinstance(err, AttributeError | KeyError):  # Unknown override key, or no get_config.
+        if isinstance(err, AttributeError) and "get_config" in str(err):
+            return ("the config file defines no get_config(arg); write one that returns a "
+                    "ConfigDict, as in configs/quickstart.py")
+        shown = err.args[0] if isinstance(err, KeyError) and err.args else err
+        return unknown_key_message(argv) or f"unknown config key: {_one_line(shown)}"
+    if isinstance(err, OSError | SyntaxError | ImportError):
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        return f"cannot load the config file: {lines[-1] if lines else err!r}"
+    return f"bad config override: {_one_line(str(err)) or type(err).__name__}"
 
 
 class _QuietLibraries(std_logging.Filter):

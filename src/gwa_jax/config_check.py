@@ -150,7 +150,7 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
                  f"config.dataset.fixed_train_fraction must be in [0.5, 1] with "
                  f"val_fraction <= 1 - it, got {d.fixed_train_fraction}")
     if d.data_dir is not None:
-        _require(bool(d.data_dir) and os.path.isdir(d.data_dir),
+        _require(bool(d.data_dir) and (os.path.isdir(d.data_dir) or not check_files),
                  f"config.dataset.data_dir {d.data_dir!r} is not a directory; give the directory "
                  f"holding the dataset, or leave it unset (None) for the default location")
     if d.image_size is not None:
@@ -253,7 +253,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1,
     """Schema then values; raises :class:`ConfigError` with one line.
 
     ``check_files=False`` skips the checks that need files of this machine
-    (``model.init_from``), for configs written here to run elsewhere.
+    (``dataset.data_dir``, ``model.init_from``), for configs written here to run elsewhere.
     """
     check_schema(config)
     check_values(config, num_devices, check_files)
