@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from gwa_jax.experiments.run_table import Run, load_runs_or_fail
+from gwa_jax.integrity import DamagedRunError
 from gwa_jax.uncertainty import epochs_within_se
 
 COLUMNS = (
@@ -128,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict] = {}
     for path in args.paths:
         try:
-            runs = load_runs_or_fail(path)
+            runs = load_runs_or_fail(path)  # Each run's files verified against checksums.json.
+        except DamagedRunError as err:
+            print(f"curve_facts: error: {err}", file=sys.stderr)
+            return 2
         except LookupError as err:
             print(f"curve_facts: error: {err}", file=sys.stderr)
             return 1

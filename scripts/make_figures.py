@@ -21,6 +21,7 @@ import sys
 
 from gwa_jax.experiments.figures import make_figures
 from gwa_jax.experiments.plan import PLANS
+from gwa_jax.integrity import DamagedRunError
 
 FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig16")
 
@@ -42,10 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--offline-run", nargs="+", default=[], help="workdirs for Fig. 6")
     p.add_argument("--classes", nargs=2, type=int, help="the two classes of Fig. 4")
     args = p.parse_args(argv)
-    written = make_figures(args.table, args.root, args.out, only=args.only, model=args.model,
-                           variant=args.variant, seed=args.seed, run_dir=args.run,
-                           val_run_dir=args.val_run, offline_dirs=args.offline_run,
-                           classes=args.classes)
+    try:
+        written = make_figures(args.table, args.root, args.out, only=args.only,
+                               model=args.model, variant=args.variant, seed=args.seed,
+                               run_dir=args.run, val_run_dir=args.val_run,
+                               offline_dirs=args.offline_run, classes=args.classes)
+    except DamagedRunError as err:  # A run file differs from its checksum: one line.
+        print(f"make_figures: error: {err}", file=sys.stderr)
+        return 2
     if not written:
         print(f"make_figures: error: no figure of {args.table} could be drawn from {args.root} "
               f"(see above; for runs of your own config use gwa-report)", file=sys.stderr)

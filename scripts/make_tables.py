@@ -25,6 +25,7 @@ from pathlib import Path
 
 from gwa_jax.experiments.reports import ALL_TABLES, make_table
 from gwa_jax.experiments.run_table import NoFinishedRuns
+from gwa_jax.integrity import DamagedRunError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"make_tables: error: {err}", file=sys.stderr)
             status = 1
             continue
+        except DamagedRunError as err:  # A run file differs from its checksum: one line.
+            print(f"make_tables: error: {err}", file=sys.stderr)
+            return 2
         md = [w for w in written if w.suffix == ".md"]
         print(f"{name}: wrote {', '.join(str(w) for w in md)} (+ .csv, .tex)")
     return status

@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 
 from gwa_jax.experiments import regime  # noqa: E402
 from gwa_jax.experiments import tables as T  # noqa: E402
+from gwa_jax.integrity import DamagedRunError  # noqa: E402
 
 # Top row: GWA against training to the end, and GWA's smoothed peak (post hoc); bottom row:
 # the other criteria (LabelWave's regrets are an order of magnitude larger under augmentation,
@@ -140,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         items = [it for path in args.json for it in regime.from_offline_json(path)]
     else:
-        items = regime.collect(args.root)
+        try:
+            items = regime.collect(args.root)
+        except DamagedRunError as err:  # A run file differs from its checksum: one line.
+            print(f"regime_report: error: {err}", file=sys.stderr)
+            return 2
     if not items:
         print(f"regime_report: error: no finished run of the regime sweep under {args.root}; "
               f"run: python scripts/sweep.py regime --root {args.root}", file=sys.stderr)

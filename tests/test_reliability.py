@@ -15,7 +15,7 @@ import pytest
 from gwa_jax import run_files
 from gwa_jax.checkpoints import DamagedCheckpointError, RunCheckpoints
 from gwa_jax.config_base import default_config
-from gwa_jax.integrity import finished_run_damage
+from gwa_jax.integrity import finished_run_damage, verify_run
 from gwa_jax.resume import rebuild_metrics
 from gwa_jax.run_files import MetricsLog, atomic_write_bytes, save_npy, save_npz, write_json
 from gwa_jax.run_guard import RunError, guarded, remove_stray_temporaries
@@ -226,8 +226,9 @@ def test_full_disk_write_names_the_file_and_keeps_the_old_one(tmp_path, monkeypa
     assert info.value.filename == str(tmp_path / "metrics.jsonl")
     monkeypatch.undo()
     assert json.loads((tmp_path / "summary.json").read_text()) == {"ok": 1}
-    assert sorted(os.listdir(tmp_path)) == [".gwa-train.lock", "metrics.jsonl", "summary.json"] \
-        or sorted(os.listdir(tmp_path)) == ["metrics.jsonl", "summary.json"]
+    # No temporary file is left, and the manifest still vouches for the old summary.
+    assert sorted(os.listdir(tmp_path)) == ["checksums.json", "summary.json"]
+    assert verify_run(tmp_path) == []
 
 
 @pytest.mark.parametrize("error", [

@@ -7,8 +7,13 @@ mid-epoch checkpoint saved on SIGINT or SIGTERM, by global step), each an orbax
 step, the run's metrics history). Orbax finalises a step directory atomically, so a kill
 during a save leaves the previous step intact. Orbax checks only its index, not the data, so
 every finished step gets a SHA-256 manifest (``checksums/KIND_STEP.json``); a step whose
-files differ from it is damaged, and :meth:`RunCheckpoints.restore_newest_good` falls back
-to the previous step.
+files differ from it is damaged, and a step without one (a kill between the end of the save
+and the manifest's write, or a deleted manifest) cannot be verified and is not trusted either:
+orbax restores overwritten bytes without complaint, and a restored state being finite says
+nothing about it being the saved one. :meth:`RunCheckpoints.restore_newest_good` and
+:func:`read_params` skip such steps with a warning naming them, fall back to the previous
+verified step, and raise :class:`DamagedCheckpointError` (one line saying what to do) when
+none is left.
 """
 
 from __future__ import annotations
@@ -60,6 +65,46 @@ def _matches_manifest(root: str, kind: str, step: int) -> bool | None:
     return _digest_dir(os.path.join(root, kind, str(step))) == want
 
 
+def checksum_status(root: str, kind: str, step: int) -> tuple[bool | None, str | None]:
+    """``(verdict, line)`` for ``root/kind/step``: (True, None) intact; (False, line) damaged;
+    (None, line) no readable manifest, so not trusted."""
+    where = os.path.join(root, kind, str(step))
+    found = _matches_manifest(root, kind, step)
+    if found:
+        return True, None
+    if found is False:
+        return False, f"checkpoint {where} is damaged (checksum mismatch)"
+    return None, (f"checkpoint {where} cannot be verified (its checksum manifest "
+                  f"{_manifest_path(root, kind, step)} is missing or unreadable) and is not "
+                  f"trusted")
+
+
+def _newest_verified(root: str, kind: str, steps: list[int], load: Any) -> Any:
+    """``load(step)`` for the newest step that matches its manifest and that orbax reads;
+    skipped steps are named in warnings.
+
+    Raises:
+      DamagedCheckpointError: steps exist but none is verified and readable.
+    """
+    skipped = []  # Why each step was passed over: "is damaged" or "cannot be verified (...)".
+    for step in sorted(steps, reverse=True):
+        where = os.path.join(root, kind, str(step))
+        verdict, line = checksum_status(root, kind, step)
+        if not verdict:
+            skipped.append(f"checkpoint {where} is damaged" if verdict is False else
+                           line.removesuffix(" and is not trusted"))
+            logging.warning("%s; trying an older one", line)
+            continue
+        try:
+            return load(step)
+        except Exception as err:  # noqa: BLE001 - any unreadable step is damaged.
+            skipped.append(f"checkpoint {where} is damaged")
+            logging.warning("checkpoint %s is damaged (%s); trying an older one", where,
+                            type(err).__name__)
+    raise DamagedCheckpointError(f"{skipped[0]} and no older intact one exists; rerun with "
+                                 f"--overwrite to start the run afresh")
+
+
 class DamagedCheckpointError(ValueError):
     """No intact checkpoint of a kind is left; the message names the damaged one."""
 
@@ -108,35 +153,22 @@ class RunCheckpoints:
         return _matches_manifest(self.root, kind, step)
 
     def restore_newest_good(self, kind: str, target: Any) -> tuple[Any, dict, int] | None:
-        """Restores the newest intact step of ``kind``: (state, meta, step), or None when the
-        kind has no step. A damaged step (checksum mismatch, or orbax cannot read it) is
-        skipped with a warning naming it.
+        """Restores the newest verified step of ``kind``: (state, meta, step), or None when
+        the kind has no step. A damaged step (checksum mismatch, or orbax cannot read it) or
+        one without its checksum manifest is skipped with a warning naming it.
 
         Raises:
-          DamagedCheckpointError: steps exist but none is intact.
+          DamagedCheckpointError: steps exist but none is verified and readable.
         """
-        steps = sorted(self.managers[kind].all_steps(), reverse=True)
-        damaged = []
-        for step in steps:
-            where = os.path.join(self.root, kind, str(step))
-            if self.verify(kind, step) is False:
-                damaged.append(where)
-                logging.warning("checkpoint %s is damaged (checksum mismatch); trying an older "
-                                "one", where)
-                continue
-            try:
-                state, meta = self.restore(kind, target, step)
-            except Exception as err:  # noqa: BLE001 - any unreadable step is damaged.
-                damaged.append(where)
-                logging.warning("checkpoint %s is damaged (%s); trying an older one", where,
-                                type(err).__name__)
-                continue
+        steps = list(self.managers[kind].all_steps())
+        if not steps:
+            return None
+
+        def load(step: int) -> tuple[Any, dict, int]:
+            state, meta = self.restore(kind, target, step)
             return state, meta, step
-        if damaged:
-            raise DamagedCheckpointError(
-                f"checkpoint {damaged[0]} is damaged and no older intact one exists; rerun with "
-                f"--overwrite to start the run afresh")
-        return None
+
+        return _newest_verified(self.root, kind, steps, load)
 
     def delete_all(self, kind: str) -> None:
         mngr = self.managers[kind]
@@ -177,6 +209,10 @@ class RunCheckpoints:
         epoch = mngr.latest_step() if epoch is None else epoch
         if epoch is None:
             raise FileNotFoundError(f"no '{kind}' checkpoint under {self.root}")
+        if self.verify(kind, epoch) is False:
+            raise DamagedCheckpointError(
+                f"checkpoint {os.path.join(self.root, kind, str(epoch))} is damaged (checksum "
+                f"mismatch); rerun with --overwrite to start the run afresh")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         try:
             out = mngr.restore(epoch, args=ocp.args.Composite(
@@ -203,7 +239,8 @@ def read_params(workdir: str, kind: str = "latest") -> tuple[dict[str, Any], int
     """The model parameters of another run's newest intact ``kind`` checkpoint, read-only.
 
     Nothing is written into ``workdir``. Steps are tried newest first; one whose files differ
-    from its SHA-256 manifest, or that orbax cannot read, is skipped with a warning.
+    from its SHA-256 manifest, that has no manifest, or that orbax cannot read, is skipped
+    with a warning.
 
     Args:
       workdir: a gwa-jax run directory (``WORKDIR/checkpoints/KIND/STEP``).
@@ -215,7 +252,7 @@ def read_params(workdir: str, kind: str = "latest") -> tuple[dict[str, Any], int
 
     Raises:
       FileNotFoundError: the run has no step of ``kind``.
-      DamagedCheckpointError: steps exist but none is intact.
+      DamagedCheckpointError: steps exist but none is verified and readable.
     """
     root = os.path.join(os.path.abspath(workdir), "checkpoints")
     folder = os.path.join(root, kind)
@@ -223,22 +260,10 @@ def read_params(workdir: str, kind: str = "latest") -> tuple[dict[str, Any], int
                     if n.isdigit()), reverse=True)
     if not steps:
         raise FileNotFoundError(f"no '{kind}' checkpoint under {root}")
-    damaged = []
-    for step in steps:
-        where = os.path.join(folder, str(step))
-        if _matches_manifest(root, kind, step) is False:
-            damaged.append(where)
-            logging.warning("checkpoint %s is damaged (checksum mismatch); trying an older one",
-                            where)
-            continue
-        try:
-            tree = ocp.StandardCheckpointer().restore(os.path.join(where, "state"))
-        except Exception as err:  # noqa: BLE001 - any unreadable step is damaged.
-            damaged.append(where)
-            logging.warning("checkpoint %s is damaged (%s); trying an older one", where,
-                            type(err).__name__)
-            continue
+
+    def load(step: int) -> tuple[dict[str, Any], int]:
+        tree = ocp.StandardCheckpointer().restore(os.path.join(folder, str(step), "state"))
         state = tree["state"] if "state" in tree and "params" not in tree else tree
         return state["params"], step
-    raise DamagedCheckpointError(f"checkpoint {damaged[0]} is damaged and no older intact one "
-                                 f"exists")
+
+    return _newest_verified(root, kind, steps, load)

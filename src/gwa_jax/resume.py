@@ -3,8 +3,9 @@
 A ``latest`` checkpoint of epoch E (or an ``interrupted`` one at step k of epoch E) carries the
 run's metrics history in its JSON meta, so ``metrics.jsonl`` is rewritten from the checkpoint
 on every resume: a truncated, edited or garbled metrics file never reaches the criteria. A
-damaged newest checkpoint falls back to the previous intact one (see
-:meth:`gwa_jax.checkpoints.RunCheckpoints.restore_newest_good`).
+damaged newest checkpoint (or one without its checksum manifest) falls back to the previous
+verified one (see :meth:`gwa_jax.checkpoints.RunCheckpoints.restore_newest_good`); a
+mid-epoch checkpoint that cannot be trusted falls back to the last ``latest`` one.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import jax
 import numpy as np
 from absl import logging
 
-from gwa_jax.checkpoints import INTERRUPTED, RunCheckpoints
-from gwa_jax.run_files import MetricsLog, atomic_write_bytes, dumps
+from gwa_jax import integrity
+from gwa_jax.checkpoints import INTERRUPTED, DamagedCheckpointError, RunCheckpoints
+from gwa_jax.run_files import MetricsLog, dumps
 
 
 @dataclasses.dataclass
@@ -60,18 +62,22 @@ def _read_lines(path: Path) -> list[Any] | None:
 
 
 def rebuild_metrics(log: MetricsLog, history: list[dict[str, Any]]) -> None:
-    """Makes ``metrics.jsonl`` hold exactly ``history``; warns when the file said otherwise."""
+    """Makes ``metrics.jsonl`` hold exactly ``history`` (and its checksum entry match it);
+    warns when the file said otherwise."""
     if not log.writable:
         return
     text = "".join(dumps(r) + "\n" for r in history).encode()
     if log.path.exists() and log.path.read_bytes() == text:
+        if integrity.file_verified(log.path):
+            return
+        log.rewrite(history)  # The content is the checkpoint's: record its checksum.
         return
     lines = _read_lines(log.path)
     # More lines than the checkpoint is a kill after an append: expected, no warning.
     if lines is None or lines[:len(history)] != history:
         logging.warning("%s was damaged or out of step with the checkpoint; rebuilt from the "
                         "checkpoint's history (%d epochs)", log.path, len(history))
-    atomic_write_bytes(log.path, text)
+    log.rewrite(history)
 
 
 def restore_run(ckpts: RunCheckpoints, log: MetricsLog, state: Any, buffers: Any,
@@ -91,8 +97,13 @@ def restore_run(ckpts: RunCheckpoints, log: MetricsLog, state: Any, buffers: Any
         last_step = int(meta.get("step", epoch * steps_per_epoch))
         logging.info("Resuming from epoch %d (step %d)", epoch, last_step)
     if INTERRUPTED in ckpts.managers:
-        mid = ckpts.restore_newest_good(INTERRUPTED, {"state": state, "buffers": buffers,
-                                                      **prev_target})
+        try:
+            mid = ckpts.restore_newest_good(INTERRUPTED, {"state": state, "buffers": buffers,
+                                                          **prev_target})
+        except DamagedCheckpointError as err:
+            logging.warning("%s; resuming from the last epoch checkpoint instead",
+                            str(err).split("; rerun")[0])
+            mid = None
         if mid is not None and mid[2] > last_step:
             restored, meta, step = mid
             prev = ((np.asarray(restored["prev_preds"]), np.asarray(restored["prev_seen"]))

@@ -1,11 +1,14 @@
 """Atomic writes of everything a run leaves in its workdir.
 
-``metrics.jsonl`` is appended one complete line at a time (a single ``write`` + ``fsync``);
-on resume it is truncated to the last complete line whose epoch the restored checkpoint
-covers, so a killed run never leaves a duplicated or half-written line. JSON summaries and
-``.npy`` score files are written to a temporary file and renamed into place. Files get the
-usual mode (0666 less the umask, e.g. 0644), so shared run folders stay readable; a failed
-write (a full disk) raises ``OSError`` naming the file.
+Every file is written to a temporary file in the same directory and renamed into place;
+``metrics.jsonl`` gets one complete line more per epoch the same way (the file is small), and
+on resume it is truncated to the lines whose epoch the restored checkpoint covers, so a killed
+run never leaves a duplicated or half-written line. The run files (``config.json``,
+``metrics.jsonl``, ``summary.json``, ``alignment/meta.npz``, ``alignment/epoch_NNNN.npy``)
+get their SHA-256 recorded in the run's ``checksums.json`` around the rename (pending before,
+committed after; see :mod:`gwa_jax.integrity`). Files get the usual mode (0666 less the
+umask, e.g. 0644), so shared run folders stay readable; a failed write (a full disk) raises
+``OSError`` naming the file.
 """
 
 from __future__ import annotations
@@ -60,18 +63,31 @@ def dumps(obj: Any) -> str:
     return json.dumps(_finite_or_none(obj), default=_json_default, sort_keys=True)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Writes ``data`` to ``path`` via a temporary file in the same directory + rename."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, track: bool = True) -> None:
+    """Writes ``data`` to ``path`` via a temporary file in the same directory + rename.
+
+    A run file (see :func:`gwa_jax.integrity.tracked`) gets its new hash recorded in the
+    run's ``checksums.json`` as pending before the rename and committed after it, unless
+    ``track`` is False (the manifest itself).
+    """
+    from gwa_jax import integrity
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            os.fchmod(fd, FILE_MODE)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        token = integrity.begin_write(path, data) if track else None
         os.replace(tmp, path)
+        if token is not None:
+            integrity.end_write(token)
     except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -80,10 +96,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+def json_bytes(obj: Any, indent: int | None = 2) -> bytes:
+    """What :func:`write_json` writes for ``obj``."""
     text = json.dumps(_finite_or_none(obj), default=_json_default, indent=indent,
                       sort_keys=True)
-    atomic_write_bytes(path, (text + "\n").encode())
+    return (text + "\n").encode()
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    atomic_write_bytes(path, json_bytes(obj, indent))
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -145,23 +166,25 @@ class MetricsLog:
         return kept
 
     def append(self, row: Mapping[str, Any]) -> None:
+        """Adds one line: the file with the new line is written and renamed into place (its
+        checksum recorded around the rename), so no reader sees a torn line."""
         if not self.writable:
             return
         line = (dumps(dict(row)) + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                # A torn line from a killed append: cut it before adding a complete one.
-                data = os.pread(fd, size, 0)
-                os.ftruncate(fd, data.rfind(b"\n") + 1)
-            os.write(fd, line)
-            os.fsync(fd)
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            data = b""
         except OSError as err:
             raise _named(err, self.path) from err
-        finally:
-            os.close(fd)
+        if data and not data.endswith(b"\n"):
+            data = data[:data.rfind(b"\n") + 1]  # A torn line (an older version's kill).
+        atomic_write_bytes(self.path, data + line)
+
+    def rewrite(self, rows: list[Mapping[str, Any]]) -> None:
+        """Makes the file hold exactly ``rows`` (atomically, checksum recorded)."""
+        if self.writable:
+            atomic_write_bytes(self.path, "".join(dumps(dict(r)) + "\n" for r in rows).encode())
 
 
 def emit_report(report: Mapping[str, Any], out: str | os.PathLike | None = None) -> str:

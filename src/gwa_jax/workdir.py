@@ -4,6 +4,9 @@ A workdir belongs to one resolved config (``config.json``). Restarting the same 
 resumes or, when ``summary.json`` exists, reports the finished run; a different config is
 refused unless ``--overwrite`` is given, which removes the files a run wrote (and only
 those) from a directory that is recognisably a gwa-jax run; any other directory is refused.
+A ``config.json`` that differs from its checksum is rebuilt when this command's config is the
+one recorded, and refused (one line) otherwise; an unfinished run's files are checked before
+it resumes (:func:`gwa_jax.integrity.resume_warnings`).
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import ml_collections
+from absl import logging
 
+from gwa_jax import integrity
 from gwa_jax.config_check import ConfigError
-from gwa_jax.run_files import read_json
+from gwa_jax.run_files import json_bytes, read_json, write_json
 
 FRESH, RESUME, FINISHED = "fresh", "resume", "finished"
 # Everything gwa-train writes at the top of a workdir (temporary files start with '.NAME.').
-RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
+RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checksums.json")
 RUN_DIRS = ("checkpoints", "alignment")
 LOCK_FILE = ".gwa-train.lock"
 
@@ -115,6 +120,17 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str | Path,
         if overwrite and path.is_dir() and set(os.listdir(path)) - {LOCK_FILE}:
             clear_run(path)  # Refuses a directory of other files.
         return FRESH
+    check = integrity.check_files(path, names=("config.json",))
+    if "config.json" in check.problems and not overwrite:
+        want = _recorded_hash(path)
+        if want != integrity.sha256_bytes(json_bytes(config.to_dict())):
+            raise ConfigError(
+                f"{check.problems['config.json']}, and this command's config is not the one "
+                f"recorded; rerun the run's own command (it rebuilds the file) or pass "
+                f"--overwrite to start afresh")
+        logging.warning("%s; rebuilt from this command's config (the one recorded)",
+                        check.problems["config.json"])
+        write_json(cfg_file, config.to_dict())
     try:
         saved = read_json(cfg_file)
     except (OSError, ValueError):
@@ -136,4 +152,15 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str | Path,
     if overwrite:
         clear_run(path)
         return FRESH
-    return FINISHED if (path / "summary.json").exists() else RESUME
+    if (path / "summary.json").exists():
+        return FINISHED  # Checked by integrity.finished_run_damage before it is trusted.
+    integrity.resume_warnings(path)
+    return RESUME
+
+
+def _recorded_hash(path: Path) -> str | None:
+    try:
+        return json.loads((path / integrity.MANIFEST).read_text())["files"]["config.json"][
+            "sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -409,7 +409,7 @@ def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
 
     directory = Path(out) / plan
     runs = expand(plan)
-    loaded = [(r, RunResult.load(r.workdir(root))) for r in runs]
+    loaded = [(r, RunResult.load_verified(r.workdir(root))) for r in runs]
     table = [((r.model, r.variant, r.split, r.seed), res) for r, res in loaded
              if res is not None and r.role == "table"]
     if not table and not run_dir:
@@ -418,9 +418,9 @@ def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
 
     def default_run(split: float) -> RunResult | None:
         if split == 0.0 and run_dir:
-            return RunResult.load(run_dir)
+            return RunResult.load_verified(run_dir)
         if split == 0.1 and val_run_dir:
-            return RunResult.load(val_run_dir)
+            return RunResult.load_verified(val_run_dir)
         if variant is not None:
             return pick(table, model=model, variant=variant, split=split, seed=seed)
         for v in reversed(variants):  # The noisiest variant first.
@@ -432,7 +432,7 @@ def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
     main = default_run(0.0)
     twin = None
     if main is not None:
-        twin = RunResult.load(val_run_dir) if val_run_dir else None
+        twin = RunResult.load_verified(val_run_dir) if val_run_dir else None
         if twin is None and not run_dir:
             key = next(k for k, r in table if r is main)
             twin = pick(table, model=key[0], variant=key[1], split=0.1, seed=key[3])
@@ -465,7 +465,7 @@ def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
             classes=classes)
     attempt("fig5", fig5, [(k, r) for k, r in table if model is None or k[0] == model],
             directory / f"fig5_gwa_over_training{tag}.png")
-    offline = [RunResult.load(d) for d in offline_dirs]
+    offline = [RunResult.load_verified(d) for d in offline_dirs]
     offline += [res for r, res in loaded if res is not None and r.role == "fig6"
                 and (model is None or r.model == model)]
     attempt("fig6", fig6, [r for r in offline if r is not None],

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from gwa_jax.experiments.results import RunResult, auroc
+from gwa_jax.integrity import META, DamagedRunError
 
 
 class InspectError(ValueError):
@@ -29,7 +30,12 @@ class InspectError(ValueError):
 
 def resolve_epoch(run: RunResult, epoch: str | int) -> int:
     """An epoch number, ``last``, or a criterion name of ``summary.json`` (``gwa``, ``val``,
-    ``labelwave``, ...) -> an epoch with saved scores."""
+    ``labelwave``, ...) -> an epoch with saved scores. A run file that differs from its
+    checksum is refused (one line naming it)."""
+    try:
+        run.verify(("summary.json", "config.json", META))
+    except DamagedRunError as err:
+        raise InspectError(str(err)) from None
     saved = run.score_epochs()
     if not saved:
         raise InspectError(f"no alignment/epoch_*.npy in {run.workdir} (train with "
@@ -45,6 +51,8 @@ def resolve_epoch(run: RunResult, epoch: str | int) -> int:
             names = ", ".join(run.summary.get("selected", {}))
             raise InspectError(f"epoch {text!r} is neither a number nor a criterion of "
                                f"{run.workdir}/summary.json ({names})")
+    if run.score_problem(number):
+        raise InspectError(f"{run.score_problem(number)}; refusing to rank its scores")
     if number not in saved:
         shown = ", ".join(map(str, saved[:8])) + (" ..." if len(saved) > 8 else "")
         raise InspectError(f"no saved scores for epoch {number} in {run.workdir}/alignment "
@@ -91,7 +99,12 @@ def most_misaligned(run: RunResult, epoch: int, k: int = 15,
       classes: optional given labels to restrict the pick to (precision@K and AUROC are
         computed over all scored ids regardless).
     """
-    meta, scores = run.meta(), run.scores(epoch)
+    if run.score_problem(epoch):
+        raise InspectError(f"{run.score_problem(epoch)}; refusing to rank its scores")
+    try:
+        meta, scores = run.meta(), run.scores(epoch)
+    except DamagedRunError as err:
+        raise InspectError(str(err)) from None
     if meta is None:
         raise InspectError(f"no alignment/meta.npz in {run.workdir}")
     if scores is None:

@@ -88,7 +88,7 @@ def make_table(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
 def _online_offline(plan: str, root: str | os.PathLike, directory: Path,
                     command: str | None) -> list[Path]:
     """``online_offline.*``: Fig. 6 in numbers, from the plan's offline-estimator runs."""
-    loaded = [(run.model, RunResult.load(run.workdir(root))) for run in expand(plan)
+    loaded = [(run.model, RunResult.load_verified(run.workdir(root))) for run in expand(plan)
               if run.role == "fig6"]
     header, rows = T.online_offline_rows([(m, r) for m, r in loaded if r is not None])
     if not rows:

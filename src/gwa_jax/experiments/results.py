@@ -5,6 +5,12 @@ epoch), ``summary.json`` (the epoch each criterion selected and the test accurac
 ``max_align_mean``, ``final_eval`` of the robustness suites) and ``alignment/`` (per-sample
 scores by id per epoch, ``meta.npz`` with the trained ids and the label-noise mask).
 :class:`RunResult` reads them lazily; the functions below compute what the tables report.
+
+Every file is checked against the run's ``checksums.json`` (:mod:`gwa_jax.integrity`) before
+it is used: a ``summary.json``, ``config.json``, ``metrics.jsonl`` or ``meta.npz`` that does
+not match raises :class:`~gwa_jax.integrity.DamagedRunError` (one line naming it); a damaged
+per-epoch score file is skipped with a warning naming it; a run without a manifest is read
+with one warning naming the missing manifest. Nothing is written into the run folder.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from absl import logging
 from scipy import stats
 
+from gwa_jax import integrity
 from gwa_jax.data.registry import CORRUPTION_GROUPS
 
 #: Kept checkpoint whose ``final_eval`` a criterion reads (Table 2).
@@ -39,13 +47,19 @@ def _finite(value: Any) -> float | None:
 
 @dataclasses.dataclass
 class RunResult:
-    """One finished run directory (``summary.json`` present)."""
+    """One finished run directory (``summary.json`` present).
+
+    ``summary``, ``config``, ``metrics``, ``meta()`` and ``scores()`` verify their file
+    against the run's ``checksums.json`` first (see the module docstring).
+    """
 
     workdir: Path
-    summary: dict[str, Any]
-    config: dict[str, Any] | None = None
+    _summary: dict[str, Any]
+    _config: dict[str, Any] | None = None
     _metrics: list[dict[str, Any]] | None = dataclasses.field(default=None, repr=False)
     _meta: dict[str, np.ndarray] | None = dataclasses.field(default=None, repr=False)
+    _check: integrity.FileCheck | None = dataclasses.field(default=None, repr=False)
+    _warned: set[str] = dataclasses.field(default_factory=set, repr=False)
 
     @classmethod
     def load(cls, workdir: str | os.PathLike) -> RunResult | None:
@@ -60,6 +74,66 @@ class RunResult:
         except (OSError, json.JSONDecodeError):
             config = None
         return cls(workdir, summary, config)
+
+    @classmethod
+    def load_verified(cls, workdir: str | os.PathLike) -> RunResult | None:
+        """:meth:`load`, then :meth:`verify`: raises
+        :class:`~gwa_jax.integrity.DamagedRunError` (one line) for a damaged run file."""
+        result = cls.load(workdir)
+        if result is not None:
+            result.verify()
+        return result
+
+    # --- checksums ----------------------------------------------------------------------------
+
+    @property
+    def checks(self) -> integrity.FileCheck:
+        """The run files checked against ``checksums.json`` (once; never repaired here: a
+        reader does not write into a run folder that gwa-train may be writing)."""
+        if self._check is None:
+            self._check = integrity.check_files(self.workdir, repair=False)
+            if self._check.manifest_missing:
+                logging.warning("%s; reading them unverified (record them with: python "
+                                "scripts/seal_runs.py %s)", self._check.manifest_missing,
+                                self.workdir)
+        return self._check
+
+    def verify(self, names: Sequence[str] = ("summary.json", "config.json", "metrics.jsonl",
+                                             integrity.META)) -> None:
+        """Raises :class:`~gwa_jax.integrity.DamagedRunError` (one line) when one of
+        ``names`` differs from its checksum, is missing while listed, or is unlisted."""
+        problems = self.checks.problems
+        for name in names:
+            if name in problems:
+                raise integrity.DamagedRunError(
+                    f"{problems[name]}; refusing to read this run (restore the file, e.g. from "
+                    f"version control, or rerun its gwa-train command to rebuild it from the "
+                    f"checkpoint)")
+
+    def score_problem(self, epoch: int) -> str | None:
+        """Why ``alignment/epoch_NNNN.npy`` cannot be trusted (one line), or None."""
+        return self.checks.problems.get(f"alignment/epoch_{epoch:04d}.npy")
+
+    def _skip_scores(self, epoch: int) -> bool:
+        line = self.score_problem(epoch)
+        if line is None:
+            return False
+        if line not in self._warned:
+            self._warned.add(line)
+            logging.warning("%s; skipping these per-sample scores", line)
+        return True
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """``summary.json`` (verified)."""
+        self.verify(("summary.json",))
+        return self._summary
+
+    @property
+    def config(self) -> dict[str, Any] | None:
+        """``config.json`` (verified), or None when the run has none."""
+        self.verify(("config.json",))
+        return self._config
 
     # --- summary.json -----------------------------------------------------------------------
 
@@ -106,8 +180,9 @@ class RunResult:
 
     @property
     def metrics(self) -> list[dict[str, Any]]:
-        """The per-epoch rows of ``metrics.jsonl`` (complete lines only)."""
+        """The per-epoch rows of ``metrics.jsonl`` (complete lines only; verified)."""
         if self._metrics is None:
+            self.verify(("metrics.jsonl",))
             rows = []
             path = self.workdir / "metrics.jsonl"
             if path.exists():
@@ -128,8 +203,10 @@ class RunResult:
         return epochs, values
 
     def meta(self) -> dict[str, np.ndarray] | None:
-        """``alignment/meta.npz`` (ids, true_labels, train_labels, noise_mask, split)."""
+        """``alignment/meta.npz`` (ids, true_labels, train_labels, noise_mask, split;
+        verified)."""
         if self._meta is None:
+            self.verify((integrity.META,))
             path = self.workdir / "alignment" / "meta.npz"
             if not path.exists():
                 return None
@@ -138,22 +215,28 @@ class RunResult:
         return self._meta
 
     def score_epochs(self) -> list[int]:
-        """Epochs with a saved ``alignment/epoch_NNNN.npy``, sorted."""
+        """Epochs with a saved ``alignment/epoch_NNNN.npy`` that verifies, sorted (a damaged
+        one is skipped with a warning naming it)."""
         directory = self.workdir / "alignment"
         if not directory.is_dir():
             return []
         out = []
         for p in directory.glob("epoch_*.npy"):
             try:
-                out.append(int(p.stem.split("_")[1]))
+                epoch = int(p.stem.split("_")[1])
             except (IndexError, ValueError):
                 continue
+            if not self._skip_scores(epoch):
+                out.append(epoch)
         return sorted(out)
 
     def scores(self, epoch: int) -> np.ndarray | None:
-        """Per-sample alignment scores by id at ``epoch`` (NaN for ids not trained)."""
+        """Per-sample alignment scores by id at ``epoch`` (NaN for ids not trained); None when
+        the file is missing or damaged (named in a warning)."""
         path = self.workdir / "alignment" / f"epoch_{epoch:04d}.npy"
-        return np.load(path) if path.exists() else None
+        if not path.exists() or self._skip_scores(epoch):
+            return None
+        return np.load(path)
 
     def noisy(self) -> bool:
         """Whether any trained id carries a wrong label."""
@@ -225,10 +308,14 @@ def correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
 
 
 def load_runs(workdirs: Mapping[Any, str | os.PathLike]) -> dict[Any, RunResult]:
-    """``{key: RunResult}`` for the workdirs holding a finished run (others are left out)."""
+    """``{key: RunResult}`` for the workdirs holding a finished run (others are left out).
+
+    Raises:
+      DamagedRunError: a run file differs from its checksum (one line naming it).
+    """
     out = {}
     for key, workdir in workdirs.items():
-        result = RunResult.load(workdir)
+        result = RunResult.load_verified(workdir)
         if result is not None:
             out[key] = result
     return out

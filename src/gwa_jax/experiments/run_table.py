@@ -72,7 +72,7 @@ def find_runs(path: str | os.PathLike) -> tuple[list[Run], int]:
         root = path
     runs = []
     for d in dirs:
-        result = RunResult.load(d)
+        result = RunResult.load_verified(d)
         if result is None:
             continue
         name = str(d.relative_to(root))
