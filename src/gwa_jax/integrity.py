@@ -247,8 +247,8 @@ def check_files(root: str | os.PathLike, repair: bool = True,
     present = run_file_names(root)
     problems: dict[str, str] = {}
     repaired: list[str] = []
-    if files is None:
-        return FileCheck(root, missing, problems, repaired)
+    if files is None:  # Reported only where there is something to verify.
+        return FileCheck(root, missing if present else None, problems, repaired)
     fixed = dict(files)
     for name in sorted(set(files) | set(present)):
         if names is not None and name not in names:
@@ -430,9 +430,7 @@ def resume_warnings(workdir: str | os.PathLike) -> list[str]:
     and not trusted (their entries keep the right hash, so readers skip them).
     """
     check = check_files(workdir)
-    lines = []
-    if check.manifest_missing and run_file_names(workdir):
-        lines.append(check.manifest_missing)
+    lines = [check.manifest_missing] if check.manifest_missing else []
     for name, line in check.problems.items():
         if name == "metrics.jsonl":
             continue
