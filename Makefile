@@ -4,19 +4,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Exact versions that passed the tests; `make lock` refreshes them from pyproject's ranges.
+CONSTRAINTS := .ci/constraints.txt
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 WORKDIR ?= runs/quickstart
 
-.PHONY: install data quickstart test test-all lint clean
+.PHONY: install data quickstart test test-all lint lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  echo "python3 -m venv failed; installing Debian's python3-venv"; rm -rf $(VENV); \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && \
 	  $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,5 +41,17 @@ test-all: install data
 lint: install
 	$(BIN)/ruff check .
 
+# Resolve pyproject's ranges afresh in .venv-lock, write the versions to $(CONSTRAINTS),
+# then run the tests on them (commit the file only if they pass).
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q -e '.[dev]'
+	{ echo "# Exact versions that passed the test suite (make test). Refresh: make lock"; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable; } > $(CONSTRAINTS)
+	rm -rf .venv-lock
+	$(MAKE) test
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-lock runs .pytest_cache .ruff_cache

@@ -2,11 +2,12 @@
 
 Simulated devices share the machine's cores, and on a loaded 2-core machine one device's
 thread can wait long enough at a collective for XLA's CPU rendezvous watchdog to abort the
-process. :func:`cpu_devices_env` gives every simulated device one XLA thread (no Eigen
-thread pool of its own competing with the others) and raises the rendezvous time-outs far
-above anything a loaded machine produces, so the runs are slow under load but never abort.
+process. ``gwa_jax.sharding.simulated_devices_env`` gives every simulated device one XLA
+thread and raises the rendezvous time-outs far above anything a loaded machine produces, so
+the runs are slow under load but never abort.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -17,6 +18,8 @@ import numpy as np
 import pytest
 
 from conftest import requires_fmnist
+from gwa_jax.config_check import ConfigError, validate
+from gwa_jax.sharding import simulated_devices_env
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = requires_fmnist
@@ -26,18 +29,8 @@ EXE = os.path.join(os.path.dirname(sys.executable), "gwa-train")
 STEP_SCRIPT = Path(__file__).with_name("multidevice_step.py")
 
 
-def cpu_devices_env(devices: int) -> dict[str, str]:
-    """The environment of a JAX process with ``devices`` simulated CPU devices."""
-    flags = [f"--xla_force_host_platform_device_count={devices}",
-             "--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1",
-             "--xla_cpu_collective_call_warn_stuck_seconds=600",
-             "--xla_cpu_collective_call_terminate_timeout_seconds=1800",
-             "--xla_cpu_collective_timeout_seconds=1800"]
-    return dict(os.environ, XLA_FLAGS=" ".join(flags), JAX_PLATFORMS="cpu")
-
-
 def _run(workdir, devices, *extra):
-    env = cpu_devices_env(devices)
+    env = simulated_devices_env(devices)
     cmd = [EXE, "--config", str(ROOT / "configs" / "quickstart.py"), f"--workdir={workdir}",
            "--config.model.name=vit_fmnist_tiny", "--config.dataset.train_subset=512",
            "--config.batch_size=64", "--config.total_steps=16", *extra]
@@ -86,13 +79,17 @@ def test_accumulation_on_four_devices_matches_one_device_without(tmp_path, one_d
         np.testing.assert_allclose(s4[~np.isnan(s4)], s1[~np.isnan(s1)], atol=1e-4)
 
 
-def test_batch_not_divisible_by_four_devices_is_one_line(tmp_path):
-    env = cpu_devices_env(4)
-    cmd = [EXE, "--config", str(ROOT / "configs" / "quickstart.py"), f"--workdir={tmp_path}",
-           "--config.batch_size=66"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
-    assert proc.returncode == 2
-    assert "batch_size=66 is not divisible by the 4 devices" in proc.stderr
+def test_batch_not_divisible_by_four_devices_is_one_line():
+    # The check gwa-train runs with jax.device_count() (4 in the runs above), in-process.
+    spec = importlib.util.spec_from_file_location("_qs", ROOT / "configs" / "quickstart.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    config.batch_size = 66
+    with pytest.raises(ConfigError, match=r"^config.batch_size=66 is not divisible by the 4 "
+                                          r"devices"):
+        validate(config, num_devices=4)
+    validate(config, num_devices=2)  # 66 = 2 x 33 is fine.
 
 
 def test_one_step_is_the_same_on_1_2_and_4_devices():
@@ -103,7 +100,8 @@ def test_one_step_is_the_same_on_1_2_and_4_devices():
     0.65; scores, predictions and the loss sum bit-identical).
     """
     proc = subprocess.run([sys.executable, str(STEP_SCRIPT), "1", "2", "4"], cwd=ROOT,
-                          capture_output=True, text=True, env=cpu_devices_env(4), timeout=1800)
+                          capture_output=True, text=True, env=simulated_devices_env(4),
+                          timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = {n: {k: np.asarray(v) for k, v in r.items()} for n, r in json.loads(proc.stdout).items()}
     ref = out["1"]

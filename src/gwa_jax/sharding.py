@@ -34,6 +34,24 @@ def maybe_initialize_distributed() -> None:
                      jax.device_count())
 
 
+def simulated_devices_env(devices: int, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a JAX process that sees ``devices`` simulated CPU devices.
+
+    For trying data parallelism on a CPU: ``subprocess.run([...], env=simulated_devices_env(4))``
+    (the device count is fixed when JAX starts, so it needs a new process). Each simulated
+    device gets one XLA thread, so the devices do not starve each other of cores, and XLA's
+    CPU collective time-outs are raised far above what a loaded machine produces: a starved
+    device makes the run slower instead of aborting it at a collective (``rc 134``).
+    """
+    flags = [f"--xla_force_host_platform_device_count={devices}",
+             "--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1",
+             "--xla_cpu_collective_call_warn_stuck_seconds=600",
+             "--xla_cpu_collective_call_terminate_timeout_seconds=1800",
+             "--xla_cpu_collective_timeout_seconds=1800"]
+    return dict(os.environ if base is None else base, XLA_FLAGS=" ".join(flags),
+                JAX_PLATFORMS="cpu")
+
+
 def make_mesh() -> Mesh:
     """A 1-D mesh over all (global) devices."""
     return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
