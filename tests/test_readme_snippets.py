@@ -49,3 +49,36 @@ def test_custom_loop_snippets_are_excerpts_of_tested_scripts():
             f"README snippet is not an excerpt of {m.group(1)}:\n" + "\n".join(body[:5]))
         sources.add(m.group(1))
     assert sources == {"scripts/custom_loop_digits.py", "scripts/custom_loop_nnx.py"}
+
+
+def fence_problems(markdown: str) -> list[str]:
+    """Lines where a code fence is malformed: an opening fence left open at the end, or a
+    closing fence with text after it (which Markdown reads as a new opening fence)."""
+    problems, open_at = [], None
+    for number, line in enumerate(markdown.splitlines(), 1):
+        if not line.lstrip().startswith("```"):
+            continue
+        info = line.lstrip()[3:].strip()
+        if open_at is None:
+            open_at = number
+        elif info:
+            problems.append(f"line {number}: closing fence with text after it: {line!r}")
+        else:
+            open_at = None
+    if open_at is not None:
+        problems.append(f"line {open_at}: code fence never closed")
+    return problems
+
+
+def test_fence_problems_finds_the_two_mistakes():
+    assert fence_problems("```bash\nls\n```\n") == []
+    assert fence_problems("```python\nx = 1\n``` A\nmore\n")[0].startswith("line 3:")
+    assert fence_problems("text\n```bash\nls\n") == ["line 2: code fence never closed"]
+
+
+def test_every_markdown_file_has_well_formed_code_fences():
+    files = [ROOT / "README.md", *sorted(ROOT.glob("*/**/README.md")),
+             *sorted((ROOT / "configs").glob("*.md"))]
+    problems = [f"{f.relative_to(ROOT)} {p}" for f in files if ".venv" not in f.parts
+                for p in fence_problems(f.read_text())]
+    assert problems == []
