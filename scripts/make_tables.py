@@ -14,6 +14,11 @@ and mislabel_auroc.* (AUROC of minus the alignment score at the GWA-selected epo
 Table 4 is read from configs/ itself. A table without any finished run is not written: one
 line names the sweep to run and the exit status is 1. Tables of your own configs' runs:
 gwa-report.
+
+For the tables the paper prints numbers for (table1_cifar10, table1_imagenet, table1, table2,
+table3, table5) the output also gets paper_comparison.md, printed to stdout as well: per cell
+ours, the paper's, |ours - paper| and whether that exceeds the paper's spread (max - min over
+its 3 runs), so a finished sweep shows at once whether it reproduced (--no-paper: skip it).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from gwa_jax.experiments import tables as T
+from gwa_jax.experiments.paper_compare import compare_cells, comparison_markdown, paper_table
 from gwa_jax.experiments.reports import ALL_TABLES, make_table
 from gwa_jax.experiments.run_table import NoFinishedRuns
 from gwa_jax.integrity import DamagedRunError
@@ -43,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="report rows as differences to the Val Set (10%%) row")
     p.add_argument("--gd", choices=("gd", "gd_up5"), default="gd",
                    help="GD stop rule: 5 consecutive increases (gd) or the 5th increase")
+    p.add_argument("--no-paper", action="store_true",
+                   help="do not print / write the comparison with the paper's numbers")
     args = p.parse_args(argv)
     names = ALL_TABLES if "all" in args.tables else list(dict.fromkeys(args.tables))
     command = shlex.join(["python", "scripts/make_tables.py", *(argv if argv is not None
@@ -61,7 +70,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         md = [w for w in written if w.suffix == ".md"]
         print(f"{name}: wrote {', '.join(str(w) for w in md)} (+ .csv, .tex)")
+        if not args.no_paper and paper_table(name) is not None:
+            text = paper_comparison(name, args.root, args.gd, command)
+            path = Path(args.out) / name / "paper_comparison.md"
+            path.write_text(text)
+            print(f"{name}: wrote {path}\n\n{text}")
     return status
+
+
+def paper_comparison(name: str, root: str, gd: str, command: str | None = None) -> str:
+    """Markdown of table ``name``'s cells beside the paper's (see gwa_jax.experiments
+    .paper_compare)."""
+    spec = T.table_specs(gd)[name]
+    results, planned = T.collect(spec.plan, root)
+    cells = T.build_cells(spec, results, planned)
+    return comparison_markdown(name, compare_cells(name, spec, cells), command)
 
 
 if __name__ == "__main__":
