@@ -14,14 +14,26 @@ Writes to ``--out`` (default ``<workdir>/inspect``):
   negatively aligned images (score above each; the true label in red where it differs);
 * ``inspect_epochNNNN.json``: epoch, K, and with label noise precision@K, the AUROC of
   -score over all trained samples, and the noise rate (a random pick's precision).
+
+Bad input (no run there, a damaged run file, an unknown epoch, ``-k`` below 1, a negative
+``--per-class``, an ``--out`` that is a file, images that cannot be loaded) is one
+``gwa-inspect: error: ...`` line and exit 2, with nothing written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+
+from gwa_jax.experiments.checks import (
+    OneLineParser,
+    non_negative_int,
+    output_dir_problem,
+    positive_int,
+)
 
 PROG = "gwa-inspect"
 
@@ -54,7 +66,19 @@ def _grid_png(images, found, classes, path: Path, title: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Writes the inspection; returns the exit status (0 ok, 2 bad input)."""
+    """Writes the inspection; returns the exit status (0 ok, 2 bad input).
+
+    Bad input (no run, a damaged run file, an unknown epoch, ``-k`` below 1, a negative
+    ``--per-class``, an ``--out`` that is a file, training images that cannot be loaded) is
+    one line and exit 2, before anything is written.
+    """
+    from gwa_jax.experiments.checks import (
+        BadRunFile,
+        check_meta,
+        check_scores,
+        check_summary,
+        read_json_object,
+    )
     from gwa_jax.experiments.mislabels import (
         InspectError,
         most_misaligned,
@@ -62,37 +86,61 @@ def main(argv: list[str] | None = None) -> int:
         to_csv,
     )
     from gwa_jax.experiments.results import RunResult
+    from gwa_jax.integrity import DamagedRunError
 
     doc = __doc__ or ""
-    p = argparse.ArgumentParser(prog=PROG, description=doc.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n\n".join(doc.split("\n\n")[1:]))
+    p = OneLineParser(prog=PROG, description=doc.split("\n\n")[0],
+                      formatter_class=argparse.RawDescriptionHelpFormatter,
+                      epilog="\n\n".join(doc.split("\n\n")[1:]))
     p.add_argument("workdir", help="a finished (or running) gwa-train workdir")
     p.add_argument("--epoch", default="gwa",
                    help="epoch number, 'last' or a criterion name (default: gwa)")
-    p.add_argument("-k", type=int, default=15, help="how many samples (default 15)")
-    p.add_argument("--per-class", type=int, default=8,
+    p.add_argument("-k", type=positive_int, default=15, help="how many samples (default 15)")
+    p.add_argument("--per-class", type=non_negative_int, default=8,
                    help="images per class in the PNG grids; 0: no images (default 8)")
     p.add_argument("--out", help="output directory (default: <workdir>/inspect)")
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as stop:  # --help, or a bad option (one line printed).
+        return int(stop.code or 0)
 
     def fail(message: str) -> int:
         print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
         return 2
 
-    run = RunResult.load(args.workdir)
+    workdir = Path(args.workdir)
+    if not workdir.exists():
+        return fail(f"{workdir} does not exist")
+    if not workdir.is_dir():
+        return fail(f"{workdir} is a file, not a gwa-train workdir")
+    if not (workdir / "alignment" / "meta.npz").exists() and not (
+            workdir / "summary.json").exists():
+        return fail(f"{args.workdir} holds no gwa-train run (no alignment/meta.npz)")
+    out = Path(args.out or workdir / "inspect")
+    problem = output_dir_problem(out, "--out")
+    if problem:
+        return fail(problem)
+    try:  # Damaged files: one line naming the file (RunResult.load would skip or crash).
+        summary = check_summary(workdir / "summary.json") if os.path.lexists(
+            workdir / "summary.json") else None
+        config = read_json_object(workdir / "config.json") if os.path.lexists(
+            workdir / "config.json") else None
+        if not (workdir / "alignment" / "meta.npz").exists():
+            return fail(f"{args.workdir} holds no per-sample scores (no alignment/meta.npz)")
+        ids = check_meta(workdir / "alignment" / "meta.npz")["ids"]
+    except BadRunFile as err:
+        return fail(str(err))
+    run = RunResult.load(workdir) if summary is not None else None
     if run is None:  # Unfinished runs can be inspected too: no summary.json yet.
-        if not (Path(args.workdir) / "alignment" / "meta.npz").exists():
-            return fail(f"{args.workdir} holds no gwa-train run (no alignment/meta.npz)")
-        cfg_path = Path(args.workdir) / "config.json"
-        run = RunResult(Path(args.workdir), {"selected": {}},
-                        json.loads(cfg_path.read_text()) if cfg_path.exists() else None)
+        run = RunResult(workdir, {"selected": {}}, config)
     try:
         epoch = resolve_epoch(run, args.epoch)
+        check_scores(workdir / "alignment" / f"epoch_{epoch:04d}.npy",
+                     int(ids.max()) + 1 if ids.size else 0, read=True)
         found = most_misaligned(run, epoch, args.k)
-    except InspectError as err:
+        grids = _class_grids(run, epoch, args.per_class) if args.per_class > 0 else []
+    except (InspectError, BadRunFile, DamagedRunError) as err:
         return fail(str(err))
-    out = Path(args.out or Path(args.workdir) / "inspect")
     out.mkdir(parents=True, exist_ok=True)
     stem = f"misaligned_epoch{epoch:04d}"
     (out / f"{stem}.csv").write_text(to_csv(found))
@@ -105,26 +153,37 @@ def main(argv: list[str] | None = None) -> int:
     if found.noise_known:
         print(f"precision@{len(found.ids)} {found.precision:.3f} (noise rate "
               f"{found.noise_rate:.3f}), AUROC of -score {found.auroc:.3f}")
-    if args.per_class > 0:
-        from gwa_jax.data import train_images
-
-        if run.config is None:
-            return fail(f"no config.json in {args.workdir}: cannot load the images")
-        meta = run.meta()
-        labels = sorted(set(meta["train_labels"][meta["ids"]].tolist()))
-        for c in labels:
-            per = most_misaligned(run, epoch, args.per_class, classes=[c])
-            if not len(per.ids):
-                continue
-            try:
-                images = train_images(run.config, per.ids)
-            except Exception as err:  # noqa: BLE001 - data not available here: one line.
-                return fail(f"cannot load the training images: {err}")
-            _grid_png(images, per, None, out / f"{stem}_class{c}.png",
-                      f"given class {c}: most negatively aligned at epoch {epoch} "
-                      f"(red: mislabelled, with its true class)")
+    for c, images, per in grids:
+        _grid_png(images, per, None, out / f"{stem}_class{c}.png",
+                  f"given class {c}: most negatively aligned at epoch {epoch} "
+                  f"(red: mislabelled, with its true class)")
+    if grids:
         print(f"per-class image grids: {out / (stem + '_class*.png')}")
     return 0
+
+
+def _class_grids(run, epoch: int, per_class: int) -> list:
+    """(class, images, picks) per given class, images loaded before anything is written;
+    :class:`~gwa_jax.experiments.mislabels.InspectError` when they cannot be loaded."""
+    from gwa_jax.data import train_images
+    from gwa_jax.experiments.mislabels import InspectError, most_misaligned
+
+    if run.config is None:
+        raise InspectError(f"no config.json in {run.workdir}: cannot load the images "
+                           f"(--per-class 0 writes the table only)")
+    meta = run.meta()
+    grids = []
+    for c in sorted(set(meta["train_labels"][meta["ids"]].tolist())):
+        per = most_misaligned(run, epoch, per_class, classes=[c])
+        if not len(per.ids):
+            continue
+        try:
+            images = train_images(run.config, per.ids)
+        except Exception as err:  # noqa: BLE001 - data not available here: one line.
+            raise InspectError(f"cannot load the training images: {err} (--per-class 0 "
+                               f"writes the table only)") from None
+        grids.append((c, images, per))
+    return grids
 
 
 def run() -> None:

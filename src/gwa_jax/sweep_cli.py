@@ -13,6 +13,11 @@ interrupted one resumes from its last checkpoint, a failed one does not stop the
 (exit 1 at the end). ``<root>/sweep.json`` records each run's grid coordinates for
 ``gwa-report --by KEY``. The paper's tables are swept by ``scripts/sweep.py``, which runs
 the same code.
+
+Before anything runs or is written (``--dry-run`` and ``--print-commands`` too), every
+unfinished run's gwa-train command line is checked as gwa-train checks it on start; a bad one
+(or a ``--root`` that is a file) is one ``gwa-sweep: error: ...`` line naming the run, exit 2.
+Data this machine lacks (dataset files, ``data_dir``, ``init_from``) is a note.
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gwa_jax.experiments.grid import GridError, check_config_arguments, expand_grid, write_manifest
+from gwa_jax.experiments.checks import OneLineParser, output_dir_problem
+from gwa_jax.experiments.grid import (
+    GridError,
+    check_config_arguments,
+    expand_grid,
+    validate_runs,
+    write_manifest,
+)
 from gwa_jax.experiments.sweep import add_sweep_options
 
 PROG = "gwa-sweep"
@@ -33,9 +45,9 @@ def _fail(message: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     doc = __doc__ or ""
-    p = argparse.ArgumentParser(prog=PROG, description=doc.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n\n".join(doc.split("\n\n")[1:]))
+    p = OneLineParser(prog=PROG, description=doc.split("\n\n")[0],
+                      formatter_class=argparse.RawDescriptionHelpFormatter,
+                      epilog="\n\n".join(doc.split("\n\n")[1:]))
     p.add_argument("--config", required=True, metavar="FILE.py[:ARG]",
                    help="config file, optionally with fixed arguments")
     p.add_argument("--grid", nargs="+", default=[], metavar="KEY=V1,V2",
@@ -49,18 +61,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the sweep; returns the exit status (0 ok, 1 a run failed, 2 bad input)."""
+    """Runs the sweep; returns the exit status (0 ok, 1 a run failed, 2 bad input).
+
+    Bad input (a malformed grid, a config argument or ``config.*`` value that gwa-train
+    would refuse, a ``--root`` that is a file) is one line and exit 2 before anything is
+    written, with ``--dry-run`` too; data missing on this machine is a note.
+    """
     from gwa_jax.experiments.sweep import sweep
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a bad option (one line printed).
+        return int(stop.code or 0)
+    problem = output_dir_problem(args.root, "--root")
+    if problem:
+        return _fail(problem)
     try:
         runs = expand_grid(args.config, args.grid)
         check_config_arguments(runs)
+        runs = [r for r in runs if r.matches(args.only)]
+        if not runs:
+            return _fail(f"no run of the grid matches --only {' '.join(args.only)}")
+        notes = validate_runs(runs, args.root, ".", args.override)
     except GridError as err:
         return _fail(str(err))
-    runs = [r for r in runs if r.matches(args.only)]
-    if not runs:
-        return _fail(f"no run of the grid matches --only {' '.join(args.only)}")
+    for note in notes:  # Under --print-commands stdout is the job list: notes go to stderr.
+        print(f"{PROG}: note: {note}" if args.print_commands else f"note: {note}",
+              file=sys.stderr if args.print_commands else sys.stdout)
     if not args.dry_run:
         write_manifest(runs, args.root)
     failed = sweep(runs, args.root, ".", overrides=args.override, dry_run=args.dry_run,

@@ -84,6 +84,8 @@ def split_config_path(path: str) -> tuple[Path, dict[str, Any]]:
     file_path = Path(file)
     if file_path.suffix != ".py":
         raise GridError(f"--config {path!r}: expected a FILE.py[:ARG] config file")
+    if file_path.is_dir():
+        raise GridError(f"config file {file} is a directory, not a file")
     if not file_path.is_file():
         raise GridError(f"config file {file} does not exist")
     fixed: dict[str, Any] = {}
@@ -143,6 +145,42 @@ def check_config_arguments(runs: Sequence[Run], configs_dir: str | os.PathLike =
                     raise GridError(f"grid key 'config.{key}' is not a key of "
                                     f"{run.config_path(configs_dir)}")
                 node = node[part]
+
+
+def validate_runs(runs: Sequence[Run], root: str | os.PathLike,
+                  configs_dir: str | os.PathLike = ".", overrides: Sequence[str] = ()
+                  ) -> list[str]:
+    """Checks every unfinished run's ``gwa-train`` command line exactly as gwa-train does on
+    start (:func:`gwa_jax.cli.parse_command_line`: the config file, override keys, types and
+    values), with one device and without the checks of files on this machine; the first bad
+    run raises :class:`GridError` (one line naming it). Returns notes (one line each) on data
+    the runs need that is not on this machine's disk (dataset files, ``data_dir``,
+    ``init_from``): a run elsewhere may have it."""
+    import sys
+
+    from gwa_jax.cli import UsageError, parse_command_line
+    from gwa_jax.experiments.checks import missing_data
+    from gwa_jax.experiments.sweep import DONE, run_status
+
+    needs: dict[str, int] = {}
+    cwd_added = os.getcwd() not in sys.path
+    if cwd_added:  # Runs start as `python -m gwa_jax.cli` here: this directory is importable.
+        sys.path.insert(0, os.getcwd())
+    try:
+        for run in runs:
+            if run_status(run, root) == DONE:
+                continue
+            argv = run.command(root, configs_dir, overrides)
+            try:
+                config, _, _ = parse_command_line(argv, num_devices=1, check_files=False)
+            except UsageError as err:
+                raise GridError(f"run {run.config}/{run.name}: {err}") from None
+            for note in missing_data(config):
+                needs[note] = needs.get(note, 0) + 1
+    finally:
+        if cwd_added and os.getcwd() in sys.path:
+            sys.path.remove(os.getcwd())
+    return [f"{note} ({n} run{'s' * (n != 1)})" for note, n in needs.items()]
 
 
 def write_manifest(runs: Sequence[Run], root: str | os.PathLike,
