@@ -139,7 +139,7 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     assert not (workdir / "summary.json").exists()
 
 
-# --- Signals, the lock, damaged files, a full disk: gwa-train as a process --------------------
+# --- The lock, damaged files, a full disk: gwa-train as a process ----------------------------
 
 def run(workdir, *extra, env=None, timeout=600):
     environ = {**os.environ, **(env or {})}
@@ -160,68 +160,7 @@ def assert_same_run(workdir, ref_dir):
                                           np.load(ref_dir / "alignment" / name))
 
 
-def test_sigterm_mid_epoch_then_resume_matches(reference, tmp_path):
-    """A scheduler's SIGTERM at step 15 (mid-epoch 2) keeps that step: the restart resumes
-    there and ends identical to the reference."""
-    ref_dir = reference[0]
-    work = tmp_path / "sigterm"
-    first = run(work, env={"GWA_TRAIN_TEST_SIGNAL": "15:SIGTERM"})
-    assert first.returncode == 128 + signal.SIGTERM, first.stderr[-3000:]
-    assert error_lines(first) == [
-        "gwa-train: error: interrupted by SIGTERM at step 15 (epoch 2); saved a checkpoint "
-        "there, rerun the same command to resume"]
-    assert "Traceback" not in first.stderr
-    assert os.listdir(work / "checkpoints" / "interrupted") == ["15"]
-    assert [r["epoch"] for r in metrics(work)] == [1]
-
-    last = run(work)
-    assert last.returncode == 0, last.stderr[-3000:]
-    assert "Resuming mid-epoch 2 at step 15" in last.stderr
-    assert not os.listdir(work / "checkpoints" / "interrupted")
-    assert_same_run(work, ref_dir)
-
-
-@pytest.mark.slow
-def test_double_sigint_exits_at_once_then_resume_matches(reference, tmp_path):
-    """Ctrl-C mid-epoch saves; a second Ctrl-C at step 25 exits at once without saving."""
-    work = tmp_path / "sigint"
-    first = run(work, env={"GWA_TRAIN_TEST_SIGNAL": "15:SIGINT"})
-    assert first.returncode == 128 + signal.SIGINT, first.stderr[-3000:]
-    assert "Traceback" not in first.stderr
-    second = run(work, env={"GWA_TRAIN_TEST_SIGNAL": "25:SIGINT:2"})
-    assert second.returncode == 128 + signal.SIGINT, second.stderr[-3000:]
-    assert "Resuming mid-epoch 2 at step 15" in second.stderr
-    assert error_lines(second) == [
-        "gwa-train: interrupted again by SIGINT; exited without saving, rerun the same "
-        "command to resume from the last checkpoint"]
-    assert "Traceback" not in second.stderr
-    assert "25" not in os.listdir(work / "checkpoints" / "interrupted")
-    last = run(work)
-    assert last.returncode == 0, last.stderr[-3000:]
-    assert_same_run(work, reference[0])
-
-
-@pytest.mark.slow
-def test_sigint_at_an_epoch_end_and_during_startup(reference, tmp_path):
-    ref_dir = reference[0]
-    work = tmp_path / "boundary"
-    first = run(work, env={"GWA_TRAIN_TEST_SIGNAL": "30:SIGINT"})
-    assert first.returncode == 130 and "Traceback" not in first.stderr
-    assert error_lines(first) == [
-        "gwa-train: error: interrupted by SIGINT after epoch 3; saved a checkpoint there, "
-        "rerun the same command to resume"]
-    # Ctrl-C while the restart imports, builds data or compiles: one line, never a segfault.
-    proc = subprocess.Popen(command(work), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-3000:]
-    assert len([ln for ln in err.splitlines() if ln.startswith("gwa-train:")]) == 1
-    assert "Traceback" not in err
-    last = run(work)
-    assert last.returncode == 0, last.stderr[-3000:]
-    assert_same_run(work, ref_dir)
+# Signals (SIGINT/SIGTERM at every phase of a run) are in test_signals.py.
 
 
 def test_a_second_command_in_the_same_workdir_exits_2_naming_the_pid(tmp_path):

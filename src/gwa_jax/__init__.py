@@ -3,20 +3,33 @@
 The core API needs nothing but JAX:
 
     from gwa_jax import head_alignment, gwa, SampleBuffer, finalize_epoch, EpochTracker
+
+The names below are imported on first use (PEP 562), so ``import gwa_jax`` and its light
+submodules (``gwa_jax.interrupt``, the ``gwa-train`` entry point) start without importing
+JAX: ``gwa-train`` installs its signal handling and takes the workdir lock first.
 """
 
-from gwa_jax.accumulator import EpochAlignment, SampleBuffer, finalize_epoch, summarize_scores
-from gwa_jax.alignment import (
-    Moments,
-    alignment_moments,
-    gwa,
-    gwa_from_moments,
-    head_alignment,
-    jlt_projection,
-)
-from gwa_jax.latents import LATENT_COLLECTION, LATENT_NAME, head_kernel, latent_from_collection
-from gwa_jax.tensorboard_writer import TensorBoardWriter
-from gwa_jax.tracker import EpochTracker
+import importlib as _importlib
+
+# Public name -> the submodule that defines it.
+_LAZY = {
+    "EpochAlignment": "accumulator",
+    "SampleBuffer": "accumulator",
+    "finalize_epoch": "accumulator",
+    "summarize_scores": "accumulator",
+    "Moments": "alignment",
+    "alignment_moments": "alignment",
+    "gwa": "alignment",
+    "gwa_from_moments": "alignment",
+    "head_alignment": "alignment",
+    "jlt_projection": "alignment",
+    "LATENT_COLLECTION": "latents",
+    "LATENT_NAME": "latents",
+    "head_kernel": "latents",
+    "latent_from_collection": "latents",
+    "TensorBoardWriter": "tensorboard_writer",
+    "EpochTracker": "tracker",
+}
 
 __all__ = [
     "EpochAlignment",
@@ -38,3 +51,18 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # A deliberate late import (PEP 562) to keep start-up light: JAX loads on first use.
+    value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # Later look-ups skip this function.
+    return value
+
+
+def __dir__() -> list[str]:
+    names = set(globals()) | set(__all__)
+    return sorted(n for n in names if n.startswith("__") or not n.startswith("_"))

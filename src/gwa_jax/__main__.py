@@ -1,6 +1,6 @@
 """``python -m gwa_jax`` is ``gwa-train``."""
 
-from gwa_jax.cli import run
+from gwa_jax.entry import main
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -265,7 +265,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> 
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """The command. The console script is :func:`gwa_jax.entry.main`, which installs the signal
+    handling and takes the workdir's lock before this module's imports, then calls this."""
     argv = list(sys.argv if argv is None else argv)
     from gwa_jax import interrupt
 

@@ -2,16 +2,14 @@
 
 :func:`install` blocks both signals in every thread and waits for them in one daemon thread,
 so a signal is seen at once even while the main thread is inside XLA (compiling, or a long
-device call). Before :func:`defer` (imports, data loading, compilation) a signal ends the
-process at once with one line: nothing has been trained yet that a checkpoint could keep,
-and every file written so far is complete (writes are atomic). Once the epoch loop runs, the
-first signal only sets a flag that the loop checks after every step (it then saves a
-mid-epoch checkpoint and raises :class:`Interrupted`); a second signal ends the process at
+device call); it imports nothing but the standard library, and the ``gwa-train`` entry point
+(:mod:`gwa_jax.entry`) calls it on its first line, before JAX or TensorFlow load. Before
+:func:`defer` (imports, data loading, compiling and running the first train step) a signal
+ends the process at once with one line: nothing has been trained yet that a checkpoint could
+keep, and every file written so far is complete (writes are atomic). Once the first step is
+done, the first signal only sets a flag that the loop checks after every step (it then saves
+a mid-epoch checkpoint and raises :class:`Interrupted`); a second signal ends the process at
 once, leaving the last checkpoint.
-
-Tests use ``GWA_TRAIN_TEST_SIGNAL=STEP:NAME[:COUNT]`` (e.g. ``17:SIGTERM``, ``5:SIGINT:2``)
-to send the signal to the process itself right after a given global step: a deterministic
-stand-in for a user or a scheduler signalling at that moment.
 """
 
 from __future__ import annotations
@@ -19,10 +17,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-TEST_HOOK_ENV = "GWA_TRAIN_TEST_SIGNAL"
 
 _lock = threading.Lock()
 _state: dict = {"signum": None, "deferred": False, "installed": False}
@@ -91,21 +87,3 @@ def requested() -> int | None:
 def signal_name() -> str:
     """The pending signal's name (e.g. SIGINT), for messages."""
     return _name(_state["signum"]) if _state["signum"] is not None else "a signal"
-
-
-def maybe_self_signal(step: int) -> None:
-    """The test hook (see the module docstring); a no-op unless the variable is set."""
-    spec = os.environ.get(TEST_HOOK_ENV)
-    if not spec or not _state["installed"]:
-        return
-    parts = spec.split(":")
-    if int(parts[0]) != step:
-        return
-    signum = getattr(signal, parts[1])
-    for _ in range(int(parts[2]) if len(parts) > 2 else 1):
-        os.kill(os.getpid(), signum)
-        deadline = time.time() + 30
-        while requested() is None and time.time() < deadline:  # The watcher thread's turn.
-            time.sleep(0.005)
-    if len(parts) > 2:
-        time.sleep(30)  # The second signal ends the process in the watcher thread.

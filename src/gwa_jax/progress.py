@@ -3,7 +3,8 @@
 On a terminal tqdm draws its bar; when stdout is not a terminal (a log file, a scheduler)
 :class:`StepProgress` logs instead
 
-    compiled the train step in 4.1s (first step)
+    compiling the train step (first step 1)
+    train step compiled; first step (1) done in 4.1s
     step 200/1000 (epoch 7/33) | loss 1.2345 | 812 images/s | ETA 59s
 
 The loss is the running mean of the current epoch, read from the on-device epoch buffers:
@@ -58,6 +59,11 @@ class StepProgress:
         self.compiled = False
         self._t = time.time()  # Create it just before the first step.
         self._step = 0
+
+    def compiling(self, step: int) -> None:
+        """Call just before the first train step: logs that compilation starts."""
+        self.log("compiling the train step (first step %d)", step)
+        self._t = time.time()
 
     def update(self, step: int, epoch: int, state: Any, buffers: Any) -> None:
         """Call after each train step.

@@ -2,7 +2,9 @@
 undone, and every way a run can end turned into one ``gwa-train: error: ...`` line.
 
 :func:`guarded` is what the CLI calls; the training itself is
-:func:`gwa_jax.trainer.train_and_evaluate`.
+:func:`gwa_jax.trainer.train_and_evaluate`. :func:`lock_early` takes the workdir's lock from
+a scan of the command line before JAX loads (a second gwa-train in the same workdir is refused
+within a second, not after the start-up), and :func:`guarded` takes that lock over.
 """
 
 from __future__ import annotations
@@ -21,8 +23,14 @@ from typing import Any
 from absl import logging
 
 from gwa_jax.workdir import LOCK_FILE, _is_run_entry
+from gwa_jax.workdir_lock import WorkdirBusyError, acquire, is_held, release, workdir_lock
 
 USAGE_EXIT, RUNTIME_EXIT = 2, 1
+# Multi-host runs (see gwa_jax.sharding) lock in guarded(), once jax knows the process index.
+DISTRIBUTED_VARS = ("JAX_COORDINATOR_ADDRESS", "COORDINATOR_ADDRESS", "GWA_DISTRIBUTED")
+# Commands that take no lock: help, version, --print_config (cli.run handles them).
+NO_LOCK_FLAGS = ("-h", "--help", "--helpshort", "--helpfull", "--version", "--print_config",
+                 "--dry_run")
 _FULL = ("No space left on device", "RESOURCE_EXHAUSTED", "Disk quota exceeded")
 
 
@@ -140,6 +148,86 @@ class _Undo:
                     break
 
 
+# The lock lock_early() took and guarded() has not taken over: {"workdir", "undo"}.
+_early: dict[str, Any] = {}
+
+
+def workdir_from_argv(argv: list[str]) -> str | None:
+    """The ``--workdir DIR`` / ``--workdir=DIR`` absl will parse from ``argv`` (the last one
+    wins), or None when there is none or a ``--flagfile`` could name another."""
+    found = None
+    args = list(argv[1:])
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":  # absl reads no flags after it.
+            break
+        if not arg.startswith("-"):
+            continue
+        name, eq, value = arg.lstrip("-").partition("=")
+        if name == "flagfile":
+            return None
+        if name == "workdir":
+            if not eq:
+                if i >= len(args):
+                    return None
+                value, i = args[i], i + 1
+            found = value
+    return found or None
+
+
+def lock_early(argv: list[str]) -> None:
+    """Takes the lock of the command line's workdir, before anything heavy is imported.
+
+    A workdir held by another process ends the command here: one ``gwa-train: error: ...``
+    line naming the holder's PID, exit 2. Anything else that stops the lock now (a workdir
+    that is a file or cannot be written, no ``--workdir``, a multi-host run) is left to
+    :func:`guarded`, which reports it with its usual line. A start that ends before
+    :func:`guarded` (bad input) calls :func:`undo_early_start`.
+    """
+    if any(a in NO_LOCK_FLAGS for a in argv[1:]) or any(os.environ.get(v)
+                                                        for v in DISTRIBUTED_VARS):
+        return
+    workdir = workdir_from_argv(argv)
+    if workdir is None or (os.path.exists(workdir) and not os.path.isdir(workdir)):
+        return
+    undo = _Undo(workdir)
+    try:
+        acquire(workdir)
+    except WorkdirBusyError as err:
+        print(f"gwa-train: error: {err}", file=sys.stderr)
+        sys.exit(USAGE_EXIT)
+    except OSError:
+        undo.undo()
+        return
+    _early.update(workdir=workdir, undo=undo)
+
+
+def undo_early_start() -> None:
+    """Releases a lock :func:`lock_early` took that no run took over, and leaves the workdir
+    as the command found it (the lock file and directories it created are removed)."""
+    if not _early:
+        return
+    workdir, undo = _early.pop("workdir"), _early.pop("undo")
+    try:
+        undo.undo()
+    finally:
+        release(workdir)
+
+
+def _take_over_early_lock(workdir: str) -> _Undo | None:
+    """The start-of-command snapshot of ``workdir`` when :func:`lock_early` holds its lock."""
+    if not _early:
+        return None
+    if (os.path.realpath(_early["workdir"]) == os.path.realpath(workdir)
+            and is_held(workdir)):
+        _early.pop("workdir")
+        return _early.pop("undo")
+    undo_early_start()  # Locked another directory than the one parsed: give it back.
+    return None
+
+
 def guarded(config: Any, workdir: str, overwrite: bool,
             body: Callable[[str], int]) -> int:
     """Runs ``body(state)`` (state: fresh/resume/finished) holding the workdir's lock.
@@ -152,12 +240,12 @@ def guarded(config: Any, workdir: str, overwrite: bool,
     from gwa_jax.data import DatasetNotFoundError
     from gwa_jax.interrupt import Interrupted
     from gwa_jax.workdir import prepare_workdir
-    from gwa_jax.workdir_lock import WorkdirBusyError, workdir_lock
 
+    early = _take_over_early_lock(workdir)
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise RunError(f"--workdir {workdir} is a file, not a directory; choose another "
                        f"--workdir", USAGE_EXIT)
-    undo = _Undo(workdir)
+    undo = early or _Undo(workdir)  # As the command found it, before its lock was taken.
     state = None
     silence_echoes()
     import contextlib

@@ -9,6 +9,7 @@ A restarted run resumes from ``latest`` and reproduces the uninterrupted run exa
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import math
@@ -69,6 +70,14 @@ class NonFiniteError(RuntimeError):
                          f"{kept}")
         self.step = step
         self.epoch = epoch
+
+
+@jax.jit
+def _done_marker(count: jax.Array) -> jax.Array:
+    """A new scalar computed from a train step's output: ready once that step is done.
+
+    The step's own outputs cannot be waited for later, they are donated to the next step."""
+    return count.astype(jnp.int32)
 
 
 def _final_only(name: str) -> bool:
@@ -182,7 +191,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     point = restore_run(ckpts, log, state, buffers, num_ids, steps_per_epoch)
     state, buffers = jax.device_put((point.state, point.buffers), repl)
     prev, start_epoch, history = point.prev, point.epoch, point.history
-    interrupt.defer()  # From here a signal stops the run after a step, with a checkpoint.
+    started = False  # interrupt.defer() once this process's first train step is done.
     tracker = EpochTracker.from_config(config, total_steps, history)
     history = tracker.history  # One list: the tracker's rows are the run's history.
 
@@ -199,12 +208,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         bar = tqdm(total=n_steps, initial=start, desc=f"epoch {epoch}/{num_epochs}",
                    leave=False, disable=None, unit="step")
         done = start
+        in_flight: collections.deque[jax.Array] = collections.deque()
         for batch in prefetch_to_mesh(batches, mesh):
+            if not started:
+                progress.compiling(first_step + done + 1)
             state, buffers = step_fn(state, buffers, batch)
+            in_flight.append(_done_marker(buffers.count))
             bar.update(1)
             done += 1
             progress.update(first_step + done, epoch, state, buffers)
-            interrupt.maybe_self_signal(first_step + done)
+            if not started:
+                # The first step is done: from now on a signal stops the run after a step,
+                # with a checkpoint (before, the process exits at once: nothing to keep).
+                jax.block_until_ready((state, buffers))
+                interrupt.defer()
+                started = True
+            # JAX dispatches asynchronously: without a wait the loop would queue the whole
+            # epoch ahead of the device and see a signal only at its end. Waiting for the
+            # previous step keeps at most this one queued; only when Python waits changes.
+            while len(in_flight) > 1:
+                in_flight.popleft().block_until_ready()
             if interrupt.requested() and done < n_steps:
                 break
         bar.close()
@@ -245,6 +268,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             "labelwave": labelwave_changes(prev, preds, seen),
         }
         prev = (preds, seen)
+        logging.info("Epoch %d: evaluating", epoch)
         t_eval = time.time()
         if has_val:
             row["val_acc"] = evaluate_accuracy(eval_fn, state.params, data.val, mesh)["acc"]
@@ -273,6 +297,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             save_npy(workdir_path / "alignment" / f"epoch_{epoch:04d}.npy", ep.scores)
         tracker.append(row)
         row = history[-1]  # The tracker keeps a copy; the timings below go into it too.
+        logging.info("Epoch %d: saving checkpoints", epoch)
         t_ckpt = time.time()
         meta_json = {"epoch": epoch, "step": step}
         if tracker.is_best("gwa"):
@@ -284,10 +309,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         # The metrics line goes first: a `latest` checkpoint of epoch E implies E's line exists.
         log.append(row)
         tb.write_epoch(epoch, row, ep.scores, data.meta.get("noise_mask"))
-        stopping = interrupt.requested() is not None
-        if epoch % config.checkpoint_every == 0 or epoch == num_epochs or stopping:
-            ckpts.save("latest", epoch, {"state": state, "prev_preds": preds, "prev_seen": seen},
-                       {**meta_json, "history": history_for_meta(history)})
+        latest = ("latest", epoch, {"state": state, "prev_preds": preds, "prev_seen": seen},
+                  {**meta_json, "history": history_for_meta(history)})
+        saved = (epoch % config.checkpoint_every == 0 or epoch == num_epochs
+                 or interrupt.requested() is not None)
+        if saved:
+            ckpts.save(*latest)
         if ckpts.latest_epoch(INTERRUPTED) is not None:
             ckpts.delete_all(INTERRUPTED)
         logging.info(
@@ -296,7 +323,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             row["train_acc"], _fmt(ep.gwa), ep.mean, ep.kurtosis, _fmt(row["labelwave"], 0),
             f"val_acc {row['val_acc']:.4f} " if has_val else "",
             f"test_acc {row.get('test_acc', math.nan):.4f}", row["epoch_time_s"])
-        if stopping and epoch < num_epochs:
+        if interrupt.requested() is not None and epoch < num_epochs:
+            if not saved:  # A signal came during the save above: keep this epoch too.
+                ckpts.save(*latest)
             ckpts.seal()
             raise interrupt.Interrupted(interrupt.requested(), (
                 f"interrupted by {interrupt.signal_name()} after epoch {epoch}; saved a "
