@@ -176,7 +176,7 @@ def parse_command_line(argv: list[str], num_devices: int | None = None,
     except _NotAConfigDict as err:
         raise UsageError(_not_a_config_dict(err.value, path)) from None
     except Exception as err:  # noqa: BLE001 - every failure below is bad input: one line.
-        raise UsageError(_load_failure(err, argv, path)) from None
+        raise UsageError(_one_line(_load_failure(err, argv, path))) from None
     finally:
         std_logging.getLogger("absl").removeFilter(quiet)
     if len(rest) > 1:
