@@ -33,6 +33,7 @@ def _run(workdir, devices, *extra):
     env = simulated_devices_env(devices)
     cmd = [EXE, "--config", str(ROOT / "configs" / "quickstart.py"), f"--workdir={workdir}",
            "--config.model.name=vit_fmnist_tiny", "--config.dataset.train_subset=512",
+           "--config.dataset.classes=(0,1,2)", "--config.eval_batch_size=500",
            "--config.batch_size=64", "--config.total_steps=16", *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
