@@ -27,6 +27,7 @@ EXE = os.path.join(os.path.dirname(sys.executable), "gwa-train")
 
 
 STEP_SCRIPT = Path(__file__).with_name("multidevice_step.py")
+LATE_SCRIPT = Path(__file__).with_name("multidevice_late_device.py")
 
 
 def _run(workdir, devices, *extra):
@@ -115,3 +116,37 @@ def test_one_step_is_the_same_on_1_2_and_4_devices():
                                        err_msg=f"{key} on {n} devices")
         np.testing.assert_array_equal(out[n]["seen"], ref["seen"])
         np.testing.assert_array_equal(out[n]["preds"], ref["preds"])
+
+
+def test_a_device_late_at_an_all_reduce_slows_the_run_instead_of_aborting_it():
+    """The failure a loaded machine caused: XLA's CPU collectives abort the process when one
+    simulated device reaches an all-reduce too long after another (by default a warning
+    after 20 s, the abort 40 s later). With ``simulated_devices_env`` the limit is 40
+    minutes; the control lowers it to 1 + 1 s, below the 5 s delay, and must abort, which
+    shows these are the flags in effect."""
+    env = simulated_devices_env(2)
+    ours = subprocess.run([sys.executable, str(LATE_SCRIPT), "5"], capture_output=True,
+                          text=True, env=env, timeout=1800)
+    assert ours.returncode == 0, ours.stderr[-2000:]
+    assert ours.stdout.split() == ["3.0"]
+    flags = [f for f in env["XLA_FLAGS"].split() if not f.startswith("--xla_cpu_collective_call")]
+    control = subprocess.run(
+        [sys.executable, str(LATE_SCRIPT), "5"], capture_output=True, text=True, timeout=1800,
+        env=dict(env, XLA_FLAGS=" ".join(
+            [*flags, "--xla_cpu_collective_call_warn_stuck_timeout_seconds=1",
+             "--xla_cpu_collective_call_terminate_timeout_seconds=1"])))
+    assert control.returncode != 0
+    assert "Termination timeout" in control.stderr
+
+
+def test_every_simulated_device_flag_is_read_by_xla():
+    # XLA stops reading XLA_FLAGS at the first token without "--" and silently ignores the
+    # rest; an unknown flag placed last is fatal only if XLA reads up to it.
+    env = simulated_devices_env(4)
+    assert "--xla_cpu_collective_call_terminate_timeout_seconds=1800" in env["XLA_FLAGS"]
+    probe = [sys.executable, "-c", "import jax; print(jax.device_count())"]
+    ok = subprocess.run(probe, capture_output=True, text=True, env=env, timeout=600)
+    assert ok.returncode == 0 and ok.stdout.split() == ["4"], ok.stderr[-2000:]
+    bad = subprocess.run(probe, capture_output=True, text=True, timeout=600,
+                         env=dict(env, XLA_FLAGS=env["XLA_FLAGS"] + " --xla_no_such_flag=1"))
+    assert bad.returncode != 0 and "Unknown flag in XLA_FLAGS: --xla_no_such_flag" in bad.stderr

@@ -38,14 +38,18 @@ def simulated_devices_env(devices: int, base: dict[str, str] | None = None) -> d
     """The environment of a JAX process that sees ``devices`` simulated CPU devices.
 
     For trying data parallelism on a CPU: ``subprocess.run([...], env=simulated_devices_env(4))``
-    (the device count is fixed when JAX starts, so it needs a new process). Each simulated
-    device gets one XLA thread, so the devices do not starve each other of cores, and XLA's
-    CPU collective time-outs are raised far above what a loaded machine produces: a starved
-    device makes the run slower instead of aborting it at a collective (``rc 134``).
+    (the device count is fixed when JAX starts, so it needs a new process). XLA's CPU
+    collectives abort the process (``rc 134``, "Termination timeout ... of 40 seconds
+    exceeded") when one simulated device reaches an all-reduce more than 60 s after another
+    (a warning at 20 s, the abort 40 s later), which a loaded machine produces; here that
+    limit is 40 minutes, so a starved device makes the run slower instead of killing it, and
+    Eigen's own thread pool is off so the simulated devices compete less for the cores.
+    Every flag starts with ``--``: XLA stops reading ``XLA_FLAGS`` at the first token that
+    does not.
     """
     flags = [f"--xla_force_host_platform_device_count={devices}",
-             "--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1",
-             "--xla_cpu_collective_call_warn_stuck_seconds=600",
+             "--xla_cpu_multi_thread_eigen=false",
+             "--xla_cpu_collective_call_warn_stuck_timeout_seconds=600",
              "--xla_cpu_collective_call_terminate_timeout_seconds=1800",
              "--xla_cpu_collective_timeout_seconds=1800"]
     return dict(os.environ if base is None else base, XLA_FLAGS=" ".join(flags),
