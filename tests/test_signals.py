@@ -18,6 +18,8 @@ import time
 import pytest
 
 from conftest import requires_fmnist
+from gwa_jax import sharding
+from gwa_jax.run_guard import DISTRIBUTED_VARS, workdir_from_argv
 from signal_harness import (
     COMPILED,
     COMPILING,
@@ -96,15 +98,10 @@ def test_the_entry_point_imports_nothing_heavy():
     (["--workdir=a", "--flagfile=f"], None),  # A flag file could name another.
 ])
 def test_the_workdir_is_read_from_the_command_line(argv, workdir):
-    from gwa_jax.run_guard import workdir_from_argv
-
     assert workdir_from_argv(["gwa-train", *argv]) == workdir
 
 
 def test_early_lock_knows_the_distributed_variables():
-    from gwa_jax import sharding
-    from gwa_jax.run_guard import DISTRIBUTED_VARS
-
     assert set(sharding._COORDINATOR_VARS) | {"GWA_DISTRIBUTED"} == set(DISTRIBUTED_VARS)
 
 
