@@ -28,6 +28,7 @@ EXE = os.path.join(os.path.dirname(sys.executable), "gwa-train")
 
 STEP_SCRIPT = Path(__file__).with_name("multidevice_step.py")
 LATE_SCRIPT = Path(__file__).with_name("multidevice_late_device.py")
+INFLIGHT_SCRIPT = Path(__file__).with_name("multidevice_inflight.py")
 
 
 def _run(workdir, devices, *extra):
@@ -150,3 +151,19 @@ def test_every_simulated_device_flag_is_read_by_xla():
     bad = subprocess.run(probe, capture_output=True, text=True, timeout=600,
                          env=dict(env, XLA_FLAGS=env["XLA_FLAGS"] + " --xla_no_such_flag=1"))
     assert bad.returncode != 0 and "Unknown flag in XLA_FLAGS: --xla_no_such_flag" in bad.stderr
+
+
+def test_settled_calls_on_four_cpu_devices_do_not_deadlock():
+    """3,000 small all-reducing calls, each passed through ``settle`` as gwa-train does on
+    several CPU devices. Dispatched without it, the same loop deadlocks XLA's CPU runtime
+    within seconds (``python tests/multidevice_inflight.py async 3000``: an abort at the
+    collective time-out, lowered here to 30 + 30 s so a deadlock fails the test quickly)."""
+    env = simulated_devices_env(4)
+    flags = [f for f in env["XLA_FLAGS"].split() if not f.startswith("--xla_cpu_collective_call")]
+    flags += ["--xla_cpu_collective_call_warn_stuck_timeout_seconds=30",
+              "--xla_cpu_collective_call_terminate_timeout_seconds=30"]
+    proc = subprocess.run([sys.executable, str(INFLIGHT_SCRIPT), "settled", "3000"],
+                          capture_output=True, text=True, timeout=1800,
+                          env=dict(env, XLA_FLAGS=" ".join(flags)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["done", str(3000 * 4096.0)]

@@ -8,15 +8,17 @@ after :func:`maybe_initialize_distributed`); XLA inserts the gradient all-reduce
 from __future__ import annotations
 
 import collections
+import functools
 import os
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
 from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+T = TypeVar("T")
 DATA_AXIS = "data"
 _COORDINATOR_VARS = ("JAX_COORDINATOR_ADDRESS", "COORDINATOR_ADDRESS")
 
@@ -54,6 +56,28 @@ def simulated_devices_env(devices: int, base: dict[str, str] | None = None) -> d
              "--xla_cpu_collective_timeout_seconds=1800"]
     return dict(os.environ if base is None else base, XLA_FLAGS=" ".join(flags),
                 JAX_PLATFORMS="cpu")
+
+
+@functools.cache
+def one_program_at_a_time() -> bool:
+    """Whether jitted calls must finish before the next is dispatched: several CPU devices.
+
+    XLA's CPU runtime launches each device's share of a multi-device program on one shared
+    pool of threads; with two such launches in flight, the pool can fill with one program's
+    shares waiting at an all-reduce for a share of the same program queued behind them, a
+    deadlock (the process aborts after XLA's collective time-out, or hangs once that is
+    raised). ``tests/multidevice_inflight.py`` reproduces it within seconds on 4 simulated
+    devices. GPUs and TPUs, and a single CPU device, are not affected.
+    """
+    return jax.device_count() > 1 and jax.default_backend() == "cpu"
+
+
+def settle(tree: T) -> T:
+    """Returns ``tree`` (outputs of a jitted call) once computed where
+    :func:`one_program_at_a_time` holds; elsewhere at once, keeping dispatch asynchronous."""
+    if one_program_at_a_time():
+        jax.block_until_ready(tree)
+    return tree
 
 
 def make_mesh() -> Mesh:

@@ -24,6 +24,7 @@ from flax.training import train_state
 from gwa_jax.accumulator import SampleBuffer
 from gwa_jax.alignment import head_alignment
 from gwa_jax.latents import LATENT_COLLECTION, head_kernel, latent_from_collection
+from gwa_jax.sharding import settle
 
 Batch = dict[str, jax.Array]
 
@@ -228,8 +229,8 @@ def epoch_gradient_disparity(grad_fn: Callable[..., Any], state: Any, train: Any
     grads = []
     for i, batch in enumerate(itertools.islice(train.epoch(GD_STREAM_OFFSET + epoch),
                                                num_batches)):
-        grads.append(grad_fn(state.params, jax.device_put(batch, sharding),
-                             jax.random.fold_in(base, i)))
+        grads.append(settle(grad_fn(state.params, jax.device_put(batch, sharding),
+                                    jax.random.fold_in(base, i))))
     return float(gradient_disparity(grads))
 
 

@@ -40,7 +40,13 @@ from gwa_jax.optim import make_optimizer
 from gwa_jax.progress import StepProgress
 from gwa_jax.resume import history_for_meta, restore_run, save_interrupted
 from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
-from gwa_jax.sharding import make_mesh, prefetch_to_mesh, replicated
+from gwa_jax.sharding import (
+    make_mesh,
+    one_program_at_a_time,
+    prefetch_to_mesh,
+    replicated,
+    settle,
+)
 from gwa_jax.tensorboard_writer import TensorBoardWriter
 from gwa_jax.tracker import EpochTracker
 from gwa_jax.train import (
@@ -94,8 +100,8 @@ def evaluate_accuracy(eval_fn: Callable[..., dict[str, jax.Array]], params: Any,
     """
     sums = None
     for batch in prefetch_to_mesh(batches, mesh):
-        out = eval_fn(params, batch)
-        sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+        out = settle(eval_fn(params, batch))
+        sums = out if sums is None else settle(jax.tree.map(jnp.add, sums, out))
     if sums is None:
         return {"acc": math.nan}
     host = jax.device_get(sums)
@@ -203,7 +209,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         n_steps = steps_per_epoch
         start = point.start_step if epoch == start_epoch else 0
         if not start:
-            buffers = reset_fn(buffers)
+            buffers = settle(reset_fn(buffers))
         batches = itertools.islice(data.train.epoch(epoch, start_step=start), n_steps - start)
         bar = tqdm(total=n_steps, initial=start, desc=f"epoch {epoch}/{num_epochs}",
                    leave=False, disable=None, unit="step")
@@ -212,8 +218,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         for batch in prefetch_to_mesh(batches, mesh):
             if not started:
                 progress.compiling(first_step + done + 1)
-            state, buffers = step_fn(state, buffers, batch)
-            in_flight.append(_done_marker(buffers.count))
+            state, buffers = settle(step_fn(state, buffers, batch))
+            if not one_program_at_a_time():
+                in_flight.append(_done_marker(buffers.count))
             bar.update(1)
             done += 1
             progress.update(first_step + done, epoch, state, buffers)
@@ -283,7 +290,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         if config.gwa.offline_every and epoch % config.gwa.offline_every == 0:
             buf = jax.device_put(SampleBuffer.create(num_ids), repl)
             for batch in prefetch_to_mesh(data.train.eval_stream(), mesh):
-                buf = offline_fn(state.params, buf, batch)
+                buf = settle(offline_fn(state.params, buf, batch))
             off = summarize_scores(*jax.device_get((buf.values, buf.seen)),
                                    beta=config.gwa.beta, eps=config.gwa.min_denominator,
                                    epoch=epoch)
