@@ -6,7 +6,7 @@ the per-sample buffers are replicated and the batch is sharded along its leading
 ``gwa-train`` places them (``gwa_jax.sharding``); each mesh runs the same jitted step from
 the same initial state on the same batch. Prints one JSON object:
 ``{"1": {...}, "2": {...}, "4": {...}}`` with, per device count, the flattened gradient of
-the training loss, the parameters after one Adam step, the per-sample alignment scores and
+the training loss, the parameters after one SGD step, the per-sample alignment scores and
 predictions, and the Gradient Disparity batch gradient, as lists.
 """
 
@@ -67,18 +67,17 @@ def one_step(num_devices: int) -> dict[str, list[float]]:
 
     Parameters are compared after one SGD step (``p - lr * g``): after one Adam step they
     move by ``lr * g / (|g| + eps)``, which turns a rounding difference in a gradient entry
-    near zero into a difference of up to ``lr``, whatever the sharding. Adam's moments
-    (``mu``, ``nu``) after its first step are returned instead.
+    near zero into a difference of up to ``lr``, whatever the sharding (Adam's moments after
+    its first step are ``(1 - b1) g`` and ``(1 - b2) g**2``, covered by the gradients).
     """
     mesh = Mesh(np.asarray(jax.devices()[:num_devices]), (DATA_AXIS,))
     repl = NamedSharding(mesh, PartitionSpec())
     sharded = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     model = models.create("vit_fmnist_tiny", CLASSES)
     optim = default_config().optim
-    adam, _ = make_optimizer(optim, 100)
     optim.name, optim.lr, optim.schedule = "sgd", 0.1, "constant"
     sgd, _ = make_optimizer(optim, 100)
-    state = _state(model, adam, repl)
+    state = _state(model, sgd, repl)
     buffers = jax.device_put(EpochBuffers.create(NUM_IDS), repl)
     batch = jax.device_put(_batch(), sharded)
     rng = jax.random.fold_in(jax.random.wrap_key_data(state.dropout_key), 0)
@@ -86,17 +85,14 @@ def one_step(num_devices: int) -> dict[str, list[float]]:
         state.params, batch, rng)
     gd_grads = jax.jit(functools.partial(batch_gradient, model.apply), out_shardings=repl)(
         state.params, batch, rng)
-    step = jax.jit(make_train_step(), out_shardings=(repl, repl))
-    adam_state, new_buffers = step(state, buffers, batch)
-    sgd_state, _ = step(_state(model, sgd, repl), buffers, batch)
-    moments = [x for x in jax.tree.leaves(adam_state.opt_state) if jnp.ndim(x) > 0]
-    return {"grads": _flat(grads), "params_sgd": _flat(sgd_state.params),
-            "adam_moments": _flat(moments), "gd_grads": _flat(gd_grads),
+    new_state, new_buffers = jax.jit(make_train_step(), out_shardings=(repl, repl))(
+        state, buffers, batch)
+    return {"grads": _flat(grads), "params_sgd": _flat(new_state.params),
+            "gd_grads": _flat(gd_grads),
             "scores": np.asarray(new_buffers.scores.values, np.float64).tolist(),
             "seen": np.asarray(new_buffers.scores.seen).astype(int).tolist(),
             "preds": np.asarray(new_buffers.preds.values).tolist(),
             "loss_sum": [float(new_buffers.loss_sum)]}
-
 
 if __name__ == "__main__":
     counts = [int(n) for n in sys.argv[1:]] or [1, 2, 4]
