@@ -318,7 +318,7 @@ def test_console_scripts_are_declared():
     import tomllib
 
     scripts = tomllib.loads((SRC.parent / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"gwa-train": "gwa_jax.cli:run", "gwa-sweep": "gwa_jax.sweep_cli:run",
+    assert scripts == {"gwa-train": "gwa_jax.entry:main", "gwa-sweep": "gwa_jax.sweep_cli:run",
                        "gwa-report": "gwa_jax.report_cli:run",
                        "gwa-inspect": "gwa_jax.inspect_cli:run"}
     for target in scripts.values():
