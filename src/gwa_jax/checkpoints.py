@@ -18,8 +18,6 @@ none is left.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from typing import Any
 
@@ -27,56 +25,15 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from gwa_jax.integrity import checksum_status, digest_dir, manifest_path, matches_manifest
+from gwa_jax.run_files import write_json
+
 KINDS = ("latest", "best_gwa", "best_val")
 KEEP = {"latest": 2}  # Steps kept per kind (default 1): a damaged newest one has a fallback.
 INTERRUPTED = "interrupted"
 # Kinds whose save waits for the write and its manifest (seconds per epoch for large models);
 # the best-by-criterion kinds stay asynchronous and get theirs at the next save or the end.
 SEAL_AT_ONCE = ("latest", INTERRUPTED)
-
-
-def _digest_dir(path: str) -> dict[str, str]:
-    """SHA-256 of every file under ``path``, by relative path."""
-    out = {}
-    for root, _, files in os.walk(path):
-        for name in files:
-            full = os.path.join(root, name)
-            h = hashlib.sha256()
-            with open(full, "rb") as f:
-                for chunk in iter(lambda f=f: f.read(1 << 20), b""):
-                    h.update(chunk)
-            out[os.path.relpath(full, path)] = h.hexdigest()
-    return out
-
-
-def _manifest_path(root: str, kind: str, step: int) -> str:
-    """Where the SHA-256 manifest of ``root/kind/step`` lives."""
-    return os.path.join(root, "checksums", f"{kind}_{step}.json")
-
-
-def _matches_manifest(root: str, kind: str, step: int) -> bool | None:
-    """True: ``root/kind/step`` matches ``root/checksums/kind_step.json``; False: it differs;
-    None: no (readable) manifest."""
-    try:
-        with open(_manifest_path(root, kind, step)) as f:
-            want = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return _digest_dir(os.path.join(root, kind, str(step))) == want
-
-
-def checksum_status(root: str, kind: str, step: int) -> tuple[bool | None, str | None]:
-    """``(verdict, line)`` for ``root/kind/step``: (True, None) intact; (False, line) damaged;
-    (None, line) no readable manifest, so not trusted."""
-    where = os.path.join(root, kind, str(step))
-    found = _matches_manifest(root, kind, step)
-    if found:
-        return True, None
-    if found is False:
-        return False, f"checkpoint {where} is damaged (checksum mismatch)"
-    return None, (f"checkpoint {where} cannot be verified (its checksum manifest "
-                  f"{_manifest_path(root, kind, step)} is missing or unreadable) and is not "
-                  f"trusted")
 
 
 def _newest_verified(root: str, kind: str, steps: list[int], load: Any) -> Any:
@@ -121,13 +78,11 @@ class RunCheckpoints:
         self._unsealed: list[tuple[str, int]] = []
 
     def _sum_file(self, kind: str, step: int) -> str:
-        return _manifest_path(self.root, kind, step)
+        return manifest_path(self.root, kind, step)
 
     def seal(self, block: bool = True) -> None:
         """Writes the checksum manifests of finished saves (with ``block``, waits for all
         pending saves first) and drops stale manifests."""
-        from gwa_jax.run_files import write_json
-
         if not self._unsealed:
             return
         if block:
@@ -139,7 +94,7 @@ class RunCheckpoints:
                 pending.append((kind, step))
             elif step in mngr.all_steps():
                 write_json(self._sum_file(kind, step),
-                           _digest_dir(os.path.join(self.root, kind, str(step))))
+                           digest_dir(os.path.join(self.root, kind, str(step))))
         self._unsealed = pending
         keep = {f"{k}_{s}.json" for k, m in self.managers.items() for s in m.all_steps()}
         sums = os.path.join(self.root, "checksums")
@@ -150,7 +105,7 @@ class RunCheckpoints:
     def verify(self, kind: str, step: int) -> bool | None:
         """True: the step matches its manifest; False: it differs; None: no manifest (a kill
         between the end of the save and the manifest's write)."""
-        return _matches_manifest(self.root, kind, step)
+        return matches_manifest(self.root, kind, step)
 
     def restore_newest_good(self, kind: str, target: Any) -> tuple[Any, dict, int] | None:
         """Restores the newest verified step of ``kind``: (state, meta, step), or None when

@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import threading
 import zipfile
 from pathlib import Path
@@ -100,6 +101,47 @@ def run_file_names(root: str | os.PathLike) -> list[str]:
     return names
 
 
+# --- Atomic writes --------------------------------------------------------------------------
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()
+
+
+def atomic_write(path: str | os.PathLike, data: bytes, *, track: bool = True) -> None:
+    """Writes ``data`` to ``path`` via a temporary file in the same directory + rename.
+
+    A run file (see :func:`tracked`) gets its new hash recorded in the run's
+    ``checksums.json`` as pending before the rename and committed after it, unless ``track``
+    is False (the manifest itself). Raises the OSError of a failed write (the temporary file
+    is removed).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        try:
+            os.fchmod(fd, FILE_MODE)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        token = begin_write(path, data) if track else None
+        os.replace(tmp, path)
+        if token is not None:
+            end_write(token)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 # --- The manifest -----------------------------------------------------------------------------
 
 def _read_manifest(root: Path) -> dict[str, dict[str, Any]] | None:
@@ -116,10 +158,8 @@ def _read_manifest(root: Path) -> dict[str, dict[str, Any]] | None:
 
 
 def _write_manifest(root: Path, files: dict[str, dict[str, Any]]) -> None:
-    from gwa_jax.run_files import atomic_write_bytes
-
     text = json.dumps({"format": FORMAT, "files": files}, indent=1, sort_keys=True) + "\n"
-    atomic_write_bytes(root / MANIFEST, text.encode(), track=False)
+    atomic_write(root / MANIFEST, text.encode(), track=False)
 
 
 def _entries_for_update(root: Path) -> dict[str, dict[str, Any]]:
@@ -310,11 +350,55 @@ def file_verified(path: str | os.PathLike) -> bool:
         return False
 
 
+# --- Checkpoint steps: one SHA-256 manifest each, ``checkpoints/checksums/KIND_STEP.json`` ---
+
+def digest_dir(path: str) -> dict[str, str]:
+    """SHA-256 of every file under ``path``, by relative path."""
+    out = {}
+    for root, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(root, name)
+            h = hashlib.sha256()
+            with open(full, "rb") as f:
+                for chunk in iter(lambda f=f: f.read(1 << 20), b""):
+                    h.update(chunk)
+            out[os.path.relpath(full, path)] = h.hexdigest()
+    return out
+
+
+def manifest_path(root: str, kind: str, step: int) -> str:
+    """Where the SHA-256 manifest of ``root/kind/step`` lives."""
+    return os.path.join(root, "checksums", f"{kind}_{step}.json")
+
+
+def matches_manifest(root: str, kind: str, step: int) -> bool | None:
+    """True: ``root/kind/step`` matches ``root/checksums/kind_step.json``; False: it differs;
+    None: no (readable) manifest."""
+    try:
+        with open(manifest_path(root, kind, step)) as f:
+            want = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return digest_dir(os.path.join(root, kind, str(step))) == want
+
+
+def checksum_status(root: str, kind: str, step: int) -> tuple[bool | None, str | None]:
+    """``(verdict, line)`` for ``root/kind/step``: (True, None) intact; (False, line) damaged;
+    (None, line) no readable manifest, so not trusted."""
+    where = os.path.join(root, kind, str(step))
+    found = matches_manifest(root, kind, step)
+    if found:
+        return True, None
+    if found is False:
+        return False, f"checkpoint {where} is damaged (checksum mismatch)"
+    return None, (f"checkpoint {where} cannot be verified (its checksum manifest "
+                  f"{manifest_path(root, kind, step)} is missing or unreadable) and is not "
+                  f"trusted")
+
+
 def checkpoint_problems(workdir: str | os.PathLike) -> list[str]:
     """One line per checkpoint step that differs from its SHA-256 manifest or has none (a
     missing ``checkpoints/checksums/`` folder is one line)."""
-    from gwa_jax.checkpoints import checksum_status
-
     root = Path(workdir) / "checkpoints"
     if not root.is_dir():
         return []

@@ -16,21 +16,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()
+from gwa_jax.integrity import FILE_MODE, atomic_write  # noqa: F401 - FILE_MODE re-exported.
 
 
 def _named(err: OSError, path: str | os.PathLike) -> OSError:
@@ -64,36 +56,12 @@ def dumps(obj: Any) -> str:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, track: bool = True) -> None:
-    """Writes ``data`` to ``path`` via a temporary file in the same directory + rename.
-
-    A run file (see :func:`gwa_jax.integrity.tracked`) gets its new hash recorded in the
-    run's ``checksums.json`` as pending before the rename and committed after it, unless
-    ``track`` is False (the manifest itself).
-    """
-    from gwa_jax import integrity
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Writes ``data`` to ``path`` atomically (:func:`gwa_jax.integrity.atomic_write`, which
+    keeps the run's ``checksums.json``); a failed write raises its OSError naming ``path``."""
     try:
-        try:
-            os.fchmod(fd, FILE_MODE)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        token = integrity.begin_write(path, data) if track else None
-        os.replace(tmp, path)
-        if token is not None:
-            integrity.end_write(token)
-    except BaseException as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise _named(err, path) from err
-        raise
+        atomic_write(path, data, track=track)
+    except OSError as err:
+        raise _named(err, path) from err
 
 
 def json_bytes(obj: Any, indent: int | None = 2) -> bytes:
