@@ -53,7 +53,7 @@ def test_default_build_batches_and_info():
     assert (info.name, info.num_classes, info.num_ids, info.num_train) == (
         "fashion_mnist", 10, 60000, 60000,
     )
-    assert info.image_shape == (28, 28, 1) and info.steps_per_epoch == 60000 // 128
+    assert info.image_shape == (28, 28, 1) and info.steps_per_epoch == -(-60000 // 128)
     assert info.source.startswith("idx:")
     batch = take(data.train, 0, 1)[0]
     assert batch["image"].shape == (128, 28, 28, 1) and batch["image"].dtype == np.float32
@@ -68,11 +68,13 @@ def test_default_build_batches_and_info():
 @needs_fmnist
 def test_epoch_covers_ids_once_and_order_is_a_function_of_seed_and_epoch():
     data = build_data(config())
-    ids = np.concatenate([b["id"] for b in data.train.epoch(0)])
-    assert len(ids) == data.info.steps_per_epoch * 128
-    assert len(np.unique(ids)) == len(ids)
-    expected = np.random.default_rng([0, 0]).permutation(60000)[: len(ids)]
+    batches = list(data.train.epoch(0))
+    assert len(batches) == data.info.steps_per_epoch == 469  # 468 full + one of 96 ids.
+    ids = np.concatenate([b["id"][b["mask"]] for b in batches])
+    assert len(ids) == 60000 and len(np.unique(ids)) == len(ids)
+    expected = np.random.default_rng([0, 0]).permutation(60000)
     np.testing.assert_array_equal(ids, expected)
+    assert batches[-1]["mask"].sum() == 60000 - 468 * 128
     # The image of an id is the idx row (no augmentation).
     batch = take(data.train, 0, 1)[0]
     images, _ = idx.load_fmnist_idx(FMNIST)["train"]
@@ -150,14 +152,17 @@ def test_val_split_noise_and_meta():
     np.testing.assert_array_equal(
         meta["noise_mask"], meta["train_labels"] != meta["true_labels"]
     )
-    # Validation batches carry the (noisy) training labels, the clean ones and the ids.
+    # Validation batches carry the clean labels (dataset.val_labels="clean"), the noisy
+    # training labels as alt_label, and the ids.
     val = data.val
     assert val.num_examples == 6000 and len(val) == 12
     seen = []
     for batch in val:
         ids = batch["id"][batch["mask"]]
         seen.append(ids)
-        np.testing.assert_array_equal(batch["label"][batch["mask"]], meta["train_labels"][ids])
+        np.testing.assert_array_equal(batch["label"][batch["mask"]], meta["true_labels"][ids])
+        np.testing.assert_array_equal(batch["alt_label"][batch["mask"]],
+                                      meta["train_labels"][ids])
         np.testing.assert_array_equal(
             batch["true_label"][batch["mask"]], meta["true_labels"][ids]
         )
@@ -183,7 +188,7 @@ def test_eval_sets_are_padded_with_a_mask():
     train_eval = data.train.eval_stream(batch_size=300)
     ids = np.concatenate([b["id"][b["mask"]] for b in train_eval])
     np.testing.assert_array_equal(ids, data.meta["ids"])
-    assert data.info.num_train == 1000 and data.info.steps_per_epoch == 7
+    assert data.info.num_train == 1000 and data.info.steps_per_epoch == 8  # ceil(1000 / 128)
     assert data.info.num_ids == 60000
 
 

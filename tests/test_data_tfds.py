@@ -34,20 +34,20 @@ def config(name, tmp_path, **dataset):
 
 
 def epoch_ids(stream, epoch):
-    return np.concatenate([b["id"] for b in stream.epoch(epoch)])
+    return np.concatenate([b["id"][b["mask"]] for b in stream.epoch(epoch)])
 
 
 def check_train(data, num_classes, shape):
     info = data.info
     assert info.num_classes == num_classes and info.image_shape == shape
-    assert info.steps_per_epoch == info.num_train // 8
+    assert info.steps_per_epoch == -(-info.num_train // 8)  # The last batch is padded.
     batch = next(iter(data.train.epoch(0)))
     assert batch["image"].shape == (8, *shape) and batch["image"].dtype == np.float32
     assert batch["target"].shape == (8, num_classes) and batch["target"].dtype == np.float32
     assert batch["label"].dtype == np.int32 and batch["id"].dtype == np.int32
     ids0, ids1 = epoch_ids(data.train, 0), epoch_ids(data.train, 1)
-    assert len(ids0) == len(np.unique(ids0)) == info.steps_per_epoch * 8
-    assert set(ids0) <= set(data.meta["ids"]) and set(ids1) <= set(data.meta["ids"])
+    assert len(ids0) == len(np.unique(ids0)) == info.num_train  # Every id, once.
+    assert set(ids0) == set(data.meta["ids"]) == set(ids1)
     assert not np.array_equal(ids0, ids1)
     np.testing.assert_array_equal(batch["label"], data.meta["train_labels"][batch["id"]])
 

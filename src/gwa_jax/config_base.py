@@ -26,6 +26,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.dataset.val_fraction = 0.0  # Stratified hold-out fraction of train: 0, 0.01, 0.1.
     # Table 5 mode: train on this fraction of train whatever val_fraction is (None = off).
     c.dataset.fixed_train_fraction = ml_collections.FieldReference(None, field_type=float)
+    # Labels of the validation accuracy / `val` criterion: "clean" (the authors' protocol) or
+    # "noisy" (the training labels); the other is logged as val_acc_noisy / val_acc_clean.
+    c.dataset.val_labels = "clean"
     c.dataset.split_seed = 0  # Independent of `seed`: same split for every training seed.
     c.dataset.train_subset = ml_collections.FieldReference(None, field_type=int)
     c.dataset.image_size = ml_collections.FieldReference(None, field_type=int)  # None: native.

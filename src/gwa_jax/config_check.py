@@ -116,6 +116,7 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     """Ranges and names, each failing with one line (see :func:`validate`)."""
     from gwa_jax import models
     from gwa_jax.data import DATASETS
+    from gwa_jax.data.labels import check_val_labels
     from gwa_jax.optim import OPTIMIZERS, SCHEDULES
 
     c = config
@@ -139,6 +140,10 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     _require(d.label_key in spec.label_keys,
              f"config.dataset.label_key '{d.label_key}' is not valid for {d.name}; choose one of "
              f"{', '.join(spec.label_keys)}")
+    try:
+        check_val_labels(d, spec)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     for name in d.test_sets:
         _require(name in DATASETS, f"unknown test set '{name}' in config.dataset.test_sets; "
                  f"choose from {', '.join(sorted(DATASETS))}")

@@ -49,7 +49,9 @@ def accumulating_step(train_step: Callable[..., tuple[Any, Any]],
 
     ``state.tx`` must be :func:`multi_steps` with the same ``accumulate_steps``. The wrapped
     step takes a (B, ...) batch, runs ``train_step`` on its ``k`` micro-batches in a scan and
-    returns after exactly one optimiser update. ``state.step`` still counts optimiser steps
+    returns after exactly one optimiser update; with a ``mask`` in the batch, the update is that
+    of the mean loss over the valid rows (padding rows weigh nothing, whichever micro-batch
+    they fall in). ``state.step`` still counts optimiser steps
     (micro-step ``j`` of step ``s`` runs with ``state.step = s * k + j``, which keeps dropout
     keys distinct), and a non-finite micro-step is reported at its optimiser step (the
     ``nan_at_step`` test hook of ``make_train_step`` therefore counts micro-steps).
@@ -60,6 +62,11 @@ def accumulating_step(train_step: Callable[..., tuple[Any, Any]],
 
     def step(state, buffers, batch):
         micro = split_microbatches(batch, k)
+        if "mask" in batch:
+            # Each micro-batch's summed loss is divided by (valid rows of the batch) / k, so
+            # the average of the k gradients is that of the mean over all valid rows.
+            total = jnp.sum(batch["mask"]).astype(jnp.float32)
+            micro["loss_denominator"] = jnp.full((k,), total / k)
         step0, bad0 = state.step, buffers.first_bad_step
 
         def body(carry, micro_batch):

@@ -80,6 +80,25 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation,
                              dropout_key=jax.random.key_data(dropout_key))
 
 
+def batch_weights(batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """``(valid, denominator)`` of a training batch.
+
+    ``valid``: bool (B,), the batch's ``mask`` (False on the padding rows of an epoch's last
+    batch), all True without one. ``denominator``: float32 scalar the summed per-sample loss
+    is divided by: the number of valid rows, or the batch's ``loss_denominator`` (set by
+    gradient accumulation so that the k micro-batch means average to the mean over the whole
+    batch's valid rows); 1 where that is 0, so an all-padding micro-batch gives a zero loss.
+    """
+    valid = batch.get("mask")
+    if valid is None:
+        valid = jnp.ones(batch["target"].shape[:1], bool)
+    denominator = batch.get("loss_denominator")
+    if denominator is None:
+        denominator = jnp.sum(valid).astype(jnp.float32)
+    denominator = jnp.asarray(denominator, jnp.float32)
+    return valid, jnp.where(denominator > 0, denominator, 1.0)
+
+
 def make_train_step(*, gwa_enabled: bool = True, projection: jax.Array | None = None,
                     nan_at_step: int | None = None) -> Callable[..., tuple[TrainState,
                                                                           EpochBuffers]]:
@@ -92,19 +111,22 @@ def make_train_step(*, gwa_enabled: bool = True, projection: jax.Array | None = 
 
     Returns:
       ``train_step(state, buffers, batch) -> (state, buffers)`` where ``batch`` holds
-      ``image`` (B, H, W, C), ``label`` (B,), ``target`` (B, C) and ``id`` (B,).
+      ``image`` (B, H, W, C), ``label`` (B,), ``target`` (B, C), ``id`` (B,) and optionally
+      ``mask`` (B,) bool: rows with ``mask`` False (padding) add nothing to the loss, the
+      gradient, the scores, the LabelWave predictions or the accuracy sums.
     """
 
     def train_step(state: TrainState, buffers: EpochBuffers,
                    batch: Batch) -> tuple[TrainState, EpochBuffers]:
         dropout_rng = jax.random.fold_in(jax.random.wrap_key_data(state.dropout_key), state.step)
+        valid, denominator = batch_weights(batch)
 
         def loss_fn(params):
             logits, mutables = state.apply_fn(
                 {"params": params}, batch["image"], train=True,
                 rngs={"dropout": dropout_rng}, mutable=[LATENT_COLLECTION])
             per_sample = optax.softmax_cross_entropy(logits, batch["target"])
-            loss = per_sample.mean()
+            loss = jnp.sum(jnp.where(valid, per_sample, 0.0)) / denominator
             if nan_at_step is not None:
                 loss = jnp.where(state.step == nan_at_step, jnp.nan, loss)
             return loss, (logits, latent_from_collection(mutables))
@@ -117,11 +139,12 @@ def make_train_step(*, gwa_enabled: bool = True, projection: jax.Array | None = 
         new_state = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new_state, state)
 
         preds = jnp.argmax(logits, axis=-1).astype(jnp.int32)
-        count = jnp.asarray(batch["label"].shape[0], jnp.float32)
+        count = jnp.sum(valid).astype(jnp.float32)
         new_buffers = buffers.replace(
-            preds=buffers.preds.update(batch["id"], preds),
-            loss_sum=buffers.loss_sum + loss * count,
-            correct=buffers.correct + jnp.sum(preds == batch["label"]).astype(jnp.float32),
+            preds=buffers.preds.update(batch["id"], preds, valid),
+            loss_sum=buffers.loss_sum + loss * denominator,
+            correct=buffers.correct + jnp.sum((preds == batch["label"]) & valid).astype(
+                jnp.float32),
             count=buffers.count + count,
             first_bad_step=jnp.where((buffers.first_bad_step < 0) & ~finite,
                                      state.step.astype(jnp.int32), buffers.first_bad_step),
@@ -129,8 +152,8 @@ def make_train_step(*, gwa_enabled: bool = True, projection: jax.Array | None = 
         if gwa_enabled:
             scores = head_alignment(head_kernel(state.params), logits, latents, batch["target"],
                                     projection=projection)
-            new_buffers = new_buffers.replace(scores=new_buffers.scores.update(batch["id"],
-                                                                               scores))
+            new_buffers = new_buffers.replace(
+                scores=new_buffers.scores.update(batch["id"], scores, valid))
         return new_state, new_buffers
 
     return train_step
@@ -140,7 +163,8 @@ def eval_step(apply_fn: Callable[..., jax.Array], params: Any,
               batch: Batch) -> dict[str, jax.Array]:
     """Summed top-1 hits over the valid (``mask``) rows of a padded batch.
 
-    Returns ``correct`` and ``count``; with ``real_labels`` (B, C) multi-hot in the batch,
+    Returns ``correct`` and ``count``; with ``alt_label`` (B,) in the batch also
+    ``alt_correct`` (hits on those labels); with ``real_labels`` (B, C) multi-hot in the batch,
     also ``real_correct`` and ``real_count`` (ImageNet-ReaL: a hit when the argmax is any of
     the ReaL labels; rows without ReaL labels are excluded).
     """
@@ -149,6 +173,8 @@ def eval_step(apply_fn: Callable[..., jax.Array], params: Any,
     mask = batch.get("mask", jnp.ones(preds.shape, bool))
     out = {"correct": jnp.sum((preds == batch["label"]) & mask).astype(jnp.float32),
            "count": jnp.sum(mask).astype(jnp.float32)}
+    if "alt_label" in batch:  # The validation set's other labels (clean vs noisy).
+        out["alt_correct"] = jnp.sum((preds == batch["alt_label"]) & mask).astype(jnp.float32)
     if "real_labels" in batch:
         real = batch["real_labels"].astype(bool)
         has_real = mask & jnp.any(real, axis=-1)
@@ -186,14 +212,19 @@ def batch_gradient(apply_fn: Callable[..., Any], params: Any, batch: Batch,
     mode (dropout / stochastic depth active, ``dropout_rng``), the per-sample losses rescaled
     by their standard deviation over the batch (unbiased, kept inside the differentiated
     function, no epsilon) and then averaged:
-    ``grad_w mean_i(l_i / std(l))``. Returns a pytree like ``params``.
+    ``grad_w mean_i(l_i / std(l))``, mean and standard deviation over the rows whose ``mask``
+    is True (all rows without a mask). Returns a pytree like ``params``.
     """
 
     def loss_fn(p):
         logits = apply_fn({"params": p}, batch["image"], train=True,
                           rngs={"dropout": dropout_rng})
         losses = optax.softmax_cross_entropy(logits, batch["target"])
-        return jnp.mean(losses / jnp.std(losses, ddof=1))
+        valid, _ = batch_weights(batch)  # A padded last batch: statistics of its real rows.
+        n = jnp.sum(valid).astype(jnp.float32)
+        mean = jnp.sum(jnp.where(valid, losses, 0.0)) / n
+        std = jnp.sqrt(jnp.sum(jnp.where(valid, (losses - mean) ** 2, 0.0)) / (n - 1.0))
+        return jnp.sum(jnp.where(valid, losses / std, 0.0)) / n
 
     return jax.grad(loss_fn)(params)
 

@@ -63,6 +63,8 @@ from gwa_jax.train import (
 from gwa_jax.uncertainty import gwa_standard_error
 
 MAIN_TEST = "test"
+#: The second validation accuracy, on the labels ``dataset.val_labels`` does not select.
+ALT_VAL_KEY = {"clean": "val_acc_noisy", "noisy": "val_acc_clean"}
 SUMMARY_CRITERIA = ("val", "gwa", "gwa_finetune", "labelwave", "gd", "gd_up5", "last")
 
 
@@ -93,7 +95,8 @@ def _final_only(name: str) -> bool:
 
 def evaluate_accuracy(eval_fn: Callable[..., dict[str, jax.Array]], params: Any,
                       batches: Iterable[dict[str, np.ndarray]], mesh: Mesh) -> dict[str, float]:
-    """Accuracy (and ReaL accuracy when present) over padded eval batches.
+    """Accuracy (``acc``; ``alt_acc`` on the batches' ``alt_label``; ``real_acc`` with ReaL
+    labels) over padded eval batches.
 
     ``eval_fn(params, batch)`` returns summed hits (see ``train.eval_step``); the sums stay on
     the device until the last batch.
@@ -106,6 +109,8 @@ def evaluate_accuracy(eval_fn: Callable[..., dict[str, jax.Array]], params: Any,
         return {"acc": math.nan}
     host = jax.device_get(sums)
     res = {"acc": float(host["correct"] / max(host["count"], 1.0))}
+    if "alt_correct" in host:
+        res["alt_acc"] = float(host["alt_correct"] / max(host["count"], 1.0))
     if "real_correct" in host:
         res["real_acc"] = float(host["real_correct"] / max(host["real_count"], 1.0))
     return res
@@ -278,7 +283,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         logging.info("Epoch %d: evaluating", epoch)
         t_eval = time.time()
         if has_val:
-            row["val_acc"] = evaluate_accuracy(eval_fn, state.params, data.val, mesh)["acc"]
+            res = evaluate_accuracy(eval_fn, state.params, data.val, mesh)
+            row["val_acc"] = res["acc"]
+            if "alt_acc" in res:  # The validation labels differ from the training labels.
+                row[ALT_VAL_KEY[config.dataset.val_labels]] = res["alt_acc"]
         for name, test_set in data.tests.items():
             if _final_only(name):
                 continue

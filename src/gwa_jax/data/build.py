@@ -10,7 +10,7 @@ import numpy as np
 from gwa_jax.data import tfds_io
 from gwa_jax.data.classes import restrict_classes
 from gwa_jax.data.eval import EvalSet
-from gwa_jax.data.labels import split_and_labels
+from gwa_jax.data.labels import check_val_labels, split_and_labels
 from gwa_jax.data.noise import NOISE_KINDS
 from gwa_jax.data.preprocess import Preprocess
 from gwa_jax.data.registry import DatasetSpec, corrupted_test_sets, get_spec
@@ -29,7 +29,7 @@ class DatasetInfo:
       num_ids: size of the full train split = size of the id space (per-sample buffers).
       num_train: number of ids actually trained on (after val split / subset).
       image_shape: (H, W, C) of the preprocessed images.
-      steps_per_epoch: ``num_train // batch_size`` (remainder dropped).
+      steps_per_epoch: ``ceil(num_train / batch_size)`` (the last batch padded and masked).
       label_key: the label feature trained on.
       source: where the data came from (e.g. ``idx:/usr/share/datasets/fashion-mnist``).
     """
@@ -52,8 +52,10 @@ class DataBundle:
       info: :class:`DatasetInfo`.
       train: :class:`~gwa_jax.data.train.TrainStream` (``epoch(e)``, ``steps_per_epoch``,
         ``eval_stream()``).
-      val: validation :class:`EvalSet` drawn from the train split (labels are the training
-        labels, noisy under label noise; also ``true_label`` and ``id``), or ``None``.
+      val: validation :class:`EvalSet` drawn from the train split, or ``None``: ``label`` is
+        the clean label (``dataset.val_labels="clean"``, the default) or the training label
+        (``"noisy"``); ``alt_label`` the other one where they differ; also ``true_label``
+        and ``id``.
       tests: ``{key: EvalSet}``; ``"test"`` is the dataset's own test split, extra sets by
         name (``"imagenet_v2"``, ``"cifar10_corrupted/gaussian_noise_3"``, ...).
       corruption_groups: ``{test key: group}`` (Noise / Blur / Weather / Digital) for the
@@ -95,6 +97,7 @@ def _check_config(spec: DatasetSpec, config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"Asymmetric label noise is not defined for {spec.name}.")
     if config.batch_size <= 0 or config.eval_batch_size <= 0:
         raise ValueError("batch_size and eval_batch_size must be positive.")
+    check_val_labels(ds, spec)
 
 
 def _test_sets(
@@ -183,7 +186,8 @@ def build_data(config: ml_collections.ConfigDict) -> DataBundle:
         train = TfdsTrainStream(
             source.builder, spec.train_split, source.shard_offsets, spec.prepare, **common
         )
-    val = train.eval_subset(VAL, "val") if np.any(split == VAL) else None
+    val_labels = "clean" if check_val_labels(ds, spec) == "clean" else "train"
+    val = train.eval_subset(VAL, "val", labels=val_labels) if np.any(split == VAL) else None
     tests, groups = _test_sets(spec, config, source, preprocess)
     info = DatasetInfo(
         name=spec.name,

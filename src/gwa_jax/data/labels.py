@@ -15,6 +15,23 @@ from gwa_jax.data.noise import ASYMMETRIC_MAPS, apply_label_noise
 from gwa_jax.data.registry import DatasetSpec
 from gwa_jax.data.splits import assign_splits
 
+#: ``config.dataset.val_labels``: what the validation accuracy (and the ``val`` criterion) is
+#: measured on. ``"clean"``: the dataset's clean labels (the authors' protocol);
+#: ``"noisy"``: the training labels (noisy under label noise or a CIFAR-10-N key).
+VAL_LABELS = ("clean", "noisy")
+
+
+def check_val_labels(dataset: ml_collections.ConfigDict, spec: DatasetSpec) -> str:
+    """The validated ``dataset.val_labels``; raises ValueError (one line) otherwise."""
+    value = dataset.get("val_labels", "clean")
+    if value not in VAL_LABELS:
+        raise ValueError(f"config.dataset.val_labels={value!r} is not valid; choose one of "
+                         f"{', '.join(repr(v) for v in VAL_LABELS)}")
+    if value == "clean" and not spec.clean_labels_known:
+        raise ValueError(f"config.dataset.val_labels='clean' needs clean labels, which "
+                         f"{spec.name} does not have; set config.dataset.val_labels='noisy'")
+    return value
+
 
 def split_and_labels(
     dataset: ml_collections.ConfigDict,

@@ -86,6 +86,8 @@ class DatasetSpec:
       noise_map: key of :data:`gwa_jax.data.noise.ASYMMETRIC_MAPS`, ``None`` if asymmetric
         synthetic noise is not defined for this dataset.
       corrupted: ``True`` for test-only datasets that expand into corruption x severity sets.
+      clean_labels_known: whether ``label_keys[0]`` holds clean labels, so that validation
+        can be measured on them (``config.dataset.val_labels="clean"``).
     """
 
     name: str
@@ -103,6 +105,7 @@ class DatasetSpec:
     prepare: str = ""
     noise_map: str | None = None
     corrupted: bool = False
+    clean_labels_known: bool = True
 
     @property
     def test_only(self) -> bool:

@@ -4,10 +4,13 @@ Determinism contract. For a given config, ``stream.epoch(e)`` yields the same ba
 process:
 
 * order: in-memory datasets use ``np.random.default_rng([seed, e]).permutation`` of the
-  trained ids (the first ``steps_per_epoch * batch_size`` are used, the remainder dropped);
-  streaming datasets read TFDS files in an order shuffled with a seed derived from
+  trained ids; streaming datasets read TFDS files in an order shuffled with a seed derived from
   (seed, e), interleave deterministically and shuffle examples in a buffer with a seed derived
   from (seed, e) (tf.data shuffling is deterministic for a fixed seed and input order);
+* every trained id exactly once per epoch: ``steps_per_epoch = ceil(num_train / B)``; the
+  last batch of an epoch is filled up to B with copies of its own first examples whose
+  ``mask`` is False (:func:`pad_last_batch`), so shapes stay static and the padded rows can be
+  excluded from the loss, the per-sample buffers and the accuracies;
 * per-example augmentation: stateless ops seeded by ``fold_in([seed, e], id)``;
 * batch-level ops (vectorised crop / flip of the fast path, mixup): stateless ops seeded by
   ``fold_in([seed, e], step)``.
@@ -16,9 +19,10 @@ All maps run in parallel with ``deterministic=True``. A run resumed inside an ep
 ``epoch(e, start_step=k)`` to get exactly the batches k, k + 1, ... of that epoch.
 
 Batch format (numpy): ``image`` float32 (B, H, W, C) in [-1, 1], ``label`` int32 (B,)
-training label (noisy under label noise; the dominant example's under mixup), ``target``
+training label (noisy under label noise; the first example's under mixup), ``target``
 float32 (B, C) soft targets (one-hot, label-smoothed, mixed), ``id`` int32 (B,) index in the
-full train split. B = ``batch_size`` always. With ``augment.on_device`` the images are float32
+full train split, ``mask`` bool (B,) False on the padding rows of an epoch's last batch.
+B = ``batch_size`` always. With ``augment.on_device`` the images are float32
 in [0, 255] before RandAugment, ``target`` is not mixed yet, and the batch carries ``ra_ops``,
 ``ra_positive`` and ``mixup_lam``; :meth:`TrainStream.device_finish` gives the jittable function
 that finishes such a batch on the accelerator.
@@ -49,6 +53,40 @@ def _options() -> tf.data.Options:
     options = tf.data.Options()
     options.deterministic = True
     return options
+
+
+def pad_last_batch(batch: dict[str, tf.Tensor], batch_size: int) -> dict[str, tf.Tensor]:
+    """Fills a batch of n <= B examples up to B rows and adds ``mask`` bool (B,).
+
+    Row i >= n is a copy of row ``i mod n`` (a real example, so nothing downstream sees an
+    empty image or an out-of-range id) with ``mask`` False; a full batch is returned as it is
+    with an all-True mask. Every array of ``batch`` has the examples on its leading axis.
+    """
+    n = tf.shape(batch["id"])[0]
+
+    def pad() -> dict[str, tf.Tensor]:
+        rows = tf.range(batch_size) % n
+        return {key: tf.gather(value, rows) for key, value in batch.items()}
+
+    out = tf.cond(n < batch_size, pad, lambda: dict(batch))  # Only the last batch pads.
+    out = {key: tf.ensure_shape(value, [batch_size, *value.shape[1:]])
+           for key, value in out.items()}
+    out["mask"] = tf.range(batch_size) < n
+    return out
+
+
+def padded_positions(num: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of an epoch of ``num`` examples in ``ceil(num / B)`` batches of B.
+
+    Returns ``(rows, valid)``: int64 and bool (steps * B,); ``rows[p] = p`` for the real
+    positions ``p < num``, and the padding positions of the last batch repeat its first rows
+    (the same rule as :func:`pad_last_batch`), with ``valid`` False.
+    """
+    steps = -(-num // batch_size)
+    pos = np.arange(steps * batch_size, dtype=np.int64)
+    last = (steps - 1) * batch_size
+    rows = np.where(pos < num, pos, last + (pos - last) % max(num - last, 1))
+    return rows, pos < num
 
 
 def epoch_key(seed: int, epoch: int, stream: int) -> tf.Tensor:
@@ -86,8 +124,8 @@ class TrainStream:
         self.eval_batch_size = int(eval_batch_size)
         self.seed = int(seed)
         self.preprocess = preprocess
-        self.steps_per_epoch = len(self.train_ids) // self.batch_size
-        if self.steps_per_epoch == 0:
+        self.steps_per_epoch = -(-len(self.train_ids) // self.batch_size)
+        if len(self.train_ids) < self.batch_size:
             raise ValueError(
                 f"{len(self.train_ids)} training examples are fewer than batch_size="
                 f"{self.batch_size}."
@@ -106,7 +144,8 @@ class TrainStream:
         """Yields the batches ``start_step, ..., steps_per_epoch - 1`` of ``epoch``.
 
         Batches: ``image`` float32 (B, H, W, C), ``label`` int32 (B,), ``target`` float32
-        (B, C), ``id`` int32 (B,).
+        (B, C), ``id`` int32 (B,), ``mask`` bool (B,) (False only on the padding rows of the
+        epoch's last batch).
         """
         if not 0 <= start_step <= self.steps_per_epoch:
             raise ValueError(f"start_step must be in [0, {self.steps_per_epoch}].")
@@ -131,11 +170,29 @@ class TrainStream:
         """
         return self.eval_subset(TRAIN, "train", batch_size)
 
-    def eval_subset(self, part: int, name: str, batch_size: int | None = None) -> EvalSet:
-        """Like :meth:`eval_stream` for the ids with split code ``part`` (1 = validation)."""
+    def eval_subset(self, part: int, name: str, batch_size: int | None = None, *,
+                    labels: str = "train") -> EvalSet:
+        """Like :meth:`eval_stream` for the ids with split code ``part`` (1 = validation).
+
+        ``labels``: which labels the batches' ``label`` holds, ``"train"`` (the training
+        labels, noisy under label noise) or ``"clean"``. When the two differ on some id of
+        the subset, batches also carry ``alt_label`` int32 (B,), the other one (for the
+        second validation accuracy).
+        """
         raise NotImplementedError
 
+    def _subset_labels(self, part: int, labels: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """(label int32 (num_ids,), alt_label or None) of :meth:`eval_subset`."""
+        if labels not in ("clean", "train"):
+            raise ValueError(f"labels must be 'clean' or 'train', got {labels!r}.")
+        first, other = ((self.true_labels, self.train_labels) if labels == "clean"
+                        else (self.train_labels, self.true_labels))
+        rows = self.split == part
+        return first, (other if np.any(first[rows] != other[rows]) else None)
+
     def _finish(self, step: tf.Tensor, batch: dict, key: tf.Tensor) -> dict:
+        if "mask" not in batch:  # Padded here unless the source padded it (in-memory).
+            batch = pad_last_batch(batch, self.batch_size)
         out = self.preprocess.finish_batch(batch, self.num_classes, augment.fold_in(key, step))
         out["id"] = tf.cast(out["id"], tf.int32)
         return out
@@ -162,14 +219,20 @@ class ArrayTrainStream(TrainStream):
         self._true = tf.constant(self.true_labels)
 
     def order(self, epoch: int) -> np.ndarray:
-        """int64 (steps_per_epoch * B,) ids of ``epoch`` in batch order."""
+        """int64 (num_train,) the trained ids of ``epoch`` in batch order (batch k holds
+        positions ``k * B .. (k + 1) * B - 1``; the last one is padded)."""
         rng = np.random.default_rng([self.seed, epoch])
-        perm = rng.permutation(self.train_ids)
-        return perm[: self.steps_per_epoch * self.batch_size]
+        return rng.permutation(self.train_ids)
+
+    def padded_order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, valid)``: int64 and bool (steps_per_epoch * B,), :meth:`order` with the
+        last batch padded (see :func:`padded_positions`)."""
+        rows, valid = padded_positions(self.num_train, self.batch_size)
+        return self.order(epoch)[rows], valid
 
     def dataset(self, epoch: int, start_step: int = 0) -> tf.data.Dataset:
         b = self.batch_size
-        ids = self.order(epoch)[start_step * b :]
+        ids, valid = (a[start_step * b :] for a in self.padded_order(epoch))
         steps = np.arange(start_step, self.steps_per_epoch, dtype=np.int64)
         example_key = epoch_key(self.seed, epoch, _EXAMPLE_STREAM)
         batch_key = epoch_key(self.seed, epoch, _BATCH_STREAM)
@@ -177,42 +240,48 @@ class ArrayTrainStream(TrainStream):
 
         if pre.vectorized:
 
-            def load_batch(step, batch_ids):
+            def load_batch(step, batch_ids, batch_valid):
                 batch = {
                     "image": tf.gather(images, batch_ids),
                     "label": tf.gather(labels, batch_ids),
                     "id": batch_ids,
+                    "mask": batch_valid,
                 }
                 seed = augment.fold_in(augment.fold_in(batch_key, step), 1)
                 batch["image"] = pre.train_batch_images(batch["image"], seed)
                 return step, batch
 
-            ds = tf.data.Dataset.from_tensor_slices((steps, ids.reshape(-1, b)))
+            ds = tf.data.Dataset.from_tensor_slices(
+                (steps, ids.reshape(-1, b), valid.reshape(-1, b)))
             ds = ds.map(load_batch, num_parallel_calls=AUTOTUNE, deterministic=True)
         else:
 
-            def load_example(i):
+            def load_example(i, is_valid):
                 seed = augment.fold_in(example_key, i)
                 image = pre.train_example(tf.gather(images, i), seed)
                 return {"image": image, "label": tf.gather(labels, i), "id": i,
-                        **pre.device_fields(seed)}
+                        "mask": is_valid, **pre.device_fields(seed)}
 
-            ds = tf.data.Dataset.from_tensor_slices(ids)
+            ds = tf.data.Dataset.from_tensor_slices((ids, valid))
             ds = ds.map(load_example, num_parallel_calls=AUTOTUNE, deterministic=True)
             ds = ds.batch(b, drop_remainder=True)
             ds = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(steps), ds))
         return self._finish_batches(ds, batch_key)
 
-    def eval_subset(self, part: int, name: str, batch_size: int | None = None) -> EvalSet:
-        ids = np.flatnonzero(self.split == part)
+    def eval_subset(self, part: int, name: str, batch_size: int | None = None, *,
+                    labels: str = "train") -> EvalSet:
+        first, alt = self._subset_labels(part, labels)
+        extras = {"true_label": self._true}
+        if alt is not None:
+            extras["alt_label"] = alt
         return array_eval_set(
             name,
             self._images,
-            self._labels,
+            first,
             self.preprocess,
             batch_size or self.eval_batch_size,
-            ids=ids,
-            extras={"true_label": self._true},
+            ids=np.flatnonzero(self.split == part),
+            extras=extras,
         )
 
 
@@ -303,20 +372,26 @@ class TfdsTrainStream(TrainStream):
         ds = ds.map(load_example, num_parallel_calls=AUTOTUNE, deterministic=True)
         if not pre.on_device:
             ds = shuffle(ds)
-        ds = ds.batch(self.batch_size, drop_remainder=True).take(self.steps_per_epoch)
+        ds = ds.batch(self.batch_size).take(self.steps_per_epoch)
         ds = ds.enumerate().skip(start_step)
         return self._finish_batches(ds, batch_key)
 
-    def eval_subset(self, part: int, name: str, batch_size: int | None = None) -> EvalSet:
-        labels, true, pre = self._labels, self._true, self.preprocess
+    def eval_subset(self, part: int, name: str, batch_size: int | None = None, *,
+                    labels: str = "train") -> EvalSet:
+        first, alt = self._subset_labels(part, labels)
+        first_t, true, pre = tf.constant(first), self._true, self.preprocess
+        alt_t = None if alt is None else tf.constant(alt)
 
         def load(i, encoded):
-            return {
+            out = {
                 "image": pre.eval_example(pre.decode(encoded)),
-                "label": tf.gather(labels, i),
+                "label": tf.gather(first_t, i),
                 "true_label": tf.gather(true, i),
                 "id": tf.cast(i, tf.int32),
             }
+            if alt_t is not None:
+                out["alt_label"] = tf.gather(alt_t, i)
+            return out
 
         def make(b: int) -> tf.data.Dataset:
             ds = self._read(None, part, decode=False)  # Read as the training stream reads.
