@@ -192,6 +192,10 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     unknown = sorted(set(c.model.get("kwargs", {})) - set(fields))
     _require(not unknown, f"unknown config.model.kwargs {unknown} for model '{c.model.name}'; "
              f"its fields: {', '.join(fields)}")
+    try:
+        models.check_options(c.model.name, dict(c.model.get("kwargs") or {}))
+    except ValueError as err:
+        raise ConfigError(f"config.model.kwargs: {err}") from None
 
     _require(not c.model.dropout or "dropout" in model_fields(c.model.name),
              f"config.model.dropout applies to ViT models, not '{c.model.name}'")
