@@ -138,7 +138,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                  jax.devices()[0].platform, jax.process_count())
     steps_per_epoch = info.steps_per_epoch
     # Whole epochs only (as the paper's code): every epoch a criterion can select is scored
-    # from every training id. The schedule and the GWA warm-up use the effective step count.
+    # from every training id. The GWA warm-up uses the effective step count; the learning-rate
+    # schedule the requested one (see gwa_jax.optim.make_schedule).
     num_epochs, total_steps = whole_epochs(int(config.total_steps), steps_per_epoch)
     if total_steps != config.total_steps:
         logging.info("Training %d whole epochs of %d steps: %d steps (total_steps=%d rounded "
@@ -149,7 +150,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if models.is_user_model(config.model.name) or config.model.get("kwargs"):
         # One line if an own model breaks the GWA contract or a kwarg does not fit the model.
         models.check_contract(model, tuple(info.image_shape), info.num_classes, config.model.name)
-    tx, schedule = make_optimizer(config.optim, total_steps)
+    # The cosine spans the requested steps + 1 (the authors'), not the whole-epoch count.
+    tx, schedule = make_optimizer(config.optim, int(config.total_steps))
     state = create_train_state(model, tx, tuple(info.image_shape), config.seed)
     if config.model.init_from:
         try:
