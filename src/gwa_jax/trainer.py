@@ -40,6 +40,7 @@ from gwa_jax.optim import make_optimizer
 from gwa_jax.progress import StepProgress
 from gwa_jax.resume import history_for_meta, restore_run, save_interrupted
 from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
+from gwa_jax.run_format import FORMAT_KEY, FORMAT_VERSION, stamped
 from gwa_jax.sharding import (
     make_mesh,
     one_program_at_a_time,
@@ -61,6 +62,7 @@ from gwa_jax.train import (
     offline_alignment_step,
 )
 from gwa_jax.uncertainty import gwa_standard_error
+from gwa_jax.workdir import refuse_older_run
 
 MAIN_TEST = "test"
 SUMMARY_CRITERIA = ("val", "gwa", "gwa_finetune", "labelwave", "gd", "gd_up5", "last")
@@ -123,8 +125,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     # Multi-host: every process trains and saves checkpoints (orbax coordinates them), only
     # the first writes the run's own files into the shared workdir.
     main = jax.process_index() == 0
+    refuse_older_run(workdir_path)  # Its checkpoints belong to another model or schedule.
     if main:
-        write_json(workdir_path / "config.json", config.to_dict())
+        write_json(workdir_path / "config.json", stamped(config.to_dict()))
 
     try:
         data = build_data(config)
@@ -344,6 +347,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     tb.close()
     summary = _summarize(tracker, ckpts, total_steps, str(workdir_path))
     summary["requested_total_steps"] = int(config.total_steps)
+    summary[FORMAT_KEY] = FORMAT_VERSION
     summary["final_eval"] = _final_evaluation(data, ckpts, state, eval_fn, mesh)
     if main:
         write_json(workdir_path / "summary.json", summary)
