@@ -166,7 +166,7 @@ def run(config, epochs: int | None, fmnist: dict, eval_batch: int) -> dict:
     num_epochs, total_steps = whole_epochs(int(config.total_steps), steps_per_epoch)
 
     model = models.create(config.model.name, num_classes, **model_overrides(config.model))
-    tx, schedule = make_optimizer(config.optim, total_steps)
+    tx, schedule = make_optimizer(config.optim, int(config.total_steps))
     state = create_train_state(model, tx, tuple(train_images.shape[1:]), config.seed)
     buffers = EpochBuffers.create(len(true_labels))
     step_fn = make_train_step(gwa_enabled=config.gwa.enabled)

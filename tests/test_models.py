@@ -281,7 +281,8 @@ def test_grn_matches_formula():
     beta = np.linspace(0.5, -0.5, 6).astype(np.float32)
     out = grn.apply({"params": {"gamma": gamma, "beta": beta}}, x)
     xn = np.asarray(x, np.float64)
-    g = np.sqrt((xn**2).sum(axis=(1, 2), keepdims=True))
+    g = np.sqrt(((np.abs(xn) + 1e-9) ** 2).sum(axis=(1, 2), keepdims=True))  # the authors'
+
     n = g / (g.mean(axis=-1, keepdims=True) + 1e-6)
     np.testing.assert_allclose(np.asarray(out), gamma * xn * n + beta + xn, rtol=1e-5, atol=1e-5)
 

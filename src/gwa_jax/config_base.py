@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import ml_collections
 
+from gwa_jax.run_format import FORMAT_VERSION
+
 
 def default_config() -> ml_collections.ConfigDict:
     """Returns a ConfigDict holding every key with its default value."""
     c = ml_collections.ConfigDict()
+    # The run format this gwa-jax writes (see gwa_jax.run_format); recorded, not a setting.
+    c.format_version = FORMAT_VERSION
     c.seed = 0
     c.total_steps = 1000  # The paper fixes optimisation steps, not epochs.
     c.batch_size = 128  # Global batch size (split over all devices).

@@ -18,6 +18,7 @@ from typing import Any
 import ml_collections
 
 from gwa_jax.config_base import default_config
+from gwa_jax.run_format import FORMAT_KEY, FORMAT_VERSION
 
 MODEL_KWARGS = "model.kwargs."
 
@@ -123,6 +124,9 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     for key, value in _flatten(c.to_dict()).items():
         _require(not isinstance(value, float) or math.isfinite(value),
                  f"config.{key} must be a finite number, got {value}")
+    _require(c.get(FORMAT_KEY, FORMAT_VERSION) == FORMAT_VERSION,
+             f"config.{FORMAT_KEY} records the run format this gwa-jax writes "
+             f"({FORMAT_VERSION}) and cannot be set; remove the override")
     _require(c.total_steps > 0, f"config.total_steps must be positive, got {c.total_steps}")
     _require(c.batch_size > 0, f"config.batch_size must be positive, got {c.batch_size}")
     _require(c.batch_size % num_devices == 0,
@@ -197,6 +201,10 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     unknown = sorted(set(c.model.get("kwargs", {})) - set(fields))
     _require(not unknown, f"unknown config.model.kwargs {unknown} for model '{c.model.name}'; "
              f"its fields: {', '.join(fields)}")
+    try:
+        models.check_options(c.model.name, dict(c.model.get("kwargs") or {}))
+    except ValueError as err:
+        raise ConfigError(f"config.model.kwargs: {err}") from None
 
     _require(not c.model.dropout or "dropout" in model_fields(c.model.name),
              f"config.model.dropout applies to ViT models, not '{c.model.name}'")

@@ -11,6 +11,8 @@ Two sources:
   it (an error if its shape differs).
 
 The optimizer state, step count and schedule start afresh: this is fine-tuning, not resuming.
+A source run of an older run format whose parameters do not fit is refused with one line
+(:func:`gwa_jax.run_format.init_from_refusal`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import flax
 import jax.numpy as jnp
 import ml_collections
 from absl import logging
+
+from gwa_jax.run_format import init_from_refusal
 
 HEAD = "head"
 INIT_KINDS = ("latest", "best_gwa", "best_val")
@@ -98,6 +102,9 @@ def init_params(config: ml_collections.ConfigDict, params: Mapping[str, Any],
     kind = config.model.get("init_kind", "latest")
     with open(os.path.join(path, "config.json")) as f:
         source_config = json.load(f)
+    refusal = init_from_refusal(source_config, path, dict(config.model.get("kwargs") or {}))
+    if refusal:
+        raise ValueError(refusal)
     source, epoch = read_params(path, kind)
     reinit = config.model.get("reinit_head")
     if reinit is None:

@@ -40,6 +40,7 @@ from gwa_jax.optim import make_optimizer
 from gwa_jax.progress import StepProgress
 from gwa_jax.resume import history_for_meta, restore_run, save_interrupted
 from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
+from gwa_jax.run_format import FORMAT_KEY, FORMAT_VERSION, stamped
 from gwa_jax.sharding import (
     make_mesh,
     one_program_at_a_time,
@@ -61,6 +62,7 @@ from gwa_jax.train import (
     offline_alignment_step,
 )
 from gwa_jax.uncertainty import gwa_standard_error
+from gwa_jax.workdir import refuse_older_run
 
 MAIN_TEST = "test"
 #: The second validation accuracy, on the labels ``dataset.val_labels`` does not select.
@@ -128,8 +130,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     # Multi-host: every process trains and saves checkpoints (orbax coordinates them), only
     # the first writes the run's own files into the shared workdir.
     main = jax.process_index() == 0
+    refuse_older_run(workdir_path)  # Its checkpoints belong to another model or schedule.
     if main:
-        write_json(workdir_path / "config.json", config.to_dict())
+        write_json(workdir_path / "config.json", stamped(config.to_dict()))
 
     try:
         data = build_data(config)
@@ -143,7 +146,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                  jax.devices()[0].platform, jax.process_count())
     steps_per_epoch = info.steps_per_epoch
     # Whole epochs only (as the paper's code): every epoch a criterion can select is scored
-    # from every training id. The schedule and the GWA warm-up use the effective step count.
+    # from every training id. The GWA warm-up uses the effective step count; the learning-rate
+    # schedule the requested one (see gwa_jax.optim.make_schedule).
     num_epochs, total_steps = whole_epochs(int(config.total_steps), steps_per_epoch)
     if total_steps != config.total_steps:
         logging.info("Training %d whole epochs of %d steps: %d steps (total_steps=%d rounded "
@@ -154,7 +158,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if models.is_user_model(config.model.name) or config.model.get("kwargs"):
         # One line if an own model breaks the GWA contract or a kwarg does not fit the model.
         models.check_contract(model, tuple(info.image_shape), info.num_classes, config.model.name)
-    tx, schedule = make_optimizer(config.optim, total_steps)
+    # The cosine spans the requested steps + 1 (the authors'), not the whole-epoch count.
+    tx, schedule = make_optimizer(config.optim, int(config.total_steps))
     state = create_train_state(model, tx, tuple(info.image_shape), config.seed)
     if config.model.init_from:
         try:
@@ -350,6 +355,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     tb.close()
     summary = _summarize(tracker, ckpts, total_steps, str(workdir_path))
     summary["requested_total_steps"] = int(config.total_steps)
+    summary[FORMAT_KEY] = FORMAT_VERSION
     summary["final_eval"] = _final_evaluation(data, ckpts, state, eval_fn, mesh)
     if main:
         write_json(workdir_path / "summary.json", summary)

@@ -23,6 +23,7 @@ from absl import logging
 from gwa_jax import integrity
 from gwa_jax.config_check import ConfigError
 from gwa_jax.run_files import json_bytes, read_json, write_json
+from gwa_jax.run_format import FORMAT_VERSION, describe, resume_refusal, stamped, version_of
 
 FRESH, RESUME, FINISHED = "fresh", "resume", "finished"
 # Everything gwa-train writes at the top of a workdir (temporary files start with '.NAME.').
@@ -123,19 +124,21 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str | Path,
     check = integrity.check_files(path, names=("config.json",))
     if "config.json" in check.problems and not overwrite:
         want = _recorded_hash(path)
-        if want != integrity.sha256_bytes(json_bytes(config.to_dict())):
+        if want != integrity.sha256_bytes(json_bytes(stamped(config.to_dict()))):
             raise ConfigError(
                 f"{check.problems['config.json']}, and this command's config is not the one "
                 f"recorded; rerun the run's own command (it rebuilds the file) or pass "
                 f"--overwrite to start afresh")
         logging.warning("%s; rebuilt from this command's config (the one recorded)",
                         check.problems["config.json"])
-        write_json(cfg_file, config.to_dict())
+        write_json(cfg_file, stamped(config.to_dict()))
     try:
         saved = read_json(cfg_file)
     except (OSError, ValueError):
         saved = None
-    current = _normalise(config.to_dict())
+    if not overwrite:
+        _check_format(saved, path)
+    current = _normalise(stamped(config.to_dict()))
     saved = _with_new_defaults(saved)
     if saved != current:
         if overwrite:
@@ -156,6 +159,30 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str | Path,
         return FINISHED  # Checked by integrity.finished_run_damage before it is trusted.
     integrity.resume_warnings(path)
     return RESUME
+
+
+def _check_format(saved: Any, path: Path) -> None:
+    """Refuses (one line) to resume an unfinished run an older format wrote; a finished one
+    is reported as recorded, with a warning."""
+    if not _is_run_config(saved) or version_of(saved) >= FORMAT_VERSION:
+        return
+    if (path / "summary.json").exists():
+        logging.warning("%s holds a finished run written by %s; reporting it as recorded",
+                        path, describe(version_of(saved)))
+        return
+    raise ConfigError(resume_refusal(saved, str(path)))
+
+
+def refuse_older_run(workdir: str | Path) -> None:
+    """Raises ConfigError (one line) when ``workdir`` holds a run an older format wrote, which
+    training would resume or rebuild from checkpoints of another model or schedule."""
+    path = Path(workdir)
+    try:
+        saved = read_json(path / "config.json")
+    except (OSError, ValueError):
+        return
+    if _is_run_config(saved) and version_of(saved) < FORMAT_VERSION:
+        raise ConfigError(resume_refusal(saved, str(path)))
 
 
 def _recorded_hash(path: Path) -> str | None:

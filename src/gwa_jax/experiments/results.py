@@ -29,6 +29,7 @@ from scipy import stats
 
 from gwa_jax import integrity
 from gwa_jax.data.registry import CORRUPTION_GROUPS
+from gwa_jax.run_format import version_of
 
 #: Kept checkpoint whose ``final_eval`` a criterion reads (Table 2).
 FINAL_EVAL_KIND = {"val": "best_val", "gwa": "best_gwa"}
@@ -134,6 +135,12 @@ class RunResult:
         """``config.json`` (verified), or None when the run has none."""
         self.verify(("config.json",))
         return self._config
+
+    @property
+    def format_version(self) -> int:
+        """The run format that wrote this run (:mod:`gwa_jax.run_format`): recorded in
+        ``summary.json`` or ``config.json``, 1 when neither records one."""
+        return version_of(self.summary, self.config)
 
     # --- summary.json -----------------------------------------------------------------------
 

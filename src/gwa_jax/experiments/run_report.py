@@ -25,6 +25,7 @@ from gwa_jax.experiments.run_table import (
     load_runs_or_fail,
     per_run_rows,
 )
+from gwa_jax.run_format import older_runs_note
 
 NOTES = ["Best epoch: highest test accuracy in hindsight (no criterion can see it); regret = "
          "best test accuracy - test accuracy at the criterion's stop."]
@@ -112,6 +113,9 @@ def make_report(path: str | os.PathLike, out: str | os.PathLike, *, by: Sequence
     written = write_tables(runs, out, by, metric, command)
     md = ", ".join(str(p) for p in written if p.suffix == ".md")
     log(f"{len(runs)} finished run(s): wrote {md} (+ .csv, .tex)")
+    note = older_runs_note([r.result.format_version for r in runs])
+    if note:
+        log(note)
     if figures:
         written += write_figures(runs, out, by, log)
     if command:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
+from gwa_jax.run_format import FORMAT_KEY, FORMAT_VERSION
 
 
 def write_run(workdir: str | os.PathLike, *, selected: Mapping[str, Mapping[str, Any]],
@@ -26,7 +27,8 @@ def write_run(workdir: str | os.PathLike, *, selected: Mapping[str, Mapping[str,
               final_eval: Mapping[str, Mapping[str, float]] | None = None,
               scores: Mapping[int, np.ndarray] | None = None,
               meta: Mapping[str, np.ndarray] | None = None,
-              total_steps: int | None = None) -> Path:
+              total_steps: int | None = None,
+              format_version: int | None = FORMAT_VERSION) -> Path:
     """Writes a finished run into ``workdir`` and returns its path.
 
     Args:
@@ -39,6 +41,7 @@ def write_run(workdir: str | os.PathLike, *, selected: Mapping[str, Mapping[str,
       scores: epoch -> float32 scores by id (``alignment/epoch_NNNN.npy``).
       meta: ``alignment/meta.npz`` arrays.
       total_steps: ``summary.total_steps``.
+      format_version: ``summary.format_version``; None leaves it out (a format-1 run).
     """
     path = Path(workdir)
     path.mkdir(parents=True, exist_ok=True)
@@ -69,5 +72,7 @@ def write_run(workdir: str | os.PathLike, *, selected: Mapping[str, Mapping[str,
         "max_align_mean": max_align_mean,
         "final_eval": dict(final_eval or {}),
     }
+    if format_version is not None:
+        summary[FORMAT_KEY] = format_version
     write_json(path / "summary.json", summary)
     return path

@@ -13,8 +13,8 @@ Every model
   ``self.sow("latent_embeddings", "x", z)`` at the top-level module;
 * ends with ``nn.Dense(num_classes, name="head")`` computed in float32 on that z, so
   ``logits == z @ params["head"]["kernel"] + params["head"]["bias"]``; the head kernel is
-  initialised normal(0.02) (not zeros, which would leave the GWA cosine undefined at
-  step 0), the bias zeros;
+  initialised as the GWA authors' code: truncated normal(0.02) for ConvNeXt, zeros for ViT
+  (``head_init_std``; the alignment scores of the very first step are then 0), the bias zeros;
 * has a ``dtype`` field (float32 default, bfloat16 option) for the compute dtype of
   everything but the head; parameters are always float32;
 * has no batch statistics (LayerNorm only): ``variables == {"params": ...}``;
@@ -44,10 +44,15 @@ e.g. ``create("convnext_pico", 10, stem_stride=1)``, which makes the stem a 1x1 
 conv (grids 32, 16, 8, 4) and the depthwise kernels 3x3, as the GWA authors' code
 (``kernel_size=7`` for the published ConvNeXt-V2 kernel, ``stem_kernel=3`` for a 3x3 stem).
 
+ConvNeXt follows the authors' code by default (stem conv without bias, tanh GELU,
+truncated-normal(0.02) kernels); the published ConvNeXt-V2 is
+``create("convnext_pico", 10, stem_bias=True, gelu_approximate=False, kernel_init="normal",
+kernel_size=7)`` (see :mod:`gwa_jax.models.convnext`).
+
 Overrides are the dataclass fields of :class:`ConvNeXtV2` (``depths, dims, kernel_size,
-stem_stride, stem_kernel, drop_path, dw_impl, dtype, head_init_std``) or :class:`ViT` (``patch_size,
-width, depth, mlp_dim, num_heads, posemb, pool, dropout, attention_dropout, drop_path, dtype,
-head_init_std``).
+stem_stride, stem_kernel, drop_path, dw_impl, dtype, head_init_std, stem_bias,
+gelu_approximate, kernel_init``) or :class:`ViT` (``patch_size, width, depth, mlp_dim,
+num_heads, posemb, pool, dropout, attention_dropout, drop_path, dtype, head_init_std``).
 
 Your own model: ``create("my_pkg.my_models:small_net", 10)`` imports the factory, and
 :func:`register` adds a name; see :mod:`gwa_jax.models.custom` for the contract check.
@@ -78,6 +83,7 @@ __all__ = [
     "ModelError",
     "ViT",
     "check_contract",
+    "check_options",
     "create",
     "load_augreg_npz",
     "model_fields",
@@ -135,6 +141,20 @@ def _lookup(name: str) -> tuple[type[nn.Module], Callable[..., nn.Module]]:
     return _REGISTRY[name]
 
 
+def check_options(name: str, overrides: dict[str, Any]) -> None:
+    """Checks the values of a zoo model's choice options (ConvNeXt: ``kernel_init``,
+    ``stem_bias``, ``gelu_approximate``, ``dw_impl``); user models are not looked at.
+
+    Raises:
+      ValueError: one line naming the key and its choices.
+    """
+    if is_user_model(name):
+        return
+    cls, _ = _lookup(name)
+    if cls is ConvNeXtV2:
+        convnext.check_options(dict(overrides))
+
+
 def create(name: str, num_classes: int, **overrides: Any) -> nn.Module:
     """Creates a registered model.
 
@@ -151,7 +171,8 @@ def create(name: str, num_classes: int, **overrides: Any) -> nn.Module:
 
     Raises:
       ValueError: unknown ``name`` (lists the valid names), unknown override key (lists the
-        valid fields), unsupported dtype or non-positive ``num_classes``.
+        valid fields), an option outside its choices (:func:`check_options`), unsupported
+        dtype or non-positive ``num_classes``.
     """
     if int(num_classes) != num_classes or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
@@ -174,6 +195,7 @@ def create(name: str, num_classes: int, **overrides: Any) -> nn.Module:
         raise ValueError(
             f"unknown override(s) {unknown} for model {name!r}; valid fields: {', '.join(valid)}"
         )
+    check_options(name, overrides)
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     if "dtype" in kw:
         kw["dtype"] = canonical_dtype(kw["dtype"])

@@ -3,9 +3,9 @@ Autoencoders", CVPR 2023) in Flax linen, for supervised training from scratch.
 
 Layout (NHWC throughout)::
 
-    stem        Conv(k x k, stride s) + LayerNorm, s = stem_stride ("downsample"), k = s
-                (4x4 / 4 "patchify" at 224 px, 1x1 / 1 at <= 32 px) unless stem_kernel
-                is set (then SAME padding, e.g. 3x3 / 1)
+    stem        Conv(k x k, stride s, SAME, no bias) + LayerNorm, s = stem_stride
+                ("downsample"), k = s (4x4 / 4 "patchify" at 224 px, 1x1 / 1 at <= 32 px)
+                unless stem_kernel is set (e.g. 3x3 / 1)
     stage 0     depths[0] x Block(dims[0])
     downsample  LayerNorm + Conv(2x2, stride 2)                  (before stages 1, 2, 3)
     stage i     depths[i] x Block(dims[i])
@@ -14,23 +14,33 @@ Layout (NHWC throughout)::
 
     Block(C):   x + DropPath(Dense_C(GRN(GELU(Dense_4C(LN(DWConv_kxk(x)))))))
 
-GRN (Global Response Normalization): ``G = ||x||_2`` over (H, W) per channel,
-``N = G / (mean_C(G) + 1e-6)``, ``y = gamma * (x * N) + beta + x`` with gamma = beta = 0 at init.
+GRN (Global Response Normalization), per sample and channel over (H, W):
+``G = ||(|x| + 1e-9)||_2``, ``N = G / (mean_C(G) + 1e-6)``, ``y = gamma * (x * N) + beta + x``
+with gamma = beta = 0 at init. The 1e-9 offset (the authors') keeps ``G > 0``, so the gradient
+is finite for an all-zero channel.
 
-The downsampling convs use SAME padding: identical to the reference (no padding) on even
-grids, and on odd grids (e.g. 7x7 at 28 px input) they keep the last row/column instead of
-dropping it.
+All convolutions use SAME padding: identical to the reference (no padding) when the grid is
+divisible by the stride; on odd grids (e.g. 7x7 at 28 px input) the downsampling convs keep
+the last row/column instead of dropping it.
 
 Defaults follow the GWA authors' code (``hlzl/gwa`` ``src/networks/convnext.py``), whose
-networks produced the paper's numbers, where they differ from the published ConvNeXt-V2:
-the stem kernel equals the downsampling factor, and the depthwise kernel is 3x3 when
-``stem_stride <= 2`` and 5x5 otherwise (``kernel_size=None``). The published 7x7 depthwise
-kernel is ``kernel_size=7`` (e.g. ``--config.model.kwargs.kernel_size=7``); a 3x3 stride-1
-stem for small images is ``stem_kernel=3``.
+networks produced the paper's numbers:
 
-Weights: normal(0.02) for conv / dense kernels, zero biases (as the reference, whose
-``trunc_normal_(std=.02)`` cuts at +-2 absolute, i.e. never);
-the head uses normal(``head_init_std``) (see :func:`gwa_jax.models.common.head_init`).
+* stem conv without bias (``stem_bias=False``);
+* GELU with the tanh approximation, Flax's ``nn.gelu`` default (``gelu_approximate=True``);
+* every conv / dense kernel (stem, depthwise, pwconv1/2, downsampling convs) and the head
+  kernel from ``jax.nn.initializers.truncated_normal(stddev=0.02)`` (``kernel_init=
+  "trunc_normal"``): a normal(0.02) cut at +-2 std (+-0.04), whose actual std is
+  0.02 * 0.8796 = 0.0176 (jax does not rescale the cut distribution); all biases zero;
+* depthwise kernel 3x3 when ``stem_stride <= 2`` and 5x5 otherwise (``kernel_size=None``);
+  the stem kernel equals the downsampling factor.
+
+The published ConvNeXt-V2 (PyTorch) differs in each of these; every difference is one override
+(e.g. ``--config.model.kwargs.stem_bias=True``): ``stem_bias=True`` (stem conv with bias),
+``gelu_approximate=False`` (exact erf GELU), ``kernel_init="normal"`` (plain normal(0.02),
+which is what PyTorch's ``trunc_normal_(std=.02)`` gives, as it cuts at +-2 absolute, i.e.
++-100 std), ``kernel_size=7`` (7x7 depthwise); ``stem_kernel=3`` gives a 3x3 stride-1 stem for
+small images. The head kernel follows ``kernel_init`` with std ``head_init_std`` (0 = zeros).
 LayerNorm epsilon is 1e-6. No batch statistics: ``variables == {"params": ...}``.
 """
 
@@ -43,12 +53,35 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gwa_jax.models.common import DropPath, classify, drop_path_rates
+from gwa_jax.models.common import (
+    KERNEL_INITS,
+    DropPath,
+    classify,
+    drop_path_rates,
+    kernel_initializer,
+)
 
-# The reference's ``trunc_normal_(std=.02)`` truncates at +-2 absolute (+-100 std), i.e. it is
-# a plain normal(0.02); jax's truncated_normal would cut at +-2 std instead.
-_KERNEL_INIT = nn.initializers.normal(stddev=0.02)
+_KERNEL_STD = 0.02  # Every conv / dense kernel (see kernel_init).
 _LN_EPS = 1e-6
+_GRN_OFFSET = 1e-9  # The authors' ||(|x| + 1e-9)||: G > 0, so a finite gradient at x = 0.
+OPTION_CHOICES: dict[str, tuple[Any, ...]] = {
+    "kernel_init": KERNEL_INITS,
+    "stem_bias": (False, True),
+    "gelu_approximate": (True, False),
+    "dw_impl": ("auto", "conv", "shift"),
+}
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """Raises ValueError (one line naming the key and its choices) for an option of
+    :data:`OPTION_CHOICES` with another value; other keys are not looked at."""
+    for key, choices in OPTION_CHOICES.items():
+        if key not in options:
+            continue
+        value = options[key]
+        if not any(value is c or (type(value) is type(c) and value == c) for c in choices):
+            raise ValueError(f"ConvNeXt option {key}={value!r} is not valid; choose one of "
+                             f"{', '.join(map(repr, choices))}")
 
 
 class GRN(nn.Module):
@@ -56,6 +89,7 @@ class GRN(nn.Module):
 
     dtype: Any = jnp.float32
     eps: float = 1e-6
+    offset: float = _GRN_OFFSET
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -64,10 +98,9 @@ class GRN(nn.Module):
         gamma = self.param("gamma", nn.initializers.zeros, (c,), jnp.float32)
         beta = self.param("beta", nn.initializers.zeros, (c,), jnp.float32)
         xf = x.astype(jnp.float32)
-        sq = jnp.sum(jnp.square(xf), axis=(1, 2), keepdims=True)  # (B, 1, 1, C)
-        # ||x||_2 with a zero (not NaN) gradient for an all-zero channel, like torch.norm.
-        pos = sq > 0
-        gx = jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
+        # ||(|x| + 1e-9)||_2 over (H, W), as the authors: > 0, so the sqrt has a finite gradient.
+        gx = jnp.sqrt(jnp.sum(jnp.square(jnp.abs(xf) + self.offset), axis=(1, 2),
+                              keepdims=True))  # (B, 1, 1, C)
         nx = gx / (jnp.mean(gx, axis=-1, keepdims=True) + self.eps)
         y = gamma * (xf * nx) + beta + xf
         return y.astype(self.dtype)
@@ -85,13 +118,15 @@ class DepthwiseConv(nn.Module):
 
     kernel_size: int = 7
     impl: str = "auto"
+    kernel_init: str = "trunc_normal"
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         """x: (B, H, W, C) -> (B, H, W, C)."""
         k, c = self.kernel_size, x.shape[-1]
-        kernel = self.param("kernel", _KERNEL_INIT, (k, k, 1, c), jnp.float32)
+        kinit = kernel_initializer(self.kernel_init, _KERNEL_STD)
+        kernel = self.param("kernel", kinit, (k, k, 1, c), jnp.float32)
         bias = self.param("bias", nn.initializers.zeros, (c,), jnp.float32)
         x = x.astype(self.dtype)
         kernel, bias = kernel.astype(self.dtype), bias.astype(self.dtype)
@@ -129,6 +164,8 @@ class ConvNeXtBlock(nn.Module):
     mlp_ratio: int = 4
     drop_path: float = 0.0
     dw_impl: str = "auto"
+    kernel_init: str = "trunc_normal"
+    gelu_approximate: bool = True
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -136,14 +173,16 @@ class ConvNeXtBlock(nn.Module):
         """x: (B, H, W, dim) -> (B, H, W, dim)."""
         shortcut = x
         k = self.kernel_size
-        y = DepthwiseConv(k, impl=self.dw_impl, dtype=self.dtype, name="dwconv")(x)
+        kinit = kernel_initializer(self.kernel_init, _KERNEL_STD)
+        y = DepthwiseConv(k, impl=self.dw_impl, kernel_init=self.kernel_init, dtype=self.dtype,
+                          name="dwconv")(x)
         y = nn.LayerNorm(epsilon=_LN_EPS, dtype=self.dtype, name="norm")(y)
         y = nn.Dense(
-            self.mlp_ratio * self.dim, dtype=self.dtype, kernel_init=_KERNEL_INIT, name="pwconv1"
+            self.mlp_ratio * self.dim, dtype=self.dtype, kernel_init=kinit, name="pwconv1"
         )(y)
-        y = nn.gelu(y, approximate=False)
+        y = nn.gelu(y, approximate=self.gelu_approximate)
         y = GRN(dtype=self.dtype, name="grn")(y)
-        y = nn.Dense(self.dim, dtype=self.dtype, kernel_init=_KERNEL_INIT, name="pwconv2")(y)
+        y = nn.Dense(self.dim, dtype=self.dtype, kernel_init=kinit, name="pwconv2")(y)
         y = DropPath(self.drop_path, name="drop_path")(y, deterministic=not train)
         return shortcut + y
 
@@ -165,7 +204,14 @@ class ConvNeXtV2(nn.Module):
       dw_impl: depthwise-conv implementation, "auto" / "conv" / "shift" (see
         :class:`DepthwiseConv`; all give the same function and parameters).
       dtype: compute dtype of everything but the head (params stay float32).
-      head_init_std: std of the normal head-kernel init (bias is zero).
+      head_init_std: std of the head-kernel init (``kernel_init``'s kind; 0 = zeros; the bias
+        is zero).
+      stem_bias: whether the stem conv has a bias: False (default) as the authors, True as
+        the published ConvNeXt-V2 (``dims[0]`` more parameters).
+      gelu_approximate: True (default) = tanh-approximate GELU (Flax's ``nn.gelu``, the
+        authors'); False = exact erf GELU (the published ConvNeXt-V2).
+      kernel_init: "trunc_normal" (default) = ``truncated_normal(0.02)`` cut at +-2 std, the
+        authors'; "normal" = uncut normal(0.02), the published ConvNeXt-V2's effective init.
 
     Call: ``(images (B, H, W, C) float32, train: bool) -> logits (B, num_classes) float32``;
     sows the pooled, normalised latent (B, dims[-1]) as ``latent_embeddings/x``.
@@ -180,7 +226,10 @@ class ConvNeXtV2(nn.Module):
     drop_path: float = 0.0
     dw_impl: str = "auto"
     dtype: Any = jnp.float32
-    head_init_std: float = 0.02
+    head_init_std: float = _KERNEL_STD
+    stem_bias: bool = False
+    gelu_approximate: bool = True
+    kernel_init: str = "trunc_normal"
 
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
@@ -191,6 +240,9 @@ class ConvNeXtV2(nn.Module):
             raise ValueError(f"depths {self.depths} and dims {self.dims} differ in length")
         if self.stem_stride < 1:
             raise ValueError(f"stem_stride must be >= 1, got {self.stem_stride}")
+        check_options({"kernel_init": self.kernel_init, "stem_bias": self.stem_bias,
+                       "gelu_approximate": self.gelu_approximate, "dw_impl": self.dw_impl})
+        kinit = kernel_initializer(self.kernel_init, _KERNEL_STD)
         x = images.astype(self.dtype)
 
         s = self.stem_stride
@@ -199,9 +251,10 @@ class ConvNeXtV2(nn.Module):
             self.dims[0],
             (k, k),
             strides=(s, s),
-            padding="VALID" if self.stem_kernel is None else "SAME",
+            padding="SAME",
+            use_bias=self.stem_bias,
             dtype=self.dtype,
-            kernel_init=_KERNEL_INIT,
+            kernel_init=kinit,
             name="stem_conv",
         )
         x = stem(x)
@@ -219,7 +272,7 @@ class ConvNeXtV2(nn.Module):
                     strides=(2, 2),
                     padding="SAME",
                     dtype=self.dtype,
-                    kernel_init=_KERNEL_INIT,
+                    kernel_init=kinit,
                     name=f"downsample{i}_conv",
                 )(x)
             for j in range(depth):
@@ -228,6 +281,8 @@ class ConvNeXtV2(nn.Module):
                     kernel_size=kernel_size,
                     drop_path=rates[block_idx],
                     dw_impl=self.dw_impl,
+                    kernel_init=self.kernel_init,
+                    gelu_approximate=self.gelu_approximate,
                     dtype=self.dtype,
                     name=f"stage{i}_block{j}",
                 )(x, train=train)
@@ -235,7 +290,7 @@ class ConvNeXtV2(nn.Module):
 
         z = jnp.mean(x.astype(jnp.float32), axis=(1, 2)).astype(self.dtype)  # (B, dims[-1])
         z = nn.LayerNorm(epsilon=_LN_EPS, dtype=self.dtype, name="norm")(z)
-        return classify(self, z, self.num_classes, self.head_init_std)
+        return classify(self, z, self.num_classes, self.head_init_std, self.kernel_init)
 
 
 # ---------------------------------------------------------------------------------------

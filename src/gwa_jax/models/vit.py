@@ -20,18 +20,21 @@ The parameter tree deliberately uses the names of the public ``vit_jax`` checkpo
 ``LayerNorm_2``, ``MlpBlock_3``), so that the ImageNet-21k AugReg ``.npz`` files load by name:
 see :mod:`gwa_jax.models.augreg`.
 
-Initialisation follows vit_jax / big_vision: xavier-uniform dense and attention kernels,
-normal(1e-6) MLP biases, lecun-normal patch embedding, zero class token, normal(0.02)
-learned position embedding; the head kernel and bias start at zero, as in big_vision and the
-GWA authors' ViT (``hlzl/gwa`` ``vit.py``, ``head_zeroinit=True`` for every ViT they train;
+Initialisation follows vit_jax / big_vision and the GWA authors' ``vit.py``: xavier-uniform
+attention (q, k, v, out) and MLP kernels, zero attention biases, normal(1e-6) MLP biases,
+lecun-normal patch-embedding kernel with zero bias, zero class token, normal(0.02) learned
+position embedding (``posemb="learn"`` only; the authors' CIFAR and ImageNet ViTs use the
+parameter-free sincos2d table and GAP); every LayerNorm has epsilon 1e-6 (Flax's
+default). The head kernel and bias start at zero, as in big_vision and the GWA authors' ViT
+(``hlzl/gwa`` ``vit.py``, ``head_zeroinit=True`` for every ViT they train;
 ``head_init_std > 0`` gives a normal(std) kernel instead, see
 :func:`gwa_jax.models.common.head_init`). With a zero kernel the alignment scores of the very
 first step are 0 (the cosine with a zero vector is defined as 0); from the second step on the
-kernel is non-zero. GELU is the tanh approximation (as in the
-checkpoints). Dropout (``dropout``: after the position embedding, inside the MLP and on the
-attention output; ``attention_dropout``: on the attention weights) and stochastic depth
-(``drop_path``, linear schedule) use the ``"dropout"`` rng and are active only for
-``train=True``.
+kernel is non-zero. GELU is the tanh approximation (Flax's ``nn.gelu`` default, as the
+authors' and the checkpoints). Dropout (``dropout``: after the position embedding, inside
+the MLP and on the attention output; ``attention_dropout``: on the attention weights) and
+stochastic depth (``drop_path``, linear schedule) use the ``"dropout"`` rng and are active only
+for ``train=True``.
 """
 
 from __future__ import annotations
