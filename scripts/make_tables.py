@@ -19,6 +19,8 @@ For the tables the paper prints numbers for (table1_cifar10, table1_imagenet, ta
 table3, table5) the output also gets paper_comparison.md, printed to stdout as well: per cell
 ours, the paper's, |ours - paper| and whether that exceeds the paper's spread (max - min over
 its 3 runs), so a finished sweep shows at once whether it reproduced (--no-paper: skip it).
+gwa-report on the sweep root prints and writes the same comparison
+(gwa_jax.experiments.paper_compare.paper_comparison).
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from gwa_jax.experiments import tables as T
-from gwa_jax.experiments.paper_compare import compare_cells, comparison_markdown, paper_table
+from gwa_jax.experiments.paper_compare import PAPER_FILE, paper_comparison, paper_table
 from gwa_jax.experiments.reports import ALL_TABLES, make_table
 from gwa_jax.experiments.run_table import NoFinishedRuns
 from gwa_jax.integrity import DamagedRunError
@@ -71,20 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         md = [w for w in written if w.suffix == ".md"]
         print(f"{name}: wrote {', '.join(str(w) for w in md)} (+ .csv, .tex)")
         if not args.no_paper and paper_table(name) is not None:
-            text = paper_comparison(name, args.root, args.gd, command)
-            path = Path(args.out) / name / "paper_comparison.md"
+            text = paper_comparison(name, args.root, gd=args.gd, command=command)
+            path = Path(args.out) / name / PAPER_FILE
             path.write_text(text)
             print(f"{name}: wrote {path}\n\n{text}")
     return status
-
-
-def paper_comparison(name: str, root: str, gd: str, command: str | None = None) -> str:
-    """Markdown of table ``name``'s cells beside the paper's (see gwa_jax.experiments
-    .paper_compare)."""
-    spec = T.table_specs(gd)[name]
-    results, planned = T.collect(spec.plan, root)
-    cells = T.build_cells(spec, results, planned)
-    return comparison_markdown(name, compare_cells(name, spec, cells), command)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,11 @@ mislabelled score histograms (Fig. 16) per run, max mean alignment vs test accur
 runs (Fig. 3). Exits 1 with one line when no finished run is found; bad input (a damaged
 run file, a path or ``--out`` that is a file, an unknown ``--metric`` or ``--by`` key) is one
 ``gwa-report: error: ...`` line and exit 2, with nothing written.
+
+Runs of a paper table's sweep (``python scripts/sweep.py table1_cifar10`` ...) also get
+``paper_comparison.md``, printed as well: each of our cells beside the paper's number,
+|ours - paper| and whether that exceeds the paper's spread over its 3 runs, as
+``scripts/make_tables.py`` writes it (``--no-paper``: skip it). Other runs get none.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metric", default="test_acc",
                    help="metrics.jsonl / summary key to report (default test_acc)")
     p.add_argument("--no-figures", action="store_true", help="write the tables only")
+    p.add_argument("--no-paper", action="store_true",
+                   help="runs of a paper table: do not print / write the comparison with the "
+                        "paper's numbers")
     try:
         args = p.parse_args(argv)
     except SystemExit as stop:  # --help, or a bad option (one line printed).
@@ -59,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         make_report(args.path, args.out, by=args.by, figures=not args.no_figures,
-                    metric=args.metric, command=command)
+                    metric=args.metric, command=command, paper=not args.no_paper)
     except NoFinishedRuns as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1

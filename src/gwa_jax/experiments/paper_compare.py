@@ -14,16 +14,31 @@ the printed numbers.
 
     rows = compare_cells("table1_cifar10", spec, cells)   # spec, cells: gwa_jax...tables
     print(comparison_markdown("table1_cifar10", rows))
+    print(paper_comparison("table1_cifar10", "runs"))     # the same, from a sweep root
+
+:func:`paper_comparison` is what ``scripts/make_tables.py`` and ``gwa-report`` print and
+write as ``paper_comparison.md``. ``gwa-report`` finds the tables a folder of runs belongs to
+with :func:`detect_paper_sweeps`: a run is recognised by its workdir
+``<root>/<config stem>/<argument slug>``, the layout ``scripts/sweep.py`` writes (and
+``gwa-sweep`` over a paper config with the same arguments in the same order), e.g.
+``runs/table1_cifar10_vit/noise0.17_split0.01_seed1``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from gwa_jax.experiments import tables as T
 from gwa_jax.experiments.paper_numbers import FAMILY_TO_PAPER, PAPER_TABLES, PaperTable
+from gwa_jax.experiments.plan import expand
+
+#: The file both ``scripts/make_tables.py`` and ``gwa-report`` write the comparison to.
+PAPER_FILE = "paper_comparison.md"
 
 MODEL_NAMES = {"vit": "ViT", "convnext": "ConvNeXt"}
 DIGITS = 2
@@ -66,6 +81,15 @@ def paper_table(family: str) -> PaperTable | None:
     return PAPER_TABLES[name] if name else None
 
 
+def require_paper_table(family: str) -> PaperTable:
+    """:func:`paper_table`, raising a one-line ``KeyError`` where the paper prints none."""
+    table = paper_table(family)
+    if table is None:
+        raise KeyError(f"{family}: the paper prints no numbers for this table; tables with "
+                       f"paper numbers: {', '.join(FAMILY_TO_PAPER)}")
+    return table
+
+
 def _our_key(row: Any, col: Any) -> tuple[str, str, str, str]:
     return (row.model or col.model or "", col.group, col.label, row.label)
 
@@ -83,10 +107,7 @@ def compare_cells(family: str, spec: Any, cells: Sequence[Sequence[Any]]) -> lis
       One :class:`Comparison` per paper cell that our table has a row and a column for, in
       our table's row and column order.
     """
-    table = paper_table(family)
-    if table is None:
-        raise KeyError(f"{family}: the paper prints no numbers for this table; tables with "
-                       f"paper numbers: {', '.join(FAMILY_TO_PAPER)}")
+    table = require_paper_table(family)
     ours: dict[tuple[str, str, str, str], Any] = {}
     order: list[tuple[str, str, str, str]] = []
     for i, row in enumerate(spec.rows):
@@ -152,3 +173,89 @@ def comparison_markdown(family: str, rows: Sequence[Comparison],
              "the paper prints no spread or we have no run."]
     lines += [""] + [f"{n}  " for n in notes]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def paper_comparison(family: str, root: str | os.PathLike, *, gd: str = "gd",
+                     command: str | None = None,
+                     workdirs: Collection[Path] | None = None) -> str:
+    """Markdown of table ``family``'s cells (runs of its plan under ``root``) beside the
+    paper's: :func:`compare_cells`, then :func:`comparison_markdown`.
+
+    Args:
+      family: a key of :data:`~.paper_numbers.FAMILY_TO_PAPER` (``table1_cifar10``, ...).
+      root: the sweep root holding ``<config stem>/<argument slug>`` workdirs.
+      gd: the GD stop rule of the GD row (``gd`` or ``gd_up5``).
+      command: the command line, printed under the heading.
+      workdirs: only these (resolved) run folders count; None: every finished run of the plan.
+
+    Raises:
+      KeyError: the paper prints no numbers for ``family`` (one line).
+      DamagedRunError: a run file differs from its checksum (one line).
+    """
+    require_paper_table(family)
+    spec = T.table_specs(gd)[family]
+    runs = [r for r in expand(spec.plan)
+            if workdirs is None or r.workdir(root).resolve() in workdirs]
+    results, planned = T.collect(runs, root)
+    rows = compare_cells(family, spec, T.build_cells(spec, results, planned))
+    return comparison_markdown(family, rows, command)
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperSweep:
+    """The finished runs of one paper table among a folder of runs: ``family`` (a key of
+    :data:`~.paper_numbers.FAMILY_TO_PAPER`), the sweep ``root`` and the table's ``workdirs``
+    found there (resolved)."""
+
+    family: str
+    root: Path
+    workdirs: frozenset[Path]
+
+
+def _plan_keys(family: str) -> frozenset[tuple[str, str]]:
+    """``(config stem, workdir name)`` of every table run of ``family``'s plan."""
+    return frozenset((r.config, r.name) for r in expand(family) if r.role == "table")
+
+
+def _cover(found: set[tuple[str, str]],
+           plans: Mapping[str, frozenset[tuple[str, str]]]) -> list[str]:
+    """The families that account for ``found``, greedily: the family holding most of the runs
+    not yet accounted for; on a tie one whose runs were all found, then the first in
+    ``plans``; until no family holds any of the rest."""
+    order = {family: i for i, family in enumerate(plans)}
+    remaining, chosen = set(found), []
+    while remaining:
+        best = max(plans, key=lambda f: (len(plans[f] & remaining), plans[f] <= found,
+                                         -order[f]))
+        if not plans[best] & remaining:
+            break
+        chosen.append(best)
+        remaining -= plans[best]
+    return chosen
+
+
+def detect_paper_sweeps(workdirs: Iterable[str | os.PathLike]) -> list[PaperSweep]:
+    """The paper tables that the run folders ``workdirs`` are runs of (empty: none).
+
+    A folder ``<root>/<config>/<name>`` is a run of a table when its plan
+    (:func:`gwa_jax.experiments.plan.expand`) has a run with that config stem and workdir
+    name. Tables share runs (``table1`` holds ``table1_cifar10``, ``table2`` reads Table 1's
+    ViT runs, ``table5`` its 10%-split runs), so per root the tables are picked greedily:
+    first the one holding most of the runs, then the one holding most of the rest, and so on;
+    on a tie a table whose runs were all found, then the first in
+    :data:`~.paper_numbers.FAMILY_TO_PAPER`. A sweep of ``table1_cifar10`` (finished or not)
+    is therefore reported as ``table1_cifar10``, of ``table1`` as ``table1``, of ``table2`` as
+    ``table2`` once all its runs are there, of ``paper`` as ``table1``, ``table3`` and
+    ``table5``. The result follows the order of :data:`~.paper_numbers.FAMILY_TO_PAPER`.
+    """
+    by_root: dict[Path, set[tuple[str, str]]] = {}
+    for workdir in workdirs:
+        d = Path(workdir).resolve()
+        by_root.setdefault(d.parent.parent, set()).add((d.parent.name, d.name))
+    plans = {family: _plan_keys(family) for family in FAMILY_TO_PAPER}
+    out = []
+    for root, found in sorted(by_root.items()):
+        for family in sorted(_cover(found, plans), key=list(FAMILY_TO_PAPER).index):
+            mine = found & plans[family]
+            out.append(PaperSweep(family, root, frozenset(root / c / n for c, n in mine)))
+    return out

@@ -8,6 +8,10 @@ For a root of runs (or a single run) and an output directory:
 * ``figures/<run>/fig2_training_curves.png`` (LabelWave and GWA over training, each stop
   marked, score distributions) and ``fig16_clean_vs_mislabelled.png`` (runs with label
   noise) per run, and ``figures/fig3_alignment_vs_accuracy.png`` across runs;
+* ``paper_comparison.md`` when the runs are (part of) a sweep of a paper table
+  (``scripts/sweep.py table1_cifar10`` ...): each of our cells beside the paper's number,
+  ``|ours - paper|`` and whether it exceeds the paper's spread, also printed
+  (:mod:`~gwa_jax.experiments.paper_compare`, as ``scripts/make_tables.py`` writes it);
 * ``command.txt``: the command line.
 """
 
@@ -19,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gwa_jax.experiments import tables as T
+from gwa_jax.experiments.paper_compare import PAPER_FILE, detect_paper_sweeps, paper_comparison
 from gwa_jax.experiments.run_table import (
     Run,
     grouped_rows,
@@ -97,10 +102,30 @@ def write_figures(runs: Sequence[Run], out: str | os.PathLike, by: Sequence[str]
     return written
 
 
+def write_paper_comparison(runs: Sequence[Run], out: str | os.PathLike,
+                           command: str | None = None,
+                           log: Callable[[str], None] = print) -> list[Path]:
+    """``out/paper_comparison.md`` (also logged) when ``runs`` hold runs of a paper table:
+    one section per table found (:func:`~gwa_jax.experiments.paper_compare
+    .detect_paper_sweeps`), each over the runs of ``runs`` only; nothing when they hold none.
+    """
+    sweeps = detect_paper_sweeps(run.result.workdir for run in runs)
+    if not sweeps:
+        return []
+    text = "\n".join(paper_comparison(s.family, s.root, command=command, workdirs=s.workdirs)
+                     for s in sweeps)
+    path = Path(out) / PAPER_FILE
+    path.write_text(text)
+    log(f"{', '.join(s.family for s in sweeps)}: wrote {path}\n\n{text}")
+    return [path]
+
+
 def make_report(path: str | os.PathLike, out: str | os.PathLike, *, by: Sequence[str] = (),
                 figures: bool = True, metric: str = "test_acc", command: str | None = None,
-                log: Callable[[str], None] = print) -> list[Path]:
-    """Tables (and figures) of the finished runs at or below ``path``, written to ``out``.
+                paper: bool = True, log: Callable[[str], None] = print) -> list[Path]:
+    """Tables (and figures) of the finished runs at or below ``path``, written to ``out``;
+    with ``paper``, runs of a paper table also get ``paper_comparison.md``
+    (:func:`write_paper_comparison`).
 
     Raises:
       NoFinishedRuns: nothing finished under ``path`` (one line).
@@ -116,6 +141,8 @@ def make_report(path: str | os.PathLike, out: str | os.PathLike, *, by: Sequence
     note = older_runs_note([r.result.format_version for r in runs])
     if note:
         log(note)
+    if paper:
+        written += write_paper_comparison(runs, out, command, log)
     if figures:
         written += write_figures(runs, out, by, log)
     if command:
