@@ -4,10 +4,15 @@ Every ``config.json`` (the config key ``format_version``) and ``summary.json`` c
 :data:`FORMAT_VERSION`; a run folder without it was written by format 1. The versions:
 
 1. ConvNeXt stem conv with a bias, exact (erf) GELU, plain normal(0.02) kernel and head init;
-   the cosine learning-rate schedule spans the whole-epoch step count.
-2. ConvNeXt as the GWA authors' code: stem conv without bias, tanh-approximate GELU,
-   truncated-normal(0.02) kernels and head (:mod:`gwa_jax.models.convnext`); the cosine spans
-   the requested ``total_steps`` + 1 (:func:`gwa_jax.optim.make_schedule`). ViT unchanged.
+   the cosine learning-rate schedule spans the whole-epoch step count; an epoch is
+   ``floor(N / B)`` steps (the last ``N mod B`` ids of each epoch's order skipped); validation
+   on the training (noisy) labels.
+2. The GWA authors' protocol (``configs/PROTOCOL.md``): ConvNeXt stem conv without bias,
+   tanh-approximate GELU, truncated-normal(0.02) kernels and head
+   (:mod:`gwa_jax.models.convnext`); the cosine spans the requested ``total_steps`` + 1
+   (:func:`gwa_jax.optim.make_schedule`); an epoch is ``ceil(N / B)`` steps with the last
+   batch padded and masked, so every id is scored; validation on the clean labels
+   (``dataset.val_labels``). ViT parameters unchanged.
 
 What an older run still allows: its metrics are reported as recorded (a note says which runs
 are older); it cannot be resumed (the schedule and, for ConvNeXt, the parameters differ);
@@ -27,9 +32,10 @@ FORMAT_KEY = "format_version"
 OLDEST = 1  # A run folder without FORMAT_KEY.
 CHANGES: dict[int, str] = {
     1: "ConvNeXt stem conv with bias, exact GELU, normal(0.02) init; cosine over the "
-       "whole-epoch steps",
-    2: "ConvNeXt stem conv without bias, tanh GELU, truncated-normal(0.02) init as the "
-       "authors' code; cosine over the requested total_steps + 1",
+       "whole-epoch steps; floor(N/B) steps an epoch; validation on the noisy labels",
+    2: "the authors' protocol: ConvNeXt stem conv without bias, tanh GELU, "
+       "truncated-normal(0.02) init; cosine over the requested total_steps + 1; every id "
+       "scored each epoch (last batch padded); validation on the clean labels",
 }
 # The zoo's ConvNeXt models (gwa_jax.models registers them under this prefix).
 CONVNEXT_PREFIX = "convnext_"
