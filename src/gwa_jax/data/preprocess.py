@@ -163,7 +163,7 @@ class Preprocess:
             return None
         return functools.partial(
             augment_jax.finish_on_device, magnitude=self.randaug_magnitude,
-            quantize=quantize and not self.jax_chain,
+            quantize=quantize and self.on_device and not self.jax_chain,
             chain=self.authors_chain() if self.jax_chain else None,
             mixup_alpha=self.mixup, in_model_range=not self.on_device)
 
