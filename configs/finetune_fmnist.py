@@ -27,6 +27,9 @@ Arguments (``--config FILE:ARG``, comma separated, all optional):
         --workdir runs/finetune_fmnist/stage-pretrain
     gwa-train --config configs/finetune_fmnist.py:noise=0.17,split=0.01,seed=1 \\
         --workdir runs/finetune_fmnist/stage-finetune_noise0.17_split0.01_seed1
+
+Augmentation: the host's pad-crop + flip on the 28 px grey images, not the authors' CIFAR
+chain (resize 36, RandAugment, crop, flip; made for 32 px RGB, and run in the train step).
 """
 
 from gwa_jax.config_base import default_config

@@ -31,6 +31,9 @@ Arguments (``--config FILE:ARG``, comma separated, all optional):
 
     gwa-train --config configs/fmnist_n.py:model=vit,noise=0.17,split=0.01,seed=1 \\
         --workdir runs/fmnist_n/model-vit_noise0.17_split0.01_seed1
+
+Augmentation: none, as the offline benchmark's recipe (the authors' CIFAR chain, resize 36 +
+RandAugment + crop + flip, is made for 32 px RGB images).
 """
 
 from gwa_jax.config_base import default_config

@@ -11,6 +11,9 @@ and shrink it for a smoke test with
 
     gwa-train --config configs/quickstart.py --workdir /tmp/qs --config.total_steps=40 \\
         --config.dataset.train_subset=1000 --config.batch_size=100
+
+Augmentation: none (not the authors' CIFAR chain of resize 36, RandAugment, crop, flip:
+that is made for 32 px RGB images, and on this CPU-only budget it would run in the train step).
 """
 
 from gwa_jax.config_base import default_config

@@ -1,7 +1,8 @@
 """Table 1 / Fig. 2-4: ConvNeXt-Pico from scratch on CIFAR-10 / CIFAR-10-N (paper Table 4).
 
-Adam 1e-3 (b = 0.9, 0.999), batch 512, 9000 steps, cosine schedule, 32 px, pad-crop + flip,
-RandAugment 2 ops magnitude 1, no mixup, no weight decay, no clipping. The ConvNeXt uses the
+Adam 1e-3 (b = 0.9, 0.999), batch 512, 9000 steps, cosine schedule, 32 px, the authors' train chain
+(``hlzl/gwa`` ``numpy_files``: bilinear resize 32 -> 36, their RandAugment 2 ops magnitude 1
+on the 36 px image, random 32 px crop, flip; eval: the 32 px image), no mixup, no weight decay, no clipping. The ConvNeXt uses the
 small-resolution stem (``model.stem_stride=1``: 1x1 / stride 1 instead of 4x4 / 4, and 3x3
 depthwise kernels, as the authors' code).
 
@@ -41,8 +42,11 @@ def get_config(arg: str | None = None):
     c.dataset.image_size = 32
     c.dataset.test_sets = ("cifar10_corrupted",) if a.corrupted else ()
 
-    c.augment.crop = "pad_crop"
+    # Resize, RandAugment, crop and flip run in JAX in the train step (implies on_device).
+    c.augment.crop = "resize_crop"
+    c.augment.resize_to = 36
     c.augment.flip = True
+    c.augment.randaug_ops = "authors"
     c.augment.randaug_num_ops = 2
     c.augment.randaug_magnitude = 1
     c.augment.mixup = 0.0

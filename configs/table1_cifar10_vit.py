@@ -1,7 +1,9 @@
 """Table 1/2, Fig. 2-4: the CIFAR ViT (ViT/CIFAR-4) from scratch on CIFAR-10 / CIFAR-10-N.
 
 Paper Table 4: Adam 1e-4 (b = 0.9, 0.999), batch 256, 35000 steps, cosine schedule, 32 px,
-pad-crop + flip, RandAugment 2 ops magnitude 1, no mixup, no weight decay, no clipping.
+the authors' train chain (``hlzl/gwa`` ``numpy_files``: bilinear resize 32 -> 36, their
+RandAugment 2 ops magnitude 1 on the 36 px image, random 32 px crop, flip; eval: the 32 px
+image), no mixup, no weight decay, no clipping.
 Model ``vit_cifar4``: patch 4, width 512, depth 6, MLP 512, 8 heads, sincos2d, GAP.
 CIFAR-10-C (Table 2) is evaluated on the kept checkpoints by default.
 
@@ -38,8 +40,11 @@ def get_config(arg: str | None = None):
     c.dataset.image_size = 32
     c.dataset.test_sets = ("cifar10_corrupted",) if a.corrupted else ()
 
-    c.augment.crop = "pad_crop"
+    # Resize, RandAugment, crop and flip run in JAX in the train step (implies on_device).
+    c.augment.crop = "resize_crop"
+    c.augment.resize_to = 36
     c.augment.flip = True
+    c.augment.randaug_ops = "authors"
     c.augment.randaug_num_ops = 2
     c.augment.randaug_magnitude = 1
     c.augment.mixup = 0.0

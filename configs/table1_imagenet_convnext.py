@@ -2,8 +2,9 @@
 ViT baselines for ImageNet-1k").
 
 AdamW 1e-3 (b = 0.9, 0.999), weight decay 1e-4, batch 1024, 112650 steps (90 epochs),
-linear warm-up 10000 steps + cosine, gradient clipping 1.0, 224 px, inception crop + flip,
-RandAugment 2 ops magnitude 10, mixup 0.2. Tested on ImageNet val, ImageNet-V2 and ReaL
+linear warm-up 10000 steps + cosine, gradient clipping 1.0, 224 px, the authors' train chain
+(``hlzl/gwa`` ``jpeg_directory``: inception crop, their RandAugment 2 ops magnitude 10, flip),
+mixup 0.2 (one Beta(0.2, 0.2) weight per batch, a random permutation as partners). Tested on ImageNet val, ImageNet-V2 and ReaL
 (added automatically for ``imagenet2012``).
 
 Arguments (``--config FILE:ARG``, comma separated, all optional):
@@ -16,10 +17,9 @@ Arguments (``--config FILE:ARG``, comma separated, all optional):
     gwa-train --config configs/table1_imagenet_convnext.py:split=0.1,seed=0 \\
         --workdir runs/table1_imagenet_convnext/split0.1_seed0
 
-On a GPU host with few CPU cores per GPU, add ``--config.augment.on_device=True``: the host
-then only decodes, crops and flips, and RandAugment and mixup run inside the jitted train
-step with the same random draws (pixels equal up to float32 rounding; 2.5x the host
-pipeline's images per CPU-second, ``results/bench/README.md``).
+The host decodes and crops; RandAugment, the flip and mixup run in JAX inside the jitted
+train step (``augment.on_device`` is implied). ``--config.augment.randaug_ops=timm14`` selects
+the 14-op timm list instead (on the host, or on the device with ``augment.on_device``).
 """
 
 from gwa_jax.config_base import default_config
@@ -43,6 +43,7 @@ def get_config(arg: str | None = None):
 
     c.augment.crop = "inception"
     c.augment.flip = True
+    c.augment.randaug_ops = "authors"
     c.augment.randaug_num_ops = 2
     c.augment.randaug_magnitude = 10
     c.augment.mixup = 0.2

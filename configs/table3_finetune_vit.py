@@ -2,7 +2,8 @@
 Places365 (paper Table 4, last column; settings after "How to train your ViT?").
 
 SGD with momentum 0.9, no weight decay, batch 512, linear warm-up 500 steps + cosine,
-gradient clipping 1.0, 224 px, inception crop + flip. Per dataset:
+gradient clipping 1.0, 224 px, inception crop, the authors' RandAugment (in the train step),
+flip. Per dataset:
 
 ==================  ======  =======  ==========================  =====
 dataset             lr      steps    RandAugment (2 ops, mag.)   mixup
@@ -66,6 +67,7 @@ def get_config(arg: str | None = None):
 
     c.augment.crop = "inception"
     c.augment.flip = True
+    c.augment.randaug_ops = "authors"
     c.augment.randaug_num_ops = 2
     c.augment.randaug_magnitude = randaug
     c.augment.mixup = mixup

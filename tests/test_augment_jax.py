@@ -128,3 +128,137 @@ def test_augmentation_is_a_function_of_seed_epoch_and_id():
                                 pad_crop=False, flip=False, randaug_num_ops=2,
                                 randaug_magnitude=0)
     np.testing.assert_array_equal(np.asarray(untouched), images)
+
+
+# --- The authors' chain (resize -> RandAugment -> crop -> flip) ---------------------------------
+
+
+def test_resize_bilinear_equals_tensorflows():
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (32, 32, 3)).astype(np.float32)
+    ours = np.asarray(jax.jit(A.resize_bilinear, static_argnums=1)(jnp.asarray(image), 36))
+    theirs = tf.image.resize(image, [36, 36], method="bilinear", antialias=False).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)
+    # Truncated to uint8 levels as the authors' get_resize: the same levels almost everywhere.
+    assert np.mean(np.floor(ours) == np.floor(theirs)) > 0.999
+
+
+def _draws(op: int, offset, flip: bool, positive: bool = True) -> A.ChainDraws:
+    from gwa_jax.data.randaugment_jax import IDENTITY, LayerDraws
+    layers = LayerDraws(jnp.asarray([op, IDENTITY], jnp.int32), jnp.asarray([positive, True]),
+                        jnp.zeros((2, 2), jnp.int32))
+    return A.ChainDraws(layers, jnp.asarray(offset, jnp.int32), jnp.asarray(flip))
+
+
+def test_authors_cifar_chain_resizes_then_randaugments_then_crops_then_flips():
+    from gwa_jax.data import randaugment_jax as ra
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 256, (32, 32, 3)).astype(np.float32)
+    chain = A.AuthorsChain(num_layers=2, magnitude=1.0, crop="resize_crop", resize_to=36,
+                           crop_size=32, flip=True)
+    resized = np.floor(np.clip(tf.image.resize(image, [36, 36], method="bilinear").numpy(),
+                               0, 255))
+    # TranslateX by +10 px on the 36 px image (reflected), crop at (1, 3), then the flip.
+    shifted = np.asarray(ra.translate_x(jnp.asarray(resized), 10.0))
+    expected = shifted[1:33, 3:35][:, ::-1]
+    out = np.asarray(A.apply_chain(jnp.asarray(image), _draws(12, (1, 3), True), chain))
+    assert out.shape == (32, 32, 3)
+    assert np.mean(out == expected) > 0.999  # Resize rounding: a level, rarely.
+    # Other orders give other images: crop before translate, flip before crop.
+    crop_first = np.asarray(ra.translate_x(jnp.asarray(resized[1:33, 3:35]), 10.0))[:, ::-1]
+    flip_first = shifted[:, ::-1][1:33, 3:35]
+    assert np.mean(out == crop_first) < 0.9 and np.mean(out == flip_first) < 0.9
+    # Eval-free path: no RandAugment, no flip -> the crop of the resized image.
+    plain = A.AuthorsChain(num_layers=2, magnitude=0.0, crop="resize_crop", resize_to=36,
+                           crop_size=32, flip=False)
+    out = np.asarray(A.apply_chain(jnp.asarray(image), _draws(12, (4, 0), True), plain))
+    assert np.mean(out == resized[4:36, 0:32]) > 0.999
+
+
+def test_authors_imagenet_chain_flips_after_randaugment():
+    from gwa_jax.data import randaugment_jax as ra
+    image = jnp.asarray(np.random.default_rng(7).integers(0, 256, (20, 20, 3)), jnp.float32)
+    chain = A.AuthorsChain(num_layers=2, magnitude=10.0, crop="none", flip=True)
+    out = np.asarray(A.apply_chain(image, _draws(12, (0, 0), True), chain))  # +100 px shift.
+    np.testing.assert_array_equal(out, np.asarray(ra.translate_x(image, 100.0))[:, ::-1])
+
+
+def test_authors_chain_draws_crop_offsets_and_flips_uniformly():
+    chain = A.AuthorsChain(num_layers=2, magnitude=1.0, crop="resize_crop", resize_to=36,
+                           crop_size=32, flip=True)
+    keys = jax.random.split(jax.random.key(3), 4000)
+    draws = jax.vmap(lambda k: A.chain_draws(k, chain, 32, 32))(keys)
+    offsets = np.asarray(draws.offset)
+    assert set(offsets.ravel().tolist()) == {0, 1, 2, 3, 4}
+    assert abs(np.mean(np.asarray(draws.flip)) - 0.5) < 0.03
+    assert np.asarray(draws.layers.centers).max() == 35  # Cutout centres on the 36 px image.
+    images = jnp.asarray(np.random.default_rng(8).integers(0, 256, (8, 32, 32, 3)), jnp.float32)
+    out = A.authors_train_chain(images, keys[:8], chain)
+    assert out.shape == (8, 32, 32, 3)
+    np.testing.assert_array_equal(out[3], A.apply_chain(images[3], A.chain_draws(
+        keys[3], chain, 32, 32), chain))
+
+
+# --- Mixup ---------------------------------------------------------------------------------------
+
+
+def test_mixup_weight_is_beta_distributed_one_per_batch():
+    from scipy import stats
+    alpha = 0.2
+    mix = jax.jit(lambda k: A.mixup(jnp.zeros((4, 2, 2, 1)), jnp.eye(4), k, alpha))
+    lams = np.asarray([mix(k)[2] for k in jax.random.split(jax.random.key(0), 2000)])
+    assert stats.kstest(lams, stats.beta(alpha, alpha).cdf).pvalue > 0.01
+    assert lams.min() < 0.05 and lams.max() > 0.95 and np.mean(lams < 0.5) > 0.4  # Not folded.
+
+
+def test_mixup_mixes_images_and_targets_with_one_weight_and_a_permutation():
+    b = 16
+    images = jnp.arange(b, dtype=jnp.float32)[:, None, None, None] * jnp.ones((b, 2, 2, 3))
+    targets = jnp.eye(b)
+    key = jax.random.key(4)
+    x, y, lam = A.mixup(images, targets, key, 1.0)
+    partner = np.asarray(A.mixup_partners(jax.random.split(key)[1], jnp.ones(b, bool)))
+    assert sorted(partner.tolist()) == list(range(b))
+    lam = float(lam)
+    np.testing.assert_allclose(np.asarray(x)[:, 0, 0, 0], lam * np.arange(b)
+                               + (1 - lam) * partner, rtol=1e-6)
+    want = lam * np.eye(b) + (1 - lam) * np.eye(b)[partner]
+    np.testing.assert_allclose(np.asarray(y), want, rtol=1e-6, atol=1e-7)
+
+
+def test_mixup_partners_stay_among_valid_positions():
+    mask = np.array([1, 1, 0, 1, 0, 1, 1, 0, 1, 1], bool)
+    valid = np.flatnonzero(mask)
+    seen = set()
+    for i in range(300):
+        p = np.asarray(A.mixup_partners(jax.random.key(i), jnp.asarray(mask)))
+        assert sorted(p[valid].tolist()) == valid.tolist()  # A bijection of the valid ones.
+        np.testing.assert_array_equal(p[~mask], np.flatnonzero(~mask))  # Padding: itself.
+        seen |= set(zip(valid.tolist(), p[valid].tolist(), strict=True))
+    assert seen == {(i, j) for i in valid for j in valid}
+    x, y, _ = A.mixup(jnp.ones((10, 1, 1, 1)) * jnp.arange(10.0)[:, None, None, None],
+                      jnp.eye(10), jax.random.key(1), 0.5, jnp.asarray(mask))
+    np.testing.assert_array_equal(np.asarray(x)[~mask, 0, 0, 0], np.flatnonzero(~mask))
+    assert np.all(np.asarray(y)[mask][:, ~mask] == 0)  # No padding's class in a real target.
+
+
+def test_finish_on_device_runs_the_chain_then_mixup_and_drops_its_fields():
+    chain = A.AuthorsChain(num_layers=2, magnitude=1.0, crop="resize_crop", resize_to=36,
+                           crop_size=32, flip=True)
+    rng = np.random.default_rng(9)
+    key_data = rng.integers(0, 2**32, (6, 2), dtype=np.uint64).astype(np.uint32)
+    batch = {"image": rng.integers(0, 256, (6, 32, 32, 3)).astype(np.float32),
+             "target": np.eye(6, dtype=np.float32), "label": np.arange(6, dtype=np.int32),
+             "id": np.arange(6, dtype=np.int32), "aug_key": key_data,
+             "mixup_key": np.tile(key_data[:1], (6, 1))}
+    out = jax.jit(lambda b: A.finish_on_device(b, chain=chain, mixup_alpha=0.5))(batch)
+    assert sorted(out) == ["id", "image", "label", "target"]
+    np.testing.assert_array_equal(out["label"], batch["label"])
+    augmented = A.authors_train_chain(jnp.asarray(batch["image"]),
+                                      A.keys_from_data(jnp.asarray(key_data)), chain)
+    want, targets, _ = A.mixup(augmented / 127.5 - 1.0, jnp.eye(6),
+                               A.keys_from_data(jnp.asarray(key_data[0])), 0.5)
+    # Jitted vs eager float sums (resize, sharpness) may move a truncated level, rarely.
+    assert np.mean(np.abs(np.asarray(out["image"]) - np.asarray(want)) > 1e-5) < 0.005
+    np.testing.assert_allclose(out["target"], targets, atol=1e-6)
+    assert out["image"].min() >= -1 and out["image"].max() <= 1

@@ -97,8 +97,11 @@ def test_table4_hyperparameters():
     c = cfg("table1_cifar10_convnext")
     assert (c.model.name, c.optim.name, c.optim.lr, c.batch_size, c.total_steps) == (
         "convnext_pico", "adam", 1e-3, 512, 9000)
-    assert (c.dataset.image_size, c.augment.crop, c.augment.flip) == (32, "pad_crop", True)
-    assert (c.augment.randaug_num_ops, c.augment.randaug_magnitude, c.augment.mixup) == (2, 1, 0)
+    # The authors' CIFAR chain: resize 32 -> 36, their RandAugment, random 32 px crop, flip.
+    assert (c.dataset.image_size, c.augment.crop, c.augment.resize_to, c.augment.flip) == (
+        32, "resize_crop", 36, True)
+    assert (c.augment.randaug_ops, c.augment.randaug_num_ops, c.augment.randaug_magnitude,
+            c.augment.mixup) == ("authors", 2, 1, 0)
     assert c.optim.schedule == "cosine" and c.optim.grad_clip_norm is None
     c = cfg("table1_cifar10_vit")
     assert (c.model.name, c.optim.lr, c.batch_size, c.total_steps) == (
@@ -112,8 +115,8 @@ def test_table4_hyperparameters():
         assert (c.batch_size, c.total_steps, c.dataset.image_size) == (1024, 112650, 224)
         assert (c.augment.randaug_magnitude, c.augment.mixup, c.optim.grad_clip_norm) == (
             10, 0.2, 1.0)
-        assert (c.optim.schedule, c.optim.warmup_steps, c.augment.crop) == (
-            "warmup_cosine", 10000, "inception")
+        assert (c.optim.schedule, c.optim.warmup_steps, c.augment.crop,
+                c.augment.randaug_ops) == ("warmup_cosine", 10000, "inception", "authors")
     assert cfg("table1_imagenet_vit").dataset.test_sets == ("imagenet2012_corrupted",)
     expected = {"imagenet2012": (0.01, 26000, 0, 0.0), "inat18": (0.05, 17500, 2, 0.1),
                 "places365": (0.01, 37500, 0, 0.0)}
@@ -223,6 +226,9 @@ def one_step(config, tmp_path, *, num_examples: int = 20, image_size: int | None
     with tfds.testing.mock_data(num_examples=num_examples):
         data = build_data(c)
         batch = next(iter(data.train.epoch(1)))
+    finish = data.train.device_finish()  # The authors' chain and mixup run in the step.
+    if finish is not None:
+        batch = jax.device_get(jax.jit(finish)(batch))
     model = models.create(c.model.name, data.info.num_classes, **model_overrides(c.model),
                           **(shallow or {}))
     tx, _ = make_optimizer(c.optim, c.total_steps)

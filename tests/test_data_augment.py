@@ -66,21 +66,13 @@ def test_inception_crop_and_eval_resize_shapes():
     assert center.shape == (16, 16, 3)
 
 
-def test_mixup_keeps_probabilities_and_is_deterministic():
-    images = tf.random.stateless_uniform([8, 4, 4, 1], [0, 0])
-    targets = tf.one_hot(tf.range(8) % 3, 3)
-    a = augment.mixup(images, targets, 0.5, tf.constant([5, 5], tf.int64))
-    b = augment.mixup(images, targets, 0.5, tf.constant([5, 5], tf.int64))
-    np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
-    np.testing.assert_allclose(a[1].numpy().sum(1), 1.0, atol=1e-6)
-    assert a[1].numpy().max() >= 0.5 - 1e-6
-
-
 def digits_config(**augment_keys):
+    """Digits with the TensorFlow RandAugment (timm14) these tests check, unless overridden."""
     c = default_config()
     c.dataset.name = "digits"
     c.batch_size = 32
     c.eval_batch_size = 100
+    c.augment.randaug_ops = "timm14"
     for key, value in augment_keys.items():
         c.augment[key] = value
     return c
@@ -203,7 +195,11 @@ def test_in_memory_stream_on_device_matches_the_host_pipeline(augment_keys, imag
     rounding boundary, the pixel moves by a level or more: allowed in under 0.5% of them."""
     c = digits_config(**augment_keys)
     c.dataset.image_size = image_size
-    host = list(itertools.islice(build_data(c).train.epoch(3), 4))
+    host_train = build_data(c).train
+    host = list(itertools.islice(host_train.epoch(3), 4))
+    if c.augment.mixup:  # Mixup runs on the device for both.
+        host_finish = jax.jit(host_train.device_finish())
+        host = [jax.device_get(host_finish(b)) for b in host]
     c.augment.on_device = True
     data = build_data(c)
     finish = jax.jit(data.train.device_finish())
@@ -217,3 +213,37 @@ def test_in_memory_stream_on_device_matches_the_host_pipeline(augment_keys, imag
         assert np.mean(np.abs(z["image"] - x["image"]) > 2e-6) < 0.005
         mismatched += int(np.sum(np.abs(z["image"] - x["image"]) > 2e-6))
     print(f"pixels beyond float32 rounding: {mismatched}")
+
+
+def test_authors_chain_stream_carries_keys_and_the_device_finishes_it():
+    """randaug_ops='authors' + resize_crop: the host gathers the native images and each
+    example's key data; the train step's finish resizes, augments, crops, flips and mixes."""
+    c = digits_config(crop="resize_crop", resize_to=12, flip=True, randaug_ops="authors",
+                      randaug_magnitude=1, mixup=0.2)
+    data = build_data(c)
+    assert data.train.preprocess.on_device and data.info.image_shape == (8, 8, 1)
+    batch = next(iter(data.train.epoch(1)))
+    assert batch["aug_key"].shape == (32, 2) and batch["aug_key"].dtype == np.uint32
+    assert np.all(batch["mixup_key"] == batch["mixup_key"][0])
+    assert batch["image"].shape == (32, 8, 8, 1) and batch["image"].max() > 1
+    again = next(iter(build_data(c).train.epoch(1)))
+    np.testing.assert_array_equal(batch["aug_key"], again["aug_key"])
+    assert len({tuple(k) for k in batch["aug_key"].tolist()}) == 32
+    out = jax.device_get(jax.jit(data.train.device_finish())(batch))
+    assert sorted(out) == ["id", "image", "label", "target"]
+    assert out["image"].shape == (32, 8, 8, 1)
+    assert out["image"].min() >= -1 and out["image"].max() <= 1
+    np.testing.assert_allclose(out["target"].sum(1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("randaug_ops", "timm", "Unknown augment.randaug_ops 'timm'; valid: authors, timm14."),
+    ("resize_to", 8, "augment.crop='resize_crop' needs fixed-size images and "
+                     "augment.resize_to (8) > the image size (8)."),
+])
+def test_bad_authors_chain_values_are_one_line_errors(key, value, message):
+    c = digits_config(crop="resize_crop", randaug_magnitude=1)
+    c.augment[key] = value
+    with pytest.raises(ValueError) as err:
+        build_data(c)
+    assert str(err.value) == message

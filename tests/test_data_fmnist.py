@@ -116,20 +116,29 @@ def test_same_order_with_different_augmentation_seed_streams():
 
 @needs_fmnist
 def test_mixup_targets_are_convex_combinations_of_two_smoothed_one_hots():
+    """Mixup in the train step (the authors' rule): one weight per batch, any in [0, 1], the
+    partner a permutation of the batch drawn from the batch's key."""
+    import jax
+
+    from gwa_jax.data import augment_jax
+
     smoothing = 0.1
     data = build_data(config(mixup=1.0, label_smoothing=smoothing))
-    for batch in take(data.train, 0, 3):
+    finish = jax.jit(data.train.device_finish())
+    for raw in take(data.train, 0, 3):
+        batch = jax.device_get(finish(raw))
         target, label = batch["target"], batch["label"]
         np.testing.assert_allclose(target.sum(1), 1.0, atol=1e-5)
         assert target.min() >= smoothing / 10 - 1e-6
         base = np.full((128, 10), smoothing / 10, np.float32)
         one_hot = base + (1 - smoothing) * np.eye(10, dtype=np.float32)[label]
-        partner = np.roll(one_hot, 1, axis=0)
-        # target = lam * one_hot + (1 - lam) * partner with one lam >= 1/2 per batch.
+        key = augment_jax.keys_from_data(raw["mixup_key"][0])
+        perm = augment_jax.mixup_partners(jax.random.split(key)[1], np.ones(128, bool))
+        partner = one_hot[np.asarray(perm)]
         diff = one_hot - partner
         rows = np.abs(diff).sum(1) > 0
         lam = ((target - partner)[rows] * diff[rows]).sum() / (diff[rows] ** 2).sum()
-        assert 0.5 - 1e-5 <= lam <= 1.0 + 1e-5
+        assert -1e-5 <= lam <= 1.0 + 1e-5
         np.testing.assert_allclose(target, lam * one_hot + (1 - lam) * partner, atol=1e-5)
 
 

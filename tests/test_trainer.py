@@ -200,7 +200,7 @@ def test_augmentation_on_device_trains_as_on_the_host(tmp_path):
     for on_device in (False, True):
         config = small_config()
         config.augment.update(crop="pad_crop", flip=True, randaug_magnitude=9, mixup=0.2,
-                              on_device=on_device)
+                              on_device=on_device, randaug_ops="timm14")
         config.criteria.gd.enabled = True
         config.criteria.gd.num_batches = 2
         trainer.train_and_evaluate(config, str(tmp_path / str(on_device)))

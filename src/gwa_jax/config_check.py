@@ -182,8 +182,12 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     _require(0.0 <= n.rate < 1.0, f"config.dataset.label_noise.rate must be in [0, 1), got "
              f"{n.rate}")
     a = c.augment
-    _require(a.crop in ("none", "pad_crop", "inception"),
-             f"config.augment.crop must be none/pad_crop/inception, got '{a.crop}'")
+    _require(a.crop in ("none", "pad_crop", "inception", "resize_crop"),
+             f"config.augment.crop must be none/pad_crop/inception/resize_crop, got '{a.crop}'")
+    _require(a.randaug_ops in ("authors", "timm14"),
+             f"config.augment.randaug_ops must be authors/timm14, got '{a.randaug_ops}'")
+    _require(isinstance(a.resize_to, int) and a.resize_to > 0,
+             f"config.augment.resize_to must be a positive integer, got {a.resize_to!r}")
     _require(a.mixup >= 0, f"config.augment.mixup must be >= 0, got {a.mixup}")
     _require(a.randaug_magnitude >= 0 and a.randaug_num_ops >= 0,
              "config.augment.randaug_magnitude and randaug_num_ops must be >= 0")

@@ -124,35 +124,7 @@ def smooth_one_hot(labels: tf.Tensor, num_classes: int, smoothing: float) -> tf.
     return one_hot
 
 
-def mixup_weight(alpha: float, seed: tf.Tensor) -> tf.Tensor:
-    """The weight of one batch's mixup: ``lam ~ Beta(alpha, alpha)``, then ``max(lam, 1 - lam)``
-    (float32 scalar in [1/2, 1])."""
-    gammas = tf.random.stateless_gamma([2], seed, alpha=tf.constant([alpha, alpha], tf.float32))
-    lam = gammas[0] / tf.maximum(gammas[0] + gammas[1], 1e-12)
-    lam = tf.where(gammas[0] + gammas[1] > 0, lam, 1.0)
-    return tf.maximum(lam, 1.0 - lam)
-
-
-def mixup(
-    images: tf.Tensor, targets: tf.Tensor, alpha: float, seed: tf.Tensor
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Mixup within the batch (big_vision convention).
-
-    One weight ``lam ~ Beta(alpha, alpha)`` per batch, ``lam = max(lam, 1 - lam)``, and every
-    example is mixed with its neighbour (batch rolled by one): ``x = lam x + (1 - lam) x'``,
-    same for the targets. ``lam >= 1/2``, so ``label`` and ``id`` stay those of the dominant
-    example.
-
-    Args:
-      images: float32 (B, H, W, C).
-      targets: float32 (B, C) probability vectors.
-      alpha: Beta concentration (> 0).
-      seed: stateless seed (2,).
-
-    Returns:
-      (images, targets) with the same shapes; targets still sum to 1.
-    """
-    lam = mixup_weight(alpha, seed)
-    images = lam * images + (1.0 - lam) * tf.roll(images, 1, axis=0)
-    targets = lam * targets + (1.0 - lam) * tf.roll(targets, 1, axis=0)
-    return images, targets
+def jax_key_data(seed: tf.Tensor) -> tf.Tensor:
+    """uint32 (2,): JAX threefry key data drawn from a stateless seed, for the ops that run
+    in JAX (:mod:`gwa_jax.data.augment_jax`: the authors' chain, mixup)."""
+    return tf.random.stateless_uniform([2], seed, minval=None, maxval=None, dtype=tf.uint32)

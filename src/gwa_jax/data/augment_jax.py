@@ -22,8 +22,10 @@ Images are float32 (B, H, W, C) in [0, 255] (uint8 is accepted), C = 1 or 3.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +39,8 @@ from gwa_jax.data.augment_constants import (
     OPS,
     PAD_CROP_PIXELS,
 )
+from gwa_jax.data.randaugment_jax import LayerDraws, draw_layers, equalize, to_uint8_levels
+from gwa_jax.data.randaugment_jax import apply_layers as authors_layers
 
 
 def example_keys(key: jax.Array, epoch: int | jax.Array, ids: jax.Array) -> jax.Array:
@@ -152,20 +156,6 @@ def _auto_contrast(image: jax.Array) -> jax.Array:
     return jnp.clip((image - offset) * scale, 0.0, 255.0)
 
 
-def _equalize(image: jax.Array) -> jax.Array:
-    """Per-channel histogram equalisation (PIL algorithm)."""
-    h, w, c = image.shape
-    ints = jnp.clip(jnp.round(image), 0, 255).astype(jnp.int32).reshape(h * w, c)
-    hist = jax.vmap(lambda v: jnp.bincount(v, length=256), in_axes=1)(ints)  # (C, 256)
-    top = jnp.take_along_axis(hist, jnp.max(ints, axis=0)[:, None], axis=1)[:, 0]
-    step = (h * w - top) // 255  # PIL: (pixels - count of the highest occupied level) // 255.
-    safe_step = jnp.maximum(step, 1)[:, None]
-    lut = (jnp.cumsum(hist, axis=1) + safe_step // 2) // safe_step
-    lut = jnp.clip(jnp.concatenate([jnp.zeros((c, 1), jnp.int32), lut[:, :-1]], 1), 0, 255)
-    equalized = jnp.take_along_axis(lut, ints.T, axis=1).T.astype(jnp.float32)
-    return jnp.where(step > 0, equalized, image.reshape(h * w, c)).reshape(h, w, c)
-
-
 def apply_op(op: jax.Array, image: jax.Array, level: jax.Array,
              index_map: jax.Array) -> jax.Array:
     """Applies OPS[op] at signed strength ``level`` (= +-m/10) to one float32 (H, W, C) image.
@@ -184,7 +174,7 @@ def apply_op(op: jax.Array, image: jax.Array, level: jax.Array,
         lambda x: _posterize(x, level),
         lambda x: _solarize(x, level),
         _auto_contrast,
-        _equalize,
+        equalize,
     ]
     branch = jnp.asarray(OP_BRANCH, jnp.int32)[op]
     return jax.lax.switch(branch, branches, image)
@@ -265,45 +255,208 @@ def augment_batch(images: jax.Array, keys: jax.Array, *, pad_crop: bool, flip: b
     return jax.vmap(one)(images, keys)
 
 
-# --- The end of the tf.data pipeline, on the device --------------------------------------------
+# --- The authors' training chain (RandAugment before crop and flip) ---------------------------
 
-#: Batch fields of a stream with ``augment.on_device``: RandAugment's draws and mixup's weight.
-DEVICE_FIELDS = ("ra_ops", "ra_positive", "mixup_lam")
+#: ``AuthorsChain.crop`` values: what follows RandAugment.
+CHAIN_CROPS = ("none", "resize_crop", "pad_crop")
 
 
-def finish_on_device(batch: dict[str, jax.Array], *, magnitude: float, quantize: bool,
-                     mixup: bool) -> dict[str, jax.Array]:
-    """Finishes a batch of a tf.data stream built with ``augment.on_device``, as the host
-    pipeline without that option would have: RandAugment with the host's draws, rounding to
-    uint8 levels (``quantize``: streams that keep uint8 images in their shuffle buffer), the
-    map to [-1, 1], then mixup with the batch's weight (each example with its neighbour, the
-    batch rolled by one). Jittable; ``gwa-train`` runs it inside the train step.
+@dataclasses.dataclass(frozen=True)
+class AuthorsChain:
+    """The authors' per-example training chain on uint8 levels (``hlzl/gwa`` ``pipeline.py``).
+
+    CIFAR (``numpy_files``): bilinear resize to ``resize_to`` (36; no antialias, truncated to
+    uint8) -> RandAugment(num_layers, magnitude) on the 36 px image -> random ``crop_size``
+    crop -> flip. ImageNet (``jpeg_directory``, the inception crop done before on the host):
+    RandAugment -> flip. ``crop="pad_crop"`` (not the authors'): RandAugment -> zero-pad 4 px
+    and random crop -> flip.
+    """
+
+    num_layers: int = 2
+    magnitude: float = 0.0
+    crop: str = "none"  # One of CHAIN_CROPS.
+    resize_to: int = 0  # resize_crop: side after the resize (> crop_size).
+    crop_size: int = 0  # resize_crop: side of the random crop.
+    flip: bool = False
+
+    def __post_init__(self) -> None:
+        if self.crop not in CHAIN_CROPS:
+            raise ValueError(f"AuthorsChain.crop {self.crop!r}: valid {', '.join(CHAIN_CROPS)}")
+        if self.crop == "resize_crop" and not 0 < self.crop_size <= self.resize_to:
+            raise ValueError(f"resize_crop needs 0 < crop_size ({self.crop_size}) <= resize_to "
+                             f"({self.resize_to})")
+
+    @property
+    def num_ops(self) -> int:
+        """RandAugment layers actually applied (0 when the magnitude is 0)."""
+        return int(self.num_layers) if self.magnitude > 0 else 0
+
+
+class ChainDraws(NamedTuple):
+    """The random choices of :class:`AuthorsChain` for one image."""
+
+    layers: LayerDraws  # RandAugment (on the image after the resize).
+    offset: jax.Array  # int32 (2,): top-left corner of the crop (row, col).
+    flip: jax.Array  # bool scalar.
+
+
+def resize_bilinear(image: jax.Array, size: int) -> jax.Array:
+    """TF2 ``tf.image.resize(method="bilinear", antialias=False)`` of float32 (H, W, C) to
+    (size, size, C): half-pixel centres, edge pixels repeated, horizontal then vertical
+    interpolation in float32 (the ResizeBilinear kernel's order)."""
+
+    def axis(n_in: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+        scale = jnp.float32(n_in / size)
+        src = (jnp.arange(size, dtype=jnp.float32) + 0.5) * scale - 0.5
+        lower = jnp.floor(src)
+        lerp = src - lower
+        lo = jnp.clip(lower, 0, n_in - 1).astype(jnp.int32)
+        hi = jnp.clip(jnp.ceil(src), 0, n_in - 1).astype(jnp.int32)
+        return lo, hi, lerp
+
+    y_lo, y_hi, y_lerp = axis(image.shape[0])
+    x_lo, x_hi, x_lerp = axis(image.shape[1])
+    xl = x_lerp[None, :, None]
+    top = image[y_lo][:, x_lo] + (image[y_lo][:, x_hi] - image[y_lo][:, x_lo]) * xl
+    bottom = image[y_hi][:, x_lo] + (image[y_hi][:, x_hi] - image[y_hi][:, x_lo]) * xl
+    return top + (bottom - top) * y_lerp[:, None, None]
+
+
+def chain_draws(key: jax.Array, chain: AuthorsChain, height: int, width: int) -> ChainDraws:
+    """The draws of ``chain`` for one (height, width) input image from its key."""
+    ra_key, crop_key, flip_key = jax.random.split(key, 3)
+    if chain.crop == "resize_crop":
+        height = width = chain.resize_to
+        span = chain.resize_to - chain.crop_size
+    else:
+        span = 2 * PAD_CROP_PIXELS if chain.crop == "pad_crop" else 0
+    layers = draw_layers(ra_key, max(chain.num_ops, 0), height, width)
+    offset = jax.random.randint(crop_key, (2,), 0, span + 1).astype(jnp.int32)
+    return ChainDraws(layers, offset, jax.random.bernoulli(flip_key, 0.5))
+
+
+def apply_chain(image: jax.Array, draws: ChainDraws, chain: AuthorsChain) -> jax.Array:
+    """``chain`` on one float32 (H, W, C) image in [0, 255] with the given draws; float32
+    (out, out, C) uint8 levels (out = crop_size for resize_crop, H otherwise)."""
+    x = to_uint8_levels(image)  # The authors' uint8 images (their cast truncates).
+    if chain.crop == "resize_crop":
+        x = to_uint8_levels(resize_bilinear(x, chain.resize_to))
+    if chain.num_ops:
+        x = authors_layers(x, draws.layers, chain.magnitude)
+    h, w, c = image.shape
+    if chain.crop == "resize_crop":
+        x = jax.lax.dynamic_slice(x, (draws.offset[0], draws.offset[1], 0),
+                                  (chain.crop_size, chain.crop_size, c))
+    elif chain.crop == "pad_crop":
+        pad = PAD_CROP_PIXELS
+        x = jnp.pad(x, ((pad, pad), (pad, pad), (0, 0)))
+        x = jax.lax.dynamic_slice(x, (draws.offset[0], draws.offset[1], 0), (h, w, c))
+    if chain.flip:
+        x = jnp.where(draws.flip, x[:, ::-1], x)
+    return x
+
+
+def authors_train_chain(images: jax.Array, keys: jax.Array, chain: AuthorsChain) -> jax.Array:
+    """:class:`AuthorsChain` per example: float32 (B, H, W, C) in [0, 255], keys (B,) ->
+    float32 (B, out, out, C) uint8 levels."""
+    h, w = images.shape[1], images.shape[2]
+
+    def one(image: jax.Array, key: jax.Array) -> jax.Array:
+        return apply_chain(image, chain_draws(key, chain, h, w), chain)
+
+    return jax.vmap(one)(images, keys)
+
+
+# --- Mixup (the authors' datasets.utils.mixup, with a validity mask) --------------------------
+
+
+def mixup_partners(key: jax.Array, mask: jax.Array) -> jax.Array:
+    """int32 (B,): a uniform random permutation of the valid positions (``mask`` bool (B,)),
+    each invalid position its own partner. With every position valid this is
+    ``jax.random.permutation(key, B)``, the authors' partner."""
+    b = mask.shape[0]
+    perm = jax.random.permutation(key, b)
+    slots = jnp.argsort(~mask, stable=True)  # Valid positions in index order, then invalid.
+    shuffled = perm[jnp.argsort(~mask[perm], stable=True)]  # Valid positions, random order.
+    shuffled = jnp.where(jnp.arange(b) < jnp.sum(mask), shuffled, slots)  # Invalid: themselves.
+    return jnp.zeros(b, jnp.int32).at[slots].set(shuffled.astype(jnp.int32))
+
+
+def mixup(images: jax.Array, targets: jax.Array, key: jax.Array, alpha: float,
+          mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One ``lam ~ Beta(alpha, alpha)`` for the batch (not folded to >= 1/2), partner
+    ``p = mixup_partners``: ``x_i <- lam x_i + (1 - lam) x_p(i)``, same for the targets.
 
     Args:
-      batch: ``image`` float32 (B, H, W, C) in [0, 255] (cropped, flipped); ``target`` float32
-        (B, K); ``ra_ops`` int32 (B, num_ops) and ``ra_positive`` bool (B, num_ops) (absent
-        without RandAugment); ``mixup_lam`` float32 (B,), the batch's weight in every row;
-        other fields pass through.
-      magnitude: RandAugment magnitude (0-10 scale).
-      quantize: round the augmented images to integers in [0, 255].
-      mixup: whether to mix (``mixup_lam`` is 1 otherwise).
+      images: float (B, H, W, C); targets: float (B, K) probability vectors.
+      key: the batch's key; alpha: Beta concentration (> 0).
+      mask: optional bool (B,); invalid (padding) positions are never partners of valid ones
+        (and are mixed with themselves: unchanged).
 
     Returns:
-      The batch with ``image`` float32 (B, H, W, C) in [-1, 1] and mixed ``target``, without
-      the fields of DEVICE_FIELDS.
+      (images, targets, lam): mixed arrays of the same shapes and the float32 scalar weight.
+    """
+    lam_key, perm_key = jax.random.split(key)
+    lam = jax.random.beta(lam_key, alpha, alpha).astype(jnp.float32)
+    if mask is None:
+        mask = jnp.ones(images.shape[0], bool)
+    partner = mixup_partners(perm_key, mask.astype(bool))
+    images = lam * images + (1.0 - lam) * images[partner]
+    targets = lam * targets + (1.0 - lam) * targets[partner]
+    return images, targets, lam
+
+
+# --- The end of the tf.data pipeline, on the device --------------------------------------------
+
+#: Batch fields a stream adds for the device: timm14 RandAugment draws, the authors' chain's
+#: per-example key data, the batch's mixup key data.
+DEVICE_FIELDS = ("ra_ops", "ra_positive", "aug_key", "mixup_key")
+
+
+def keys_from_data(data: jax.Array) -> jax.Array:
+    """uint32 (..., 2) key data (from the host) -> threefry keys (...)."""
+    return jax.random.wrap_key_data(data.astype(jnp.uint32), impl="threefry2x32")
+
+
+def finish_on_device(batch: dict[str, jax.Array], *, magnitude: float = 0.0,
+                     quantize: bool = False, chain: AuthorsChain | None = None,
+                     mixup_alpha: float = 0.0, in_model_range: bool = False
+                     ) -> dict[str, jax.Array]:
+    """Finishes a training batch on the device (jittable; ``gwa-train`` runs it inside the
+    train step): the authors' chain (``aug_key``) or timm14 RandAugment with the host's draws
+    (``ra_ops``), rounding to uint8 levels (``quantize``), the map to [-1, 1], then mixup.
+
+    Args:
+      batch: ``image`` float32 (B, H, W, C) in [0, 255] ([-1, 1] if ``in_model_range``);
+        ``target`` float32 (B, K); ``aug_key`` uint32 (B, 2) (the authors' chain);
+        ``ra_ops`` int32 / ``ra_positive`` bool (B, num_ops) (timm14 on the device);
+        ``mixup_key`` uint32 (B, 2), the batch's key data in every row (mixup);
+        ``mask`` bool (B,) optional (padding of a last batch: never a mixup partner);
+        other fields pass through (``label`` and ``id`` stay those of position i).
+      magnitude: timm14 RandAugment magnitude (0-10 scale).
+      quantize: round timm14's output to integers in [0, 255].
+      chain: the authors' chain (with ``aug_key``).
+      mixup_alpha: Beta concentration; 0 = no mixup.
+      in_model_range: the host already mapped the images to [-1, 1] (only mixup is left).
+
+    Returns:
+      The batch with ``image`` float32 (B, H', W', C) in [-1, 1] and mixed ``target``,
+      without the fields of DEVICE_FIELDS.
     """
     images = batch["image"].astype(jnp.float32)
-    if "ra_ops" in batch:
+    if "aug_key" in batch:
+        images = authors_train_chain(images, keys_from_data(batch["aug_key"]), chain)
+    elif "ra_ops" in batch:
         images = jax.vmap(lambda x, o, p: randaugment_with_draws(x, o, p, magnitude))(
             images, batch["ra_ops"], batch["ra_positive"])
     if quantize:
         images = jnp.clip(jnp.round(images), 0.0, 255.0)
-    images = images / 127.5 - 1.0
+    if not in_model_range:
+        images = images / 127.5 - 1.0
     targets = batch["target"]
-    if mixup:
-        lam = batch["mixup_lam"][0]
-        images = lam * images + (1.0 - lam) * jnp.roll(images, 1, axis=0)
-        targets = lam * targets + (1.0 - lam) * jnp.roll(targets, 1, axis=0)
+    if mixup_alpha > 0:
+        key = keys_from_data(batch["mixup_key"][0])
+        images, targets, _ = mixup(images, targets, key, mixup_alpha, batch.get("mask"))
     out = {k: v for k, v in batch.items() if k not in DEVICE_FIELDS}
     out["image"], out["target"] = images, targets
     return out

@@ -31,12 +31,16 @@ import dataclasses
 
 import ml_collections
 
-from gwa_jax.data import augment, randaugment_reference
+import functools
+from collections.abc import Callable
+
+from gwa_jax.data import augment, augment_jax, randaugment_reference
 from gwa_jax.data.randaugment import randaug_draws, randaugment
 from gwa_jax.data.registry import DatasetSpec
 from gwa_jax.data.tf_setup import tf
 
-CROPS = ("none", "pad_crop", "inception")
+CROPS = ("none", "pad_crop", "inception", "resize_crop")
+RANDAUG_OPS = ("authors", "timm14")
 _JPEG_MARGIN = 16  # Pixels decoded around a crop window (see train_example_encoded).
 
 
@@ -73,11 +77,19 @@ class Preprocess:
     label_smoothing: float = 0.0
     on_device: bool = False
     reference: bool = False
+    randaug_ops: str = "timm14"
+    resize_to: int = 0
 
     def __post_init__(self) -> None:
         if self.on_device and self.reference:
             raise ValueError("Preprocess: on_device applies to the current implementation only; "
                              "use reference=False with on_device=True.")
+        if self.randaug_ops not in RANDAUG_OPS:
+            raise ValueError(f"Unknown augment.randaug_ops {self.randaug_ops!r}; valid: "
+                             f"{', '.join(RANDAUG_OPS)}.")
+        if self.jax_chain and not self.on_device:
+            raise ValueError("Preprocess: the authors' chain (randaug_ops='authors' or "
+                             "crop='resize_crop') runs on the device; use on_device=True.")
 
     @classmethod
     def from_config(cls, spec: DatasetSpec, config: ml_collections.ConfigDict) -> Preprocess:
@@ -85,13 +97,28 @@ class Preprocess:
         aug = config.augment
         if aug.crop not in CROPS:
             raise ValueError(f"Unknown augment.crop {aug.crop!r}; valid: {', '.join(CROPS)}.")
+        randaug_ops = aug.get("randaug_ops", "authors")
+        if randaug_ops not in RANDAUG_OPS:
+            raise ValueError(f"Unknown augment.randaug_ops {randaug_ops!r}; valid: "
+                             f"{', '.join(RANDAUG_OPS)}.")
         if aug.mixup < 0 or not 0 <= aug.label_smoothing < 1:
             raise ValueError("augment.mixup must be >= 0 and label_smoothing in [0, 1).")
         size = config.dataset.image_size or spec.image_shape[0]
         magnitude = float(aug.randaug_magnitude)
-        on_device = bool(aug.get("on_device", False))
+        num_ops = int(aug.randaug_num_ops) if magnitude > 0 else 0
+        resize_to = int(aug.get("resize_to", 0) or 0)
+        if aug.crop == "resize_crop" and not (spec.fixed_size and resize_to > size):
+            raise ValueError(f"augment.crop='resize_crop' needs fixed-size images and "
+                             f"augment.resize_to ({resize_to}) > the image size ({size}).")
+        jax_chain = aug.crop == "resize_crop" or (randaug_ops == "authors" and num_ops > 0)
+        # The authors' chain exists in JAX only: it always runs in the train step.
+        on_device = bool(aug.get("on_device", False)) or jax_chain
         resize_after_randaug = (spec.fixed_size and size != spec.image_shape[0]
-                                and aug.crop != "inception")
+                                and aug.crop not in ("inception", "resize_crop"))
+        if jax_chain and resize_after_randaug:
+            raise ValueError(f"The authors' RandAugment runs at the native size; "
+                             f"{spec.image_shape[0]} -> {size} px needs augment.crop="
+                             "'resize_crop' or 'inception' (or augment.randaug_ops='timm14').")
         if on_device and resize_after_randaug and aug.randaug_num_ops and magnitude:
             raise ValueError(
                 f"augment.on_device cannot move RandAugment to the device when the images are "
@@ -103,12 +130,42 @@ class Preprocess:
             size=int(size),
             crop=aug.crop,
             flip=bool(aug.flip),
-            randaug_num_ops=int(aug.randaug_num_ops) if magnitude > 0 else 0,
+            randaug_num_ops=num_ops,
             randaug_magnitude=magnitude,
             mixup=float(aug.mixup),
             label_smoothing=float(aug.label_smoothing),
             on_device=on_device,
+            randaug_ops=randaug_ops,
+            resize_to=resize_to,
         )
+
+    @property
+    def jax_chain(self) -> bool:
+        """Whether the training ops after the host's crop are the authors' chain, in JAX on
+        the device (:class:`gwa_jax.data.augment_jax.AuthorsChain`)."""
+        return self.crop == "resize_crop" or (self.randaug_ops == "authors"
+                                              and self.randaug_num_ops > 0)
+
+    def authors_chain(self) -> augment_jax.AuthorsChain:
+        """The device part of the authors' chain (host: inception crop / nothing)."""
+        crop = self.crop if self.crop in ("resize_crop", "pad_crop") else "none"
+        return augment_jax.AuthorsChain(
+            num_layers=self.randaug_num_ops, magnitude=self.randaug_magnitude, crop=crop,
+            resize_to=self.resize_to, crop_size=self.size if crop == "resize_crop" else 0,
+            flip=self.flip)
+
+    def device_finish(self, quantize: bool) -> Callable[[dict], dict] | None:
+        """The jittable function that finishes this preprocessing's training batches on the
+        device (:func:`gwa_jax.data.augment_jax.finish_on_device`), None when the host
+        finishes them (no on-device ops, no mixup). ``quantize``: the stream rounds images to
+        uint8 on the host without ``on_device``, so timm14 RandAugment on the device rounds."""
+        if not (self.on_device or self.mixup > 0):
+            return None
+        return functools.partial(
+            augment_jax.finish_on_device, magnitude=self.randaug_magnitude,
+            quantize=quantize and self.on_device and not self.jax_chain,
+            chain=self.authors_chain() if self.jax_chain else None,
+            mixup_alpha=self.mixup, in_model_range=not self.on_device)
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
@@ -123,7 +180,8 @@ class Preprocess:
     @property
     def vectorized(self) -> bool:
         """Whether the batched fast path applies (in-memory data only)."""
-        return self.fixed_size and self.randaug_num_ops == 0 and self.crop != "inception"
+        return (self.fixed_size and self.randaug_num_ops == 0 and self.crop != "inception"
+                and not self.jax_chain)
 
     # --- training ---------------------------------------------------------------------------
 
@@ -141,9 +199,19 @@ class Preprocess:
             x = tf.cast(image, tf.float32)
             if not self.fixed_size:
                 x = augment.resize_center_crop(x, self.size)
+            if self.jax_chain:  # Resize, RandAugment, crop and flip on the device.
+                return tf.ensure_shape(x, self.host_shape)
             if self.crop == "pad_crop":
                 x = augment.pad_crop(x, crop_seed)
         return self._flip_randaugment(x, flip_seed, ra_seed)
+
+    @property
+    def host_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of the host's training images: the native shape when the device
+        resizes and crops (``resize_crop``), else ``out_shape``."""
+        if self.crop == "resize_crop":
+            return tuple(self.native_shape)
+        return self.out_shape
 
     def train_example_encoded(self, encoded: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """Encoded image (string scalar) -> float32 out_shape in [0, 255].
@@ -178,6 +246,8 @@ class Preprocess:
 
     def _flip_randaugment(self, x: tf.Tensor, flip_seed: tf.Tensor, ra_seed: tf.Tensor):
         """The ops after the crop: float32 (h, w, C) -> float32 out_shape."""
+        if self.jax_chain:  # RandAugment and flip on the device.
+            return tf.ensure_shape(x, self.out_shape)
         if self.flip:
             x = augment.flip(x, flip_seed)
         if self.randaug_num_ops and not self.on_device:
@@ -222,35 +292,33 @@ class Preprocess:
         return x
 
     def device_fields(self, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        """With ``on_device``: the RandAugment draws of the example with stateless ``seed``
-        (those :meth:`train_example` would use), ``ra_ops`` int32 (num_ops,) and
-        ``ra_positive`` bool (num_ops,); empty otherwise."""
+        """The per-example fields for the device: ``aug_key`` uint32 (2,) (the authors'
+        chain's key data, from the example's stateless ``seed``), or with ``on_device`` and
+        timm14 the RandAugment draws :meth:`train_example` would use, ``ra_ops`` int32
+        (num_ops,) and ``ra_positive`` bool (num_ops,); empty otherwise."""
+        if self.jax_chain:
+            return {"aug_key": augment.jax_key_data(seed)}
         if not (self.on_device and self.randaug_num_ops):
             return {}
         ops, positive = randaug_draws(augment.split_seed(seed, 3)[2], self.randaug_num_ops)
         return {"ra_ops": ops, "ra_positive": positive}
 
     def finish_batch(self, batch: dict, num_classes: int, seed: tf.Tensor) -> dict:
-        """Maps images to [-1, 1], builds soft targets (smoothing, then mixup).
+        """Builds the (label-smoothed) one-hot targets and maps images to [-1, 1].
 
-        With ``on_device`` the images stay float32 in [0, 255] and the targets unmixed; the
-        batch gains ``mixup_lam`` float32 (B,) (the batch's mixup weight, 1 without mixup) for
-        :func:`gwa_jax.data.augment_jax.finish_on_device`.
+        With ``on_device`` the images stay float32 in [0, 255] for the device. With mixup the
+        batch gains ``mixup_key`` uint32 (B, 2) (the key data of the batch's stateless
+        ``seed`` in every row): mixup runs on the device (:meth:`device_finish`).
         """
-        targets = augment.smooth_one_hot(batch["label"], num_classes, self.label_smoothing)
-        if self.on_device:
-            lam = augment.mixup_weight(self.mixup, seed) if self.mixup > 0 else tf.constant(1.0)
-            out = dict(batch)
-            out["image"] = tf.cast(batch["image"], tf.float32)
-            out["target"] = targets
-            out["mixup_lam"] = tf.fill(tf.shape(batch["label"])[:1], lam)
-            return out
-        images = augment.to_model_range(batch["image"])
-        if self.mixup > 0:
-            images, targets = augment.mixup(images, targets, self.mixup, seed)
         out = dict(batch)
-        out["image"] = images
-        out["target"] = targets
+        out["target"] = augment.smooth_one_hot(batch["label"], num_classes, self.label_smoothing)
+        if self.on_device:
+            out["image"] = tf.cast(batch["image"], tf.float32)
+        else:
+            out["image"] = augment.to_model_range(batch["image"])
+        if self.mixup > 0:
+            key = augment.jax_key_data(seed)
+            out["mixup_key"] = tf.tile(key[None], tf.stack([tf.shape(batch["label"])[0], 1]))
         return out
 
     # --- evaluation -------------------------------------------------------------------------

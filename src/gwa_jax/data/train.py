@@ -19,24 +19,24 @@ All maps run in parallel with ``deterministic=True``. A run resumed inside an ep
 ``epoch(e, start_step=k)`` to get exactly the batches k, k + 1, ... of that epoch.
 
 Batch format (numpy): ``image`` float32 (B, H, W, C) in [-1, 1], ``label`` int32 (B,)
-training label (noisy under label noise; the first example's under mixup), ``target``
-float32 (B, C) soft targets (one-hot, label-smoothed, mixed), ``id`` int32 (B,) index in the
-full train split, ``mask`` bool (B,) False on the padding rows of an epoch's last batch.
-B = ``batch_size`` always. With ``augment.on_device`` the images are float32
-in [0, 255] before RandAugment, ``target`` is not mixed yet, and the batch carries ``ra_ops``,
-``ra_positive`` and ``mixup_lam``; :meth:`TrainStream.device_finish` gives the jittable function
-that finishes such a batch on the accelerator.
+training label (noisy under label noise; position i's under mixup), ``target`` float32 (B, C)
+soft targets (one-hot, label-smoothed), ``id`` int32 (B,) index in the full train split,
+``mask`` bool (B,) False on the padding rows of an epoch's last batch. B = ``batch_size``
+always. With ``augment.on_device`` (implied by the authors' chain) the images are float32 in
+[0, 255] before RandAugment and the batch carries ``aug_key`` or ``ra_ops`` / ``ra_positive``;
+with mixup it carries ``mixup_key`` and ``target`` is not mixed yet.
+:meth:`TrainStream.device_finish` gives the jittable function that finishes such a batch on
+the accelerator (mixup pairs only valid rows).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from gwa_jax.data import augment, augment_jax
+from gwa_jax.data import augment
 from gwa_jax.data.eval import EvalSet
 from gwa_jax.data.preprocess import Preprocess
 from gwa_jax.data.sources import array_eval_set
@@ -152,15 +152,11 @@ class TrainStream:
         return self.dataset(epoch, start_step).as_numpy_iterator()
 
     def device_finish(self) -> Callable[[dict], dict] | None:
-        """With ``augment.on_device``: the jittable function that finishes this stream's
-        batches on the device (:func:`gwa_jax.data.augment_jax.finish_on_device` with this
-        stream's settings; apply it to every training batch before the model sees it);
-        None otherwise (batches are finished on the host)."""
-        pre = self.preprocess
-        if not pre.on_device:
-            return None
-        return functools.partial(augment_jax.finish_on_device, magnitude=pre.randaug_magnitude,
-                                 quantize=self.quantized_images, mixup=pre.mixup > 0)
+        """The jittable function that finishes this stream's batches on the device (the
+        authors' chain, ``augment.on_device``, mixup: :meth:`Preprocess.device_finish`;
+        apply it to every training batch before the model sees it); None when the batches
+        are finished on the host."""
+        return self.preprocess.device_finish(quantize=self.quantized_images)
 
     def eval_stream(self, batch_size: int | None = None) -> EvalSet:
         """The trained ids without augmentation, fixed order, padded batches.
