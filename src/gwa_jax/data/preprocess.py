@@ -28,11 +28,10 @@ images decoded by TFDS). It gives the same pixels as the default, faster path an
 from __future__ import annotations
 
 import dataclasses
-
-import ml_collections
-
 import functools
 from collections.abc import Callable
+
+import ml_collections
 
 from gwa_jax.data import augment, augment_jax, randaugment_reference
 from gwa_jax.data.randaugment import randaug_draws, randaugment
