@@ -15,10 +15,10 @@ flip, the TensorFlow RandAugment(2, 10), mixup 0.2's per-batch key: the mix itse
 the train step; batch 1024) on synthetic 375x500 JPEGs written to a temporary TFDS dataset,
 for the current implementation (``fast``) and the first one (``reference``, same pixels),
 interleaved in one process: img/s, img/s per core (images per CPU second), each stage's
-share, and a peer pipeline with ``keras.layers.RandAugment``. In the same run, the host part of the same stream
-with ``augment.on_device`` (``device``: RandAugment, the [-1, 1] map and mixup left to the
-accelerator's train step), its agreement with the host pipeline's batches, and the XLA cost of
-the device part.
+share, and a peer pipeline with ``keras.layers.RandAugment``. In the same run, the host part
+of the same stream with ``augment.on_device`` (``device``: RandAugment, the [-1, 1] map and
+mixup left to the accelerator's train step), its agreement with the host pipeline's batches,
+and the XLA cost of the device part.
 
     python scripts/bench_loader.py --preset imagenet --out results/bench/loader_imagenet.json
 """
