@@ -8,7 +8,9 @@ with the library's own pieces (model registry, ``make_optimizer``, ``create_trai
 (``gwa_jax.data.labels.split_and_labels``). It differs from ``gwa-train`` in: the batch order
 (a numpy permutation per (seed, epoch) instead of tf.data's shuffle), the augmentation's random
 draws (pad-crop, flip and RandAugment run on the device, :mod:`gwa_jax.data.augment_jax`: the
-same ops, keyed by (seed, epoch, id) with ``jax.random``), no checkpoints, and only configs
+same ops, keyed by (seed, epoch, id) with ``jax.random``; only the timm14 RandAugment), the
+epochs (``floor(N / B)`` steps, the last ``N mod B`` ids of each epoch's order skipped, where
+``gwa-train`` pads the last batch and scores every id), no checkpoints, and only configs
 without mixup, inception crop or validation split (0% split), which it refuses otherwise.
 Each epoch is one compiled loop over its steps. Gradient Disparity (when
 ``criteria.gd.enabled``) is ``gwa-train``'s function on batches drawn as in training from a
@@ -85,6 +87,8 @@ def check_supported(config) -> None:
         problems.append(f"dataset {config.dataset.name!r} (only fashion_mnist)")
     if aug.crop not in ("none", "pad_crop") or aug.mixup:
         problems.append("augment.crop other than none/pad_crop, or mixup")
+    if aug.randaug_num_ops and aug.randaug_magnitude and aug.get("randaug_ops") != "timm14":
+        problems.append("the authors' RandAugment (only augment.randaug_ops='timm14')")
     if config.dataset.val_fraction:
         problems.append("a validation split (use split=0)")
     if config.dataset.image_size not in (None, 0, 28):
