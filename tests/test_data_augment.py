@@ -66,6 +66,37 @@ def test_inception_crop_and_eval_resize_shapes():
     assert center.shape == (16, 16, 3)
 
 
+def test_eval_resize_is_the_authors_area_resize_truncated_then_center_crop():
+    """size 7 -> shorter side round(7 / 0.875) = 8: a 24 x 48 image shrinks by 3 to 8 x 16.
+    Area resizing averages each 3 x 3 block; every block is c with c + 4 at its centre
+    (mean c + 4/9, truncated to c; bilinear would read the centre, c + 4); the crop keeps
+    rows 0..6 ((8 - 7) // 2 = 0) and columns 4..10 ((16 - 7) // 2 = 4)."""
+    rng = np.random.default_rng(3)
+    blocks = rng.integers(0, 250, size=(8, 16)).astype(np.float32)
+    image = np.kron(blocks, np.ones((3, 3), np.float32))
+    image[1::3, 1::3] += 4
+    x = tf.constant(np.repeat(image[..., None], 3, axis=-1))
+    out = augment.resize_center_crop(x, 7).numpy()
+    np.testing.assert_array_equal(out[..., 0], blocks[0:7, 4:11])
+    np.testing.assert_array_equal(out[..., 2], out[..., 0])
+
+
+def test_precise_jpeg_decoding_matches_the_integer_accurate_dct():
+    from gwa_jax.data.preprocess import Preprocess
+    from gwa_jax.data.registry import get_spec
+
+    c = default_config()
+    c.dataset.name = "imagenet2012"
+    c.dataset.image_size = 32
+    pre = Preprocess.from_config(get_spec("imagenet2012"), c)
+    image = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    jpeg = tf.io.encode_jpeg(image, quality=75)
+    want = tf.io.decode_jpeg(jpeg, channels=3, dct_method="INTEGER_ACCURATE").numpy()
+    np.testing.assert_array_equal(pre.decode(jpeg).numpy(), want)
+    png = tf.io.encode_png(image)
+    np.testing.assert_array_equal(pre.decode(png).numpy(), image)
+
+
 def digits_config(**augment_keys):
     """Digits with the TensorFlow RandAugment (timm14) these tests check, unless overridden."""
     c = default_config()

@@ -85,14 +85,28 @@ def resize_crop(crop: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def resize_center_crop(image: tf.Tensor, size: int) -> tf.Tensor:
-    """Resizes the shorter side to ``round(size / 0.875)`` and center-crops size x size."""
+    """The authors' evaluation resize (big_vision ``resize_small`` + ``central_crop``).
+
+    The shorter side goes to ``round(size / 0.875)`` (256 for 224) with the aspect ratio kept
+    (each side ``round(side * factor)``), by area averaging without antialiasing, then the
+    result is clipped to [0, 255] and cast to uint8 (truncating, as their ``_resize_factor``
+    does) before the center ``size x size`` crop (offsets ``(side - size) // 2``).
+
+    Args:
+      image: (H, W, C) uint8 or float32 in [0, 255].
+      size: the crop side.
+
+    Returns:
+      float32 (size, size, C) in [0, 255] with integer values.
+    """
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = round(size / RESIZE_RATIO) / tf.reduce_min(shape)
-    new = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), size)
-    image = tf.image.resize(image, new, method="bilinear")
+    factor = round(size / RESIZE_RATIO) / tf.reduce_min(shape)
+    new = tf.maximum(tf.cast(tf.round(shape * factor), tf.int32), size)
+    resized = tf.image.resize(tf.cast(image, tf.float32), new, method="area", antialias=False)
+    resized = tf.cast(tf.cast(tf.clip_by_value(resized, 0.0, 255.0), tf.uint8), tf.float32)
     top = (new[0] - size) // 2
     left = (new[1] - size) // 2
-    out = tf.slice(image, [top, left, 0], [size, size, -1])
+    out = tf.slice(resized, [top, left, 0], [size, size, -1])
     return tf.ensure_shape(out, [size, size, image.shape[-1]])
 
 

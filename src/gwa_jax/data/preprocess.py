@@ -238,9 +238,14 @@ class Preprocess:
         return self._flip_randaugment(x, flip_seed, ra_seed)
 
     def decode(self, encoded: tf.Tensor) -> tf.Tensor:
-        """Decodes an encoded image as the TFDS ``Image`` feature does: uint8 (H, W, C)."""
+        """Decodes an encoded image to uint8 (H, W, C); JPEGs with the integer-accurate DCT
+        (the authors' ``get_decode(precise=True)``, matching PIL), other formats as the TFDS
+        ``Image`` feature does."""
         channels = self.native_shape[2]
-        image = tf.image.decode_image(encoded, channels=channels, expand_animations=False)
+        image = tf.cond(
+            tf.io.is_jpeg(encoded),
+            lambda: tf.io.decode_jpeg(encoded, channels=channels, dct_method="INTEGER_ACCURATE"),
+            lambda: tf.io.decode_image(encoded, channels=channels, expand_animations=False))
         return tf.ensure_shape(image, [None, None, channels])
 
     def _flip_randaugment(self, x: tf.Tensor, flip_seed: tf.Tensor, ra_seed: tf.Tensor):

@@ -129,7 +129,10 @@ def tfds_eval_set(
     For ImageNet-ReaL (``real_labels=True``) batches also carry ``real_labels`` bool (B, C)
     built from the ``real_label`` sequence feature.
     """
-    ds = tfds_io.open_split(builder, split, prepare)
+    # Variable-size images are decoded by ``preprocess.decode`` (the authors' precise JPEG
+    # decoding) rather than by TFDS.
+    decoders = None if preprocess.fixed_size else {"image": tfds.decode.SkipDecoding()}
+    ds = tfds_io.open_split(builder, split, prepare, decoders=decoders)
     num_examples = int(ds.cardinality())
     if num_examples < 0:
         num_examples = int(ds.reduce(0, lambda n, _: n + 1))
@@ -143,7 +146,7 @@ def tfds_eval_set(
         return out
 
     def per_example(ex):
-        return {**ex, "image": preprocess.eval_example(ex["image"])}
+        return {**ex, "image": preprocess.eval_example(preprocess.decode(ex["image"]))}
 
     def per_batch(batch):
         return {**batch, "image": preprocess.eval_batch(batch["image"])}
