@@ -82,3 +82,19 @@ def test_every_markdown_file_has_well_formed_code_fences():
     problems = [f"{f.relative_to(ROOT)} {p}" for f in files if ".venv" not in f.parts
                 for p in fence_problems(f.read_text())]
     assert problems == []
+
+
+def test_every_committed_result_says_which_protocol_produced_it():
+    """Each results/*/README.md names the run format (gwa_jax.run_format) of its numbers."""
+    from gwa_jax.run_format import FORMAT_VERSION
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    assert folders
+    for folder in folders:
+        readme = folder / "README.md"
+        assert readme.is_file(), f"{folder} has no README.md"
+        lines = [ln for ln in readme.read_text().splitlines() if ln.startswith("**Protocol:**")]
+        assert len(lines) == 1, f"{readme}: one '**Protocol:**' line expected"
+        formats = {int(m) for m in re.findall(r"format (\d+)", lines[0])}
+        assert formats and formats <= set(range(1, FORMAT_VERSION + 1)), readme
