@@ -231,3 +231,17 @@ def test_gwa_train_logs_both_validation_accuracies_and_scores_every_id(tmp_path)
     assert all(0 <= r["val_acc"] <= 1 and 0 <= r["val_acc_noisy"] <= 1 for r in rows)
     scores = np.load(tmp_path / "alignment" / "epoch_0003.npy")
     assert np.isfinite(scores).sum() == 150
+
+
+@pytest.mark.parametrize("fraction,per_class", [(0.1, 500), (0.01, 50)])
+def test_balanced_classes_get_exactly_the_authors_count_per_class(fraction, per_class):
+    """CIFAR-10's 10 x 5,000 training images: the authors' train_val_split takes
+    int(f * N / C) validation ids from every class; so does the stratified split."""
+    from gwa_jax.data.splits import assign_splits
+
+    labels = np.repeat(np.arange(10), 5000)
+    np.random.default_rng(0).shuffle(labels)
+    split = assign_splits(labels, 10, val_fraction=fraction, split_seed=0)
+    assert per_class == int(fraction * 50000 / 10)
+    np.testing.assert_array_equal(np.bincount(labels[split == VAL], minlength=10),
+                                  [per_class] * 10)
