@@ -261,7 +261,7 @@ def test_authors_chain_stream_carries_keys_and_the_device_finishes_it():
     np.testing.assert_array_equal(batch["aug_key"], again["aug_key"])
     assert len({tuple(k) for k in batch["aug_key"].tolist()}) == 32
     out = jax.device_get(jax.jit(data.train.device_finish())(batch))
-    assert sorted(out) == ["id", "image", "label", "target"]
+    assert sorted(out) == ["id", "image", "label", "mask", "target"]
     assert out["image"].shape == (32, 8, 8, 1)
     assert out["image"].min() >= -1 and out["image"].max() <= 1
     np.testing.assert_allclose(out["target"].sum(1), 1.0, atol=1e-6)
