@@ -7,8 +7,8 @@ Fashion-MNIST pools of 2,000 and 8,000 images with either
 * ``recipe=paper``: the paper's CIFAR-10 recipe scaled down (Table 4: RandAugment(2, 1),
   pad-crop + flip; the 14-op timm RandAugment on the host, not the authors' ops and resize
   36 chain: those are tuned to 32 px RGB (10 px shifts, 8 px cutout, a contrast constant
-  from the pixel count) and would run in the CPU-bound train step here), Adam 1e-3 for the ConvNeXt and 1e-4 for the ViT, cosine decay, no
-  warm-up), or
+  from the pixel count) and would run in the CPU-bound train step here), Adam 1e-3 for the
+  ConvNeXt and 1e-4 for the ViT, cosine decay, no warm-up), or
 * ``recipe=plain``: the offline benchmark's recipe (no augmentation, Adam 2e-3, cosine),
 
 with 0% or 17% symmetric label noise, the same number of epochs for every pool size, and only

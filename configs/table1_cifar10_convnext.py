@@ -1,10 +1,11 @@
 """Table 1 / Fig. 2-4: ConvNeXt-Pico from scratch on CIFAR-10 / CIFAR-10-N (paper Table 4).
 
-Adam 1e-3 (b = 0.9, 0.999), batch 512, 9000 steps, cosine schedule, 32 px, the authors' train chain
-(``hlzl/gwa`` ``numpy_files``: bilinear resize 32 -> 36, their RandAugment 2 ops magnitude 1
-on the 36 px image, random 32 px crop, flip; eval: the 32 px image), no mixup, no weight decay, no clipping. The ConvNeXt uses the
-small-resolution stem (``model.stem_stride=1``: 1x1 / stride 1 instead of 4x4 / 4, and 3x3
-depthwise kernels, as the authors' code).
+Adam 1e-3 (b = 0.9, 0.999), batch 512, 9000 steps, cosine schedule, 32 px, the authors'
+train chain (``hlzl/gwa`` ``numpy_files``: bilinear resize 32 -> 36, their RandAugment 2 ops
+magnitude 1 on the 36 px image, random 32 px crop, flip; eval: the 32 px image), no mixup, no
+weight decay, no clipping. The ConvNeXt uses the small-resolution stem
+(``model.stem_stride=1``: 1x1 / stride 1 instead of 4x4 / 4, and 3x3 depthwise kernels, as the
+authors' code).
 
 Arguments (``--config FILE:ARG``, comma separated, all optional):
 

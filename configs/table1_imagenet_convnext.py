@@ -4,8 +4,8 @@ ViT baselines for ImageNet-1k").
 AdamW 1e-3 (b = 0.9, 0.999), weight decay 1e-4, batch 1024, 112650 steps (90 epochs),
 linear warm-up 10000 steps + cosine, gradient clipping 1.0, 224 px, the authors' train chain
 (``hlzl/gwa`` ``jpeg_directory``: inception crop, their RandAugment 2 ops magnitude 10, flip),
-mixup 0.2 (one Beta(0.2, 0.2) weight per batch, a random permutation as partners). Tested on ImageNet val, ImageNet-V2 and ReaL
-(added automatically for ``imagenet2012``).
+mixup 0.2 (one Beta(0.2, 0.2) weight per batch, a random permutation as partners). Tested on
+ImageNet val, ImageNet-V2 and ReaL (added automatically for ``imagenet2012``).
 
 Arguments (``--config FILE:ARG``, comma separated, all optional):
 
