@@ -47,6 +47,7 @@ def test_split_and_labels_match_build_data(arg):
     assert (labels != true_labels).any() == (config.dataset.label_noise.rate > 0)
 
 
+@pytest.mark.slow  # About a minute; the loop is a side script of gwa-train's GPU runs.
 @requires_fmnist
 def test_loop_runs_without_tensorflow_and_its_stops_follow_the_criteria(tmp_path):
     out = tmp_path / "ofs.json"
@@ -140,6 +141,7 @@ def test_batches_are_augmented_on_the_device_by_seed_epoch_and_id():
     assert not np.allclose(got["image"], unaugmented)
 
 
+@pytest.mark.slow  # About a minute.
 @requires_fmnist
 def test_gradient_disparity_leaves_training_untouched():
     script = load_script()

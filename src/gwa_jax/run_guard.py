@@ -75,7 +75,10 @@ def _disk_full(err: BaseException) -> str | None:
     return None
 
 
-_ECHOES = (*_FULL, "Event loop is closed", "Future exception was never retrieved")
+# Also the shutdown echo of a background checkpoint write still in flight when the process
+# exits after reporting the failure (its thread pool is already shut down).
+_ECHOES = (*_FULL, "Event loop is closed", "Future exception was never retrieved",
+           "cannot schedule new futures after shutdown")
 
 
 def _is_echo(text: str) -> bool:
