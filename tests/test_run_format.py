@@ -31,6 +31,7 @@ from gwa_jax.init_from import init_params
 from gwa_jax.run_files import read_json, write_json
 from gwa_jax.train import create_train_state, model_overrides
 from gwa_jax.workdir import FINISHED, FRESH, RESUME, prepare_workdir
+from test_model_protocol import convnext_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = os.path.join(os.path.dirname(sys.executable), "gwa-train")
@@ -44,14 +45,6 @@ def format1(config_dict: dict) -> dict:
     out["model"]["kwargs"] = {k: v for k, v in out["model"].get("kwargs", {}).items()
                               if k not in PUBLISHED}
     return out
-
-
-def convnext_config(**kwargs):
-    c = default_config()
-    c.model.name = "convnext_fmnist_tiny"
-    for k, v in kwargs.items():
-        c.model.kwargs[k] = v
-    return c
 
 
 # --- The version itself ----------------------------------------------------------------------
@@ -103,23 +96,22 @@ def test_resuming_a_format1_run_is_one_line_from_gwa_train(tmp_path):
     assert sorted(os.listdir(workdir)) == ["checksums.json", "config.json"]  # untouched
 
 
+def _refusal(workdir, config) -> str:
+    """The one-line refusal of resuming a format-1 run of ``config`` in ``workdir``."""
+    workdir.mkdir()
+    write_json(workdir / "config.json", format1(config.to_dict()))
+    with pytest.raises(ConfigError, match="format 1") as err:
+        prepare_workdir(config, workdir)
+    return str(err.value)
+
+
 def test_prepare_workdir_by_format(tmp_path):
     config = convnext_config()
-    old = tmp_path / "old"
-    old.mkdir()
-    write_json(old / "config.json", format1(config.to_dict()))
-    with pytest.raises(ConfigError, match="format 1") as err:
-        prepare_workdir(config, old)
-    assert "\n" not in str(err.value)
-    assert prepare_workdir(config, old, overwrite=True) == FRESH
-
-    vit = default_config()  # A format-1 ViT is refused too (the schedule changed), no hint.
-    old_vit = tmp_path / "old_vit"
-    old_vit.mkdir()
-    write_json(old_vit / "config.json", format1(vit.to_dict()))
-    with pytest.raises(ConfigError, match="format 1") as err:
-        prepare_workdir(vit, old_vit)
-    assert "stem_bias" not in str(err.value)
+    message = _refusal(tmp_path / "old", config)
+    assert "\n" not in message
+    assert prepare_workdir(config, tmp_path / "old", overwrite=True) == FRESH
+    # A format-1 ViT is refused too (the schedule changed), without the ConvNeXt hint.
+    assert "stem_bias" not in _refusal(tmp_path / "old_vit", default_config())
 
     finished = tmp_path / "finished"  # Reported as recorded.
     finished.mkdir()

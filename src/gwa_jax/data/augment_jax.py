@@ -39,7 +39,13 @@ from gwa_jax.data.augment_constants import (
     OPS,
     PAD_CROP_PIXELS,
 )
-from gwa_jax.data.randaugment_jax import LayerDraws, draw_layers, equalize, to_uint8_levels
+from gwa_jax.data.randaugment_jax import (
+    LayerDraws,
+    draw_layers,
+    equalize,
+    pil_smooth,
+    to_uint8_levels,
+)
 from gwa_jax.data.randaugment_jax import apply_layers as authors_layers
 
 
@@ -125,15 +131,8 @@ def _mean(image: jax.Array) -> jax.Array:
 
 
 def _sharpness(image: jax.Array, factor: jax.Array) -> jax.Array:
-    h, w, c = image.shape
-    kernel = jnp.asarray([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], jnp.float32) / 13.0
-    kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, c))  # HWIO, one group per channel.
-    smooth = jax.lax.conv_general_dilated(
-        image[None], kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=c, precision=jax.lax.Precision.HIGHEST)[0]
-    smooth = jnp.pad(jnp.round(smooth), ((1, 1), (1, 1), (0, 0)))
-    interior = jnp.zeros((h, w, c), bool).at[1:-1, 1:-1].set(True)
-    return _blend(jnp.where(interior, smooth, image), image, factor)
+    """Blend with the PIL-smoothed image, its valid part rounded (the timm14 list)."""
+    return _blend(pil_smooth(image, jnp.round), image, factor)
 
 
 def _posterize(image: jax.Array, level: jax.Array) -> jax.Array:

@@ -139,18 +139,24 @@ def brightness(image: jax.Array, factor: float) -> jax.Array:
     return blend(jnp.zeros_like(image), image, factor)
 
 
-def sharpness(image: jax.Array, factor: float) -> jax.Array:
-    """Blend with the 3x3 PIL-smoothed image (kernel [[1,1,1],[1,5,1],[1,1,1]] / 13, valid
-    part truncated to uint8, one-pixel border = the image)."""
+def pil_smooth(image: jax.Array, quantize) -> jax.Array:
+    """PIL's SMOOTH filter of an (H, W, C) image: the 3x3 kernel [[1,1,1],[1,5,1],[1,1,1]] / 13
+    on the valid part, quantized by ``quantize`` (truncation or rounding to uint8 levels), and
+    the one-pixel border kept from ``image``. Shared by both RandAugment lists' sharpness."""
     h, w, c = image.shape
     kernel = jnp.asarray([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], jnp.float32) / 13.0
     kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, c))  # HWIO, one group per channel.
     smooth = jax.lax.conv_general_dilated(
         image[None], kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
         feature_group_count=c, precision=jax.lax.Precision.HIGHEST)[0]
-    smooth = jnp.pad(to_uint8_levels(smooth), ((1, 1), (1, 1), (0, 0)))
+    smooth = jnp.pad(quantize(smooth), ((1, 1), (1, 1), (0, 0)))
     interior = jnp.zeros((h, w, 1), bool).at[1:-1, 1:-1].set(True)
-    return blend(jnp.where(interior, smooth, image), image, factor)
+    return jnp.where(interior, smooth, image)
+
+
+def sharpness(image: jax.Array, factor: float) -> jax.Array:
+    """Blend with the PIL-smoothed image, its valid part truncated to uint8 (:func:`pil_smooth`)."""
+    return blend(pil_smooth(image, to_uint8_levels), image, factor)
 
 
 def posterize(image: jax.Array, bits: int) -> jax.Array:
