@@ -98,3 +98,18 @@ def test_every_committed_result_says_which_protocol_produced_it():
         assert len(lines) == 1, f"{readme}: one '**Protocol:**' line expected"
         formats = {int(m) for m in re.findall(r"format (\d+)", lines[0])}
         assert formats and formats <= set(range(1, FORMAT_VERSION + 1)), readme
+
+
+def test_every_protocol_row_is_same_or_a_stated_own_choice():
+    """configs/PROTOCOL.md: six cells a row, the status 'same...' or 'own...' with a reason."""
+    text = (Path(__file__).resolve().parents[1] / "configs" / "PROTOCOL.md").read_text()
+    rows = [line for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith(("| Detail", "|---"))]
+    assert len(rows) >= 60
+    for row in rows:
+        cells = [c.strip() for c in row.strip().strip("|").split(" | ")]
+        assert len(cells) == 6, row[:80]
+        status = cells[-1]
+        assert status.startswith(("same", "own")), row[:80]
+        if status.startswith("own"):
+            assert len(status) > len("own: ") + 10, row[:80]  # The reason is given.
