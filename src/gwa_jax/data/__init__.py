@@ -9,6 +9,8 @@
 See ``build.py`` for the bundle, ``train.py`` for the determinism contract, ``splits.py`` and
 ``noise.py`` for the exact split and label-noise procedures, ``labels.py`` for both applied to a
 config, ``registry.py`` for the datasets. Only the streams need TensorFlow (``tf_setup.py``).
+``grain_pipeline.py`` holds the TensorFlow-free Grain stream and evaluation sets for in-memory
+datasets (augmentation in the train step); :func:`build_data` does not use it yet.
 """
 
 import importlib

@@ -6,7 +6,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from gwa_jax.data.batches import pad_batch
 from gwa_jax.data.tf_setup import tf
+
+__all__ = ["EvalSet", "pad_batch"]
 
 
 class EvalSet:
@@ -61,19 +64,3 @@ class EvalSet:
         for batch in self.dataset().as_numpy_iterator():
             yield pad_batch(batch, self.batch_size)
 
-
-def pad_batch(batch: dict[str, np.ndarray], batch_size: int) -> dict[str, np.ndarray]:
-    """Pads every array of ``batch`` to ``batch_size`` rows with zeros and adds ``"mask"``."""
-    n = len(batch["label"])
-    out = {}
-    for key, value in batch.items():
-        if n < batch_size:
-            pad = np.zeros((batch_size - n, *value.shape[1:]), value.dtype)
-            value = np.concatenate([value, pad])
-        out[key] = value
-    mask = np.zeros(batch_size, bool)
-    mask[:n] = True
-    out["mask"] = mask
-    if "real_labels" in out:
-        out["real_mask"] = mask & out["real_labels"].any(axis=-1)
-    return out

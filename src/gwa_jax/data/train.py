@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from gwa_jax.data import augment
+from gwa_jax.data.batches import padded_positions
 from gwa_jax.data.eval import EvalSet
 from gwa_jax.data.preprocess import Preprocess
 from gwa_jax.data.sources import array_eval_set
@@ -73,20 +74,6 @@ def pad_last_batch(batch: dict[str, tf.Tensor], batch_size: int) -> dict[str, tf
            for key, value in out.items()}
     out["mask"] = tf.range(batch_size) < n
     return out
-
-
-def padded_positions(num: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of an epoch of ``num`` examples in ``ceil(num / B)`` batches of B.
-
-    Returns ``(rows, valid)``: int64 and bool (steps * B,); ``rows[p] = p`` for the real
-    positions ``p < num``, and the padding positions of the last batch repeat its first rows
-    (the same rule as :func:`pad_last_batch`), with ``valid`` False.
-    """
-    steps = -(-num // batch_size)
-    pos = np.arange(steps * batch_size, dtype=np.int64)
-    last = (steps - 1) * batch_size
-    rows = np.where(pos < num, pos, last + (pos - last) % max(num - last, 1))
-    return rows, pos < num
 
 
 def epoch_key(seed: int, epoch: int, stream: int) -> tf.Tensor:
