@@ -35,6 +35,8 @@ class ResumePoint:
       prev: LabelWave's previous (N,) predictions and (N,) seen-mask, or None.
       epoch: the epoch to run next; start_step: its first step (> 0 only mid-epoch).
       history: the metrics rows of the finished epochs.
+      data_state: mid-epoch, the input iterator's state after step ``start_step``
+        (:class:`gwa_jax.data.train.EpochReader`), or None (read from ``start_step``).
     """
 
     state: Any
@@ -43,6 +45,7 @@ class ResumePoint:
     epoch: int
     start_step: int
     history: list[dict[str, Any]]
+    data_state: dict[str, Any] | None = None
 
 
 def history_for_meta(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -109,7 +112,8 @@ def restore_run(ckpts: RunCheckpoints, log: MetricsLog, state: Any, buffers: Any
             prev = ((np.asarray(restored["prev_preds"]), np.asarray(restored["prev_seen"]))
                     if meta["has_prev"] else None)
             point = ResumePoint(restored["state"], restored["buffers"], prev, meta["epoch"],
-                                meta["step_in_epoch"], list(meta["history"]))
+                                meta["step_in_epoch"], list(meta["history"]),
+                                meta.get("data_state"))
             logging.info("Resuming mid-epoch %d at step %d", meta["epoch"], step)
     if found is None and point.epoch == 1 and point.start_step == 0:
         log.truncate_to_epoch(0)
@@ -126,13 +130,16 @@ def _history(meta: dict[str, Any], log: MetricsLog, epoch: int) -> list[dict[str
 
 def save_interrupted(ckpts: RunCheckpoints, *, epoch: int, step_in_epoch: int, step: int,
                      state: Any, buffers: Any, prev: tuple[np.ndarray, np.ndarray] | None,
-                     history: list[dict[str, Any]]) -> None:
+                     history: list[dict[str, Any]], data_state: dict[str, Any] | None = None
+                     ) -> None:
     """Saves a mid-epoch checkpoint (state, epoch buffers so far, LabelWave's previous
-    predictions, history) at global ``step``; returns once it is on disk with its manifest."""
+    predictions, history, the input iterator's state) at global ``step``; returns once it is
+    on disk with its manifest."""
     num_ids = jax.tree.leaves(buffers)[0].shape[0]
     preds, seen = prev if prev is not None else (np.zeros(num_ids, np.int32),
                                                  np.zeros(num_ids, bool))
     ckpts.save(INTERRUPTED, step,
                {"state": state, "buffers": buffers, "prev_preds": preds, "prev_seen": seen},
                {"epoch": epoch, "step": step, "step_in_epoch": step_in_epoch,
-                "has_prev": prev is not None, "history": history_for_meta(history)})
+                "has_prev": prev is not None, "history": history_for_meta(history),
+                "data_state": data_state})

@@ -34,6 +34,7 @@ from gwa_jax.checkpoints import INTERRUPTED, RunCheckpoints
 from gwa_jax.config_check import ConfigError, check_against_data, validate, whole_epochs
 from gwa_jax.criteria import labelwave_changes
 from gwa_jax.data import build_data
+from gwa_jax.data.train import EpochReader
 from gwa_jax.grad_accum import accumulating_step
 from gwa_jax.init_from import init_params
 from gwa_jax.optim import make_optimizer
@@ -182,10 +183,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         make_train_step(gwa_enabled=config.gwa.enabled, projection=projection,
                         nan_at_step=config.debug_nan_at_step), config.optim.accumulate_steps)
     gradient = functools.partial(batch_gradient, model.apply)
-    finish = data.train.device_finish()  # augment.on_device: RandAugment and mixup here.
-    if finish is not None:
-        train_step = finish_then(train_step, finish, batch_arg=2)
-        gradient = finish_then(gradient, finish, batch_arg=1)
+    finish = data.train.device_finish()  # Augmentation, [-1, 1] and mixup in the step.
+    train_step = finish_then(train_step, finish, batch_arg=2)
+    gradient = finish_then(gradient, finish, batch_arg=1)
     step_fn = jax.jit(train_step, donate_argnums=(0, 1), out_shardings=(repl, repl))
     reset_fn = jax.jit(lambda b: b.reset(), donate_argnums=0, out_shardings=repl)
     eval_fn = jax.jit(functools.partial(eval_step, model.apply))
@@ -220,7 +220,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         start = point.start_step if epoch == start_epoch else 0
         if not start:
             buffers = settle(reset_fn(buffers))
-        batches = itertools.islice(data.train.epoch(epoch, start_step=start), n_steps - start)
+        reader = EpochReader(data.train, epoch, start,
+                             point.data_state if epoch == start_epoch and start else None)
+        batches = itertools.islice(reader, n_steps - start)
         bar = tqdm(total=n_steps, initial=start, desc=f"epoch {epoch}/{num_epochs}",
                    leave=False, disable=None, unit="step")
         done = start
@@ -250,7 +252,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         bar.close()
         if done < n_steps:  # Stopped by a signal: keep the epoch so far.
             save_interrupted(ckpts, epoch=epoch, step_in_epoch=done, step=first_step + done,
-                             state=state, buffers=buffers, prev=prev, history=history)
+                             state=state, buffers=buffers, prev=prev, history=history,
+                             data_state=reader.state_after(done - start) if done > start
+                             else None)
             raise interrupt.Interrupted(interrupt.requested(), (
                 f"interrupted by {interrupt.signal_name()} at step {first_step + done} (epoch "
                 f"{epoch}); saved a checkpoint there, rerun the same command to resume"))

@@ -2,15 +2,16 @@
 
     from gwa_jax.data import build_data
     data = build_data(config)
-    for batch in data.train.epoch(0):  # image, label, target, id (numpy)
-        ...
+    finish = data.train.device_finish()  # jittable: augmentation, [-1, 1], mixup
+    for batch in data.train.epoch(1):  # image (uint8), label, target, id, mask, keys (numpy)
+        batch = finish(batch)          # inside your jitted train step
     train_images(config, ids)          # uint8 (K, H, W, C) training images by sample id
 
-See ``build.py`` for the bundle, ``train.py`` for the determinism contract, ``splits.py`` and
-``noise.py`` for the exact split and label-noise procedures, ``labels.py`` for both applied to a
-config, ``registry.py`` for the datasets. Only the streams need TensorFlow (``tf_setup.py``).
-``grain_pipeline.py`` holds the TensorFlow-free Grain stream and evaluation sets for in-memory
-datasets (augmentation in the train step); :func:`build_data` does not use it yet.
+See ``build.py`` for the bundle, ``train.py`` for the Grain streams and their determinism
+contract, ``preprocess.py`` for what runs on the host and what on the device, ``records.py``
+for TFDS datasets read as array_record without TensorFlow, ``splits.py`` and ``noise.py`` for
+the exact split and label-noise procedures, ``labels.py`` for both applied to a config,
+``registry.py`` for the datasets. Nothing here imports TensorFlow.
 """
 
 import importlib
@@ -27,8 +28,8 @@ from gwa_jax.data.registry import (
 )
 from gwa_jax.data.splits import TRAIN, UNUSED, VAL
 
-# The names below need TensorFlow: imported on first use, so that the TensorFlow-free parts
-# (labels, splits, noise, idx files, the registry) work where TensorFlow is not installed.
+# The names below import JAX and Grain: imported on first use, so that the light parts
+# (labels, splits, noise, idx files, the registry) load fast.
 _LAZY = {
     "DataBundle": "gwa_jax.data.build",
     "DatasetInfo": "gwa_jax.data.build",

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import ml_collections
 import numpy as np
 
-from gwa_jax.data import tfds_io
 from gwa_jax.data.classes import restrict_classes
 from gwa_jax.data.eval import EvalSet
 from gwa_jax.data.labels import check_val_labels, split_and_labels
 from gwa_jax.data.noise import NOISE_KINDS
 from gwa_jax.data.preprocess import Preprocess
 from gwa_jax.data.registry import DatasetSpec, corrupted_test_sets, get_spec
-from gwa_jax.data.sources import TrainSource, load_train_source, tfds_eval_set
+from gwa_jax.data.sources import TrainSource, load_train_source, record_eval_set
 from gwa_jax.data.splits import TRAIN, VAL
-from gwa_jax.data.train import ArrayTrainStream, TfdsTrainStream, TrainStream
+from gwa_jax.data.train import ArrayTrainStream, RecordTrainStream, TrainStream
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +111,8 @@ def _test_sets(
     tests = {"test": source.make_test("test", preprocess, batch)}
     groups: dict[str, str] = {}
     names = list(dict.fromkeys((*spec.default_test_sets, *config.dataset.test_sets)))
+    if names:
+        from gwa_jax.data.records import open_record_split
     for name in names:
         extra = get_spec(name)
         if extra.num_classes != spec.num_classes:
@@ -125,18 +127,17 @@ def _test_sets(
             continue
         if extra.corrupted:
             for key, (builder_name, group) in corrupted_test_sets(name).items():
-                builder = tfds_io.open_builder(builder_name, data_dir, extra.prepare)
-                tests[key] = tfds_eval_set(
-                    key, builder, extra.test_split, extra.prepare, extra.test_label_key,
-                    pre, batch, extra.num_classes,
-                )
+                records = open_record_split(builder_name, extra.test_split, data_dir,
+                                            extra.prepare)
+                tests[key] = record_eval_set(key, records, extra.test_label_key, pre, batch,
+                                             extra.num_classes)
                 groups[key] = group
         else:
-            builder = tfds_io.open_builder(extra.tfds_name, data_dir, extra.prepare)
-            tests[name] = tfds_eval_set(
-                name, builder, extra.test_split, extra.prepare, extra.test_label_key, pre,
-                batch, extra.num_classes, real_labels=extra.name == "imagenet2012_real",
-            )
+            records = open_record_split(extra.tfds_name, extra.test_split, data_dir,
+                                        extra.prepare)
+            tests[name] = record_eval_set(
+                name, records, extra.test_label_key, pre, batch, extra.num_classes,
+                real_labels=extra.name == "imagenet2012_real")
     return tests, groups
 
 
@@ -179,13 +180,15 @@ def build_data(config: ml_collections.ConfigDict) -> DataBundle:
         eval_batch_size=config.eval_batch_size,
         seed=int(config.seed),
         preprocess=preprocess,
+        read_threads=int(ds.read_threads),
+        worker_processes=int(ds.worker_processes),
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
     )
     if source.images is not None:
         train: TrainStream = ArrayTrainStream(source.images, **common)
     else:
-        train = TfdsTrainStream(
-            source.builder, spec.train_split, source.shard_offsets, spec.prepare, **common
-        )
+        train = RecordTrainStream(source.records, **common)
     val_labels = "clean" if check_val_labels(ds, spec) == "clean" else "train"
     val = train.eval_subset(VAL, "val", labels=val_labels) if np.any(split == VAL) else None
     tests, groups = _test_sets(spec, config, source, preprocess)

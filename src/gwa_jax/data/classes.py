@@ -67,6 +67,6 @@ def restrict_classes(source: TrainSource, classes: Sequence[int], num_classes: i
 
     reduced = dataclasses.replace(
         source, true_labels=labels, labels=labels, images=np.asarray(source.images)[rows],
-        shard_offsets=None, make_test=make_test, test_arrays=(test_images, test_labels),
+        make_test=make_test, test_arrays=(test_images, test_labels),
         description=f"{source.description}, classes {list(classes)} as 0..{len(classes) - 1}")
     return reduced, rows

@@ -1,15 +1,21 @@
-"""Evaluation sets: fixed-size padded numpy batches in a fixed order."""
+"""Evaluation sets: fixed-size padded numpy batches in a fixed order, read with Grain."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import grain
 import numpy as np
 
 from gwa_jax.data.batches import pad_batch
-from gwa_jax.data.tf_setup import tf
 
-__all__ = ["EvalSet", "pad_batch"]
+#: ``rows`` int64 (n,) -> the unpadded batch of those rows (numpy arrays with n rows).
+RowLoader = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+def read_options(num_threads: int, prefetch: int) -> grain.ReadOptions:
+    """Grain's read options: ``num_threads`` threads, ``prefetch`` elements buffered."""
+    return grain.ReadOptions(num_threads=int(num_threads), prefetch_buffer_size=int(prefetch))
 
 
 class EvalSet:
@@ -22,32 +28,28 @@ class EvalSet:
     * ``"mask"``: bool (B,), False on padding rows;
 
     and, depending on the set: ``"id"`` int32 (B,) (sets drawn from the train split),
-    ``"true_label"`` int32 (B,) (clean label when ``"label"`` may be noisy), and for
-    ImageNet-ReaL ``"real_labels"`` bool (B, C) multi-hot plus ``"real_mask"`` bool (B,)
-    (real row with at least one ReaL label). B is ``batch_size`` for every batch, including
-    the last one. Iterating twice gives the same batches.
+    ``"true_label"`` int32 (B,) (clean label when ``"label"`` may be noisy), ``"alt_label"``,
+    and for ImageNet-ReaL ``"real_labels"`` bool (B, C) multi-hot plus ``"real_mask"`` bool
+    (B,) (real row with at least one ReaL label). B is ``batch_size`` for every batch,
+    including the last one. Iterating twice gives the same batches.
     """
 
-    def __init__(
-        self,
-        name: str,
-        make_dataset: Callable[[int], tf.data.Dataset],
-        num_examples: int,
-        batch_size: int,
-    ) -> None:
-        """Wraps a dataset factory.
-
-        Args:
+    def __init__(self, name: str, load_rows: RowLoader, rows: np.ndarray, batch_size: int,
+                 *, num_threads: int = 2, prefetch: int = 4) -> None:
+        """Args:
           name: the set's key.
-          make_dataset: ``batch_size -> tf.data.Dataset`` of batched dicts in fixed order
-            (the last batch may be smaller), images already preprocessed.
-          num_examples: number of real examples.
+          load_rows: ``rows -> batch`` (:data:`RowLoader`), images already preprocessed.
+          rows: int (N,) the rows to evaluate, in this order.
           batch_size: B.
+          num_threads / prefetch: Grain's reading threads and batches buffered.
         """
         self.name = name
-        self.num_examples = int(num_examples)
         self.batch_size = int(batch_size)
-        self._make_dataset = make_dataset
+        self._rows = np.asarray(rows, np.int64)
+        self.num_examples = len(self._rows)
+        self._load_rows = load_rows
+        self.num_threads = int(num_threads)
+        self.prefetch = int(prefetch)
 
     def __len__(self) -> int:
         """Number of batches."""
@@ -56,11 +58,15 @@ class EvalSet:
     def __repr__(self) -> str:
         return f"EvalSet({self.name!r}, num_examples={self.num_examples}, B={self.batch_size})"
 
-    def dataset(self) -> tf.data.Dataset:
-        """The underlying (unpadded, prefetched) tf.data pipeline."""
-        return self._make_dataset(self.batch_size).prefetch(tf.data.AUTOTUNE)
+    def batch(self, k: int) -> dict[str, np.ndarray]:
+        """The padded batch ``k`` (0 <= k < len(self))."""
+        rows = self._rows[k * self.batch_size:(k + 1) * self.batch_size]
+        return pad_batch(self._load_rows(rows), self.batch_size)
+
+    def map_dataset(self) -> grain.MapDataset:
+        """The padded batches as a random-access :class:`grain.MapDataset`."""
+        return grain.MapDataset.range(len(self)).map(self.batch)
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-        for batch in self.dataset().as_numpy_iterator():
-            yield pad_batch(batch, self.batch_size)
-
+        options = read_options(self.num_threads, self.prefetch)
+        return iter(self.map_dataset().to_iter_dataset(options))

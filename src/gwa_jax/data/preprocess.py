@@ -1,28 +1,22 @@
-"""Train and eval image preprocessing for one dataset, built from the config.
+"""Train and eval image preprocessing for one dataset, built from the config (no TensorFlow).
 
-Training (per example, seeded by (seed, epoch, id)): crop (``pad_crop``: zero-pad 4 px +
-random crop at native size; ``inception``: random-area crop resized to the output size;
-``none``: variable-size images are resized + center-cropped), horizontal flip, RandAugment,
-then a bilinear resize to the output size for fixed-size images when ``image_size`` differs
-from the native size. Without RandAugment and inception crop, in-memory datasets run the same
-crop / flip vectorised on whole batches, seeded by (seed, epoch, step) (the fast path).
+Where each step runs. The host (Grain workers) only does what needs the encoded file or the
+full-size image: for variable-size datasets (ImageNet-style JPEGs) it decodes
+(:func:`gwa_jax.data.host_image.decode_image`, the accurate integer DCT) and crops, the
+training images with the inception crop (``crop="inception"``, drawn from the example's key)
+or a resize + center crop (``crop="none"``), to ``size``; fixed-size images (Fashion-MNIST,
+digits, CIFAR) leave the host as stored, uint8 at their native size. Everything random after
+that runs on the accelerator inside the jitted train step (:meth:`Preprocess.device_finish`,
+:mod:`gwa_jax.data.augment_jax`): the pad-crop, flip and timm14 RandAugment, or the authors'
+chain (resize to 36, RandAugment, crop, flip; ``augment_jax.AuthorsChain``), the bilinear
+resize of fixed-size images to ``image_size``, the map to [-1, 1] and mixup. The device's
+draws come from ``jax.random`` keyed by (seed, epoch, id) (:mod:`gwa_jax.data.keys`), so an
+example's augmentation depends on nothing but its id, the epoch and the seed.
+``results/bench/loader_*.json`` compares this placement with host augmentation.
 
-Evaluation: identity for fixed-size images at their native size (28 / 32 / 8 px), a plain
-bilinear resize when ``image_size`` asks for another size, and resize-shorter-side to
-``size / 0.875`` + center crop for variable-size (224 px) datasets.
-
-``augment.on_device`` (``Preprocess.on_device``) leaves RandAugment, the map to [-1, 1] and
-mixup to the accelerator: the host crops and flips as above and adds each example's
-RandAugment draws and the batch's mixup weight to the batch (:meth:`Preprocess.device_fields`,
-:meth:`Preprocess.finish_batch`); :func:`gwa_jax.data.augment_jax.finish_on_device` (run by
-``gwa-train`` inside the jitted train step) applies them. Same draws, same ops, same pixels up
-to float32 rounding (``tests/test_device_augment.py``); the host's CPU time per image falls
-by more than half on the ImageNet preset (``results/bench/loader_imagenet.json``).
-
-``Preprocess(..., reference=True)`` runs the first implementation of the training ops (float32
-cast of the whole decoded image before the crop, :mod:`gwa_jax.data.randaugment_reference`,
-images decoded by TFDS). It gives the same pixels as the default, faster path and is kept for
-``scripts/bench_loader.py --preset imagenet`` and the equality tests.
+Evaluation: identity for fixed-size images at their native size, a bilinear resize
+(``tf.image.resize`` arithmetic) when ``image_size`` asks for another size, and the authors'
+resize of the shorter side to ``size / 0.875`` + center crop for variable-size datasets.
 """
 
 from __future__ import annotations
@@ -31,34 +25,52 @@ import dataclasses
 import functools
 from collections.abc import Callable
 
+import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
-from gwa_jax.data import augment, augment_jax, randaugment_reference
-from gwa_jax.data.randaugment import randaug_draws, randaugment
+from gwa_jax.data import augment_jax
 from gwa_jax.data.registry import DatasetSpec
-from gwa_jax.data.tf_setup import tf
 
 CROPS = ("none", "pad_crop", "inception", "resize_crop")
 RANDAUG_OPS = ("authors", "timm14")
-_JPEG_MARGIN = 16  # Pixels decoded around a crop window (see train_example_encoded).
 
 
-def decode_inception_window(encoded: tf.Tensor, crop_seed: tf.Tensor, channels: int) -> tf.Tensor:
-    """JPEG string scalar -> uint8 (h, w, channels): the inception-crop window of
-    :func:`augment.inception_window`, decoded with a margin so that its pixels equal those of
-    the full decode (the window depends only on the JPEG header's height and width)."""
-    height_width = tf.image.extract_jpeg_shape(encoded)[:2]
-    shape = tf.concat([height_width, [channels]], 0)
-    begin, size = augment.inception_window(shape, crop_seed)
-    # Decoding exactly the window would change its edge pixels: libjpeg's chroma upsampling
-    # replicates the samples at the edge of the decoded region instead of interpolating with
-    # their neighbours. A margin of one iMCU (16 px) keeps the window's pixels equal to those
-    # of the full decode.
-    lo = tf.maximum(begin[:2] - _JPEG_MARGIN, 0)
-    hi = tf.minimum(begin[:2] + size[:2] + _JPEG_MARGIN, height_width)
-    region = tf.image.decode_and_crop_jpeg(encoded, tf.concat([lo, hi - lo], 0),
-                                           channels=channels)
-    return tf.slice(region, tf.concat([begin[:2] - lo, [0]], 0), size)
+def resize_bilinear_np(images: np.ndarray, size: int) -> np.ndarray:
+    """float32 (B, H, W, C) -> (B, size, size, C): the arithmetic of
+    :func:`gwa_jax.data.augment_jax.resize_bilinear` (``tf.image.resize`` bilinear, half-pixel
+    centres, no antialias) in numpy."""
+
+    def axis(n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        src = (np.arange(size, dtype=np.float32) + np.float32(0.5)) * np.float32(n_in / size)
+        src = src - np.float32(0.5)
+        lower = np.floor(src)
+        lo = np.clip(lower, 0, n_in - 1).astype(np.int64)
+        hi = np.clip(np.ceil(src), 0, n_in - 1).astype(np.int64)
+        return lo, hi, (src - lower).astype(np.float32)
+
+    y_lo, y_hi, y_lerp = axis(images.shape[1])
+    x_lo, x_hi, x_lerp = axis(images.shape[2])
+    xl = x_lerp[None, None, :, None]
+    rows_lo, rows_hi = images[:, y_lo], images[:, y_hi]
+    top = rows_lo[:, :, x_lo] + (rows_lo[:, :, x_hi] - rows_lo[:, :, x_lo]) * xl
+    bottom = rows_hi[:, :, x_lo] + (rows_hi[:, :, x_hi] - rows_hi[:, :, x_lo]) * xl
+    return top + (bottom - top) * y_lerp[None, :, None, None]
+
+
+def to_model_range(images: np.ndarray) -> np.ndarray:
+    """uint8 / float (..., C) in [0, 255] -> float32 in [-1, 1] (``x / 127.5 - 1``)."""
+    return np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def one_hot_targets(labels: np.ndarray, num_classes: int, smoothing: float) -> np.ndarray:
+    """int (B,) -> float32 (B, C) ``(1 - s) * one_hot + s / C``."""
+    out = np.zeros((len(labels), num_classes), np.float32)
+    out[np.arange(len(labels)), labels] = 1.0
+    if smoothing:
+        out = out * np.float32(1.0 - smoothing) + np.float32(smoothing / num_classes)
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,21 +86,21 @@ class Preprocess:
     randaug_magnitude: float = 0.0
     mixup: float = 0.0
     label_smoothing: float = 0.0
-    on_device: bool = False
-    reference: bool = False
     randaug_ops: str = "timm14"
     resize_to: int = 0
 
     def __post_init__(self) -> None:
-        if self.on_device and self.reference:
-            raise ValueError("Preprocess: on_device applies to the current implementation only; "
-                             "use reference=False with on_device=True.")
         if self.randaug_ops not in RANDAUG_OPS:
             raise ValueError(f"Unknown augment.randaug_ops {self.randaug_ops!r}; valid: "
                              f"{', '.join(RANDAUG_OPS)}.")
-        if self.jax_chain and not self.on_device:
-            raise ValueError("Preprocess: the authors' chain (randaug_ops='authors' or "
-                             "crop='resize_crop') runs on the device; use on_device=True.")
+        if self.crop not in CROPS:
+            raise ValueError(f"Unknown augment.crop {self.crop!r}; valid: {', '.join(CROPS)}.")
+        if self.crop == "inception" and self.fixed_size:
+            raise ValueError("augment.crop='inception' needs a variable-size (JPEG) dataset; "
+                             "use 'pad_crop' or 'resize_crop' for fixed-size images.")
+        if self.crop in ("pad_crop", "resize_crop") and not self.fixed_size:
+            raise ValueError(f"augment.crop={self.crop!r} needs fixed-size images; use "
+                             "'inception' or 'none' for variable-size datasets.")
 
     @classmethod
     def from_config(cls, spec: DatasetSpec, config: ml_collections.ConfigDict) -> Preprocess:
@@ -110,19 +122,12 @@ class Preprocess:
             raise ValueError(f"augment.crop='resize_crop' needs fixed-size images and "
                              f"augment.resize_to ({resize_to}) > the image size ({size}).")
         jax_chain = aug.crop == "resize_crop" or (randaug_ops == "authors" and num_ops > 0)
-        # The authors' chain exists in JAX only: it always runs in the train step.
-        on_device = bool(aug.get("on_device", False)) or jax_chain
-        resize_after_randaug = (spec.fixed_size and size != spec.image_shape[0]
-                                and aug.crop not in ("inception", "resize_crop"))
-        if jax_chain and resize_after_randaug:
+        resize_after = spec.fixed_size and size != spec.image_shape[0] and aug.crop not in (
+            "inception", "resize_crop")
+        if jax_chain and resize_after:
             raise ValueError(f"The authors' RandAugment runs at the native size; "
                              f"{spec.image_shape[0]} -> {size} px needs augment.crop="
                              "'resize_crop' or 'inception' (or augment.randaug_ops='timm14').")
-        if on_device and resize_after_randaug and aug.randaug_num_ops and magnitude:
-            raise ValueError(
-                f"augment.on_device cannot move RandAugment to the device when the images are "
-                f"resized after it ({spec.image_shape[0]} -> {size} px); set "
-                "config.augment.on_device=False or train at the native size.")
         return cls(
             native_shape=tuple(spec.image_shape),
             fixed_size=spec.fixed_size,
@@ -133,213 +138,106 @@ class Preprocess:
             randaug_magnitude=magnitude,
             mixup=float(aug.mixup),
             label_smoothing=float(aug.label_smoothing),
-            on_device=on_device,
             randaug_ops=randaug_ops,
             resize_to=resize_to,
         )
 
     @property
     def jax_chain(self) -> bool:
-        """Whether the training ops after the host's crop are the authors' chain, in JAX on
-        the device (:class:`gwa_jax.data.augment_jax.AuthorsChain`)."""
+        """Whether the training ops after the host are the authors' chain
+        (:class:`gwa_jax.data.augment_jax.AuthorsChain`) rather than the timm14 ops."""
         return self.crop == "resize_crop" or (self.randaug_ops == "authors"
                                               and self.randaug_num_ops > 0)
 
     def authors_chain(self) -> augment_jax.AuthorsChain:
-        """The device part of the authors' chain (host: inception crop / nothing)."""
+        """The device part of the authors' chain (the host did the inception crop, if any)."""
         crop = self.crop if self.crop in ("resize_crop", "pad_crop") else "none"
         return augment_jax.AuthorsChain(
             num_layers=self.randaug_num_ops, magnitude=self.randaug_magnitude, crop=crop,
             resize_to=self.resize_to, crop_size=self.size if crop == "resize_crop" else 0,
             flip=self.flip)
 
-    def device_finish(self, quantize: bool) -> Callable[[dict], dict] | None:
-        """The jittable function that finishes this preprocessing's training batches on the
-        device (:func:`gwa_jax.data.augment_jax.finish_on_device`), None when the host
-        finishes them (no on-device ops, no mixup). ``quantize``: the stream rounds images to
-        uint8 on the host without ``on_device``, so timm14 RandAugment on the device rounds."""
-        if not (self.on_device or self.mixup > 0):
-            return None
-        return functools.partial(
-            augment_jax.finish_on_device, magnitude=self.randaug_magnitude,
-            quantize=quantize and self.on_device and not self.jax_chain,
-            chain=self.authors_chain() if self.jax_chain else None,
-            mixup_alpha=self.mixup, in_model_range=not self.on_device)
-
     @property
     def out_shape(self) -> tuple[int, int, int]:
-        """(H, W, C) of the preprocessed images."""
+        """(H, W, C) of the images the model sees."""
         return (self.size, self.size, self.native_shape[2])
 
     @property
-    def resize_fixed(self) -> bool:
-        """Whether fixed-size images need a resize to reach ``size``."""
-        return self.fixed_size and self.size != self.native_shape[0]
-
-    @property
-    def vectorized(self) -> bool:
-        """Whether the batched fast path applies (in-memory data only)."""
-        return (self.fixed_size and self.randaug_num_ops == 0 and self.crop != "inception"
-                and not self.jax_chain)
-
-    # --- training ---------------------------------------------------------------------------
-
-    def train_example(self, image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """uint8/float (H, W, C) -> float32 out_shape in [0, 255]."""
-        if self.reference:
-            return self._train_example_reference(image, seed)
-        crop_seed, flip_seed, ra_seed = augment.split_seed(seed, 3)
-        if self.fixed_size:
-            image = tf.ensure_shape(image, self.native_shape)
-        if self.crop == "inception":
-            # Crop first, then the bilinear kernel reads the pixels as float32 (same output).
-            x = augment.inception_crop(image, crop_seed, self.size)
-        else:
-            x = tf.cast(image, tf.float32)
-            if not self.fixed_size:
-                x = augment.resize_center_crop(x, self.size)
-            if self.jax_chain:  # Resize, RandAugment, crop and flip on the device.
-                return tf.ensure_shape(x, self.host_shape)
-            if self.crop == "pad_crop":
-                x = augment.pad_crop(x, crop_seed)
-        return self._flip_randaugment(x, flip_seed, ra_seed)
-
-    @property
     def host_shape(self) -> tuple[int, int, int]:
-        """(H, W, C) of the host's training images: the native shape when the device
-        resizes and crops (``resize_crop``), else ``out_shape``."""
-        if self.crop == "resize_crop":
-            return tuple(self.native_shape)
-        return self.out_shape
+        """(H, W, C) of the uint8 training images the host delivers: the native shape for
+        fixed-size images, ``out_shape`` for variable-size ones (cropped on the host)."""
+        return tuple(self.native_shape) if self.fixed_size else self.out_shape
 
-    def train_example_encoded(self, encoded: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """Encoded image (string scalar) -> float32 out_shape in [0, 255].
+    @property
+    def random_per_example(self) -> bool:
+        """Whether any per-example draw happens (the batches then carry ``aug_key``)."""
+        return bool(self.jax_chain or self.crop in ("pad_crop", "inception") or self.flip
+                    or self.randaug_num_ops)
 
-        Same output as ``train_example(decoded image, seed)``. With the inception crop, JPEGs
-        are decoded only inside the crop window plus a 16 px margin
-        (``tf.image.decode_and_crop_jpeg``; the window depends only on the image's height and
-        width, read from the JPEG header), which gives the same pixels as a full decode.
-        """
-        channels = self.native_shape[2]
-        if self.crop != "inception":
-            return self.train_example(self.decode(encoded), seed)
-        crop_seed, flip_seed, ra_seed = augment.split_seed(seed, 3)
+    # --- host ---------------------------------------------------------------------------------
 
-        def decode_window() -> tf.Tensor:
-            return decode_inception_window(encoded, crop_seed, channels)
+    def host_train_image(self, encoded: bytes, key_data: np.ndarray) -> np.ndarray:
+        """Variable-size datasets: encoded image -> uint8 ``out_shape``, the inception crop
+        drawn from the example's key data uint32 (2,) (``crop="inception"``) or the
+        evaluation resize + center crop (``crop="none"``)."""
+        from gwa_jax.data import host_image
 
-        def decode_then_crop() -> tf.Tensor:
-            image = self.decode(encoded)
-            begin, size = augment.inception_window(tf.shape(image), crop_seed)
-            return tf.slice(image, begin, size)
-
-        crop = tf.cond(tf.io.is_jpeg(encoded), decode_window, decode_then_crop)
-        x = augment.resize_crop(tf.ensure_shape(crop, [None, None, channels]), self.size)
-        return self._flip_randaugment(x, flip_seed, ra_seed)
-
-    def decode(self, encoded: tf.Tensor) -> tf.Tensor:
-        """Decodes an encoded image to uint8 (H, W, C); JPEGs with the integer-accurate DCT
-        (the authors' ``get_decode(precise=True)``, matching PIL), other formats as the TFDS
-        ``Image`` feature does."""
-        channels = self.native_shape[2]
-        image = tf.cond(
-            tf.io.is_jpeg(encoded),
-            lambda: tf.io.decode_jpeg(encoded, channels=channels, dct_method="INTEGER_ACCURATE"),
-            lambda: tf.io.decode_image(encoded, channels=channels, expand_animations=False))
-        return tf.ensure_shape(image, [None, None, channels])
-
-    def _flip_randaugment(self, x: tf.Tensor, flip_seed: tf.Tensor, ra_seed: tf.Tensor):
-        """The ops after the crop: float32 (h, w, C) -> float32 out_shape."""
-        if self.jax_chain:  # RandAugment and flip on the device.
-            return tf.ensure_shape(x, self.out_shape)
-        if self.flip:
-            x = augment.flip(x, flip_seed)
-        if self.randaug_num_ops and not self.on_device:
-            x = randaugment(x, ra_seed, self.randaug_num_ops, self.randaug_magnitude)
-        if self.resize_fixed and self.crop != "inception":
-            x = tf.image.resize(x, [self.size, self.size], method="bilinear")
-        return tf.ensure_shape(x, self.out_shape)
-
-    def _train_example_reference(self, image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """The first implementation of :meth:`train_example` (same output)."""
-        crop_seed, flip_seed, ra_seed = augment.split_seed(seed, 3)
-        x = tf.cast(image, tf.float32)
-        if self.fixed_size:
-            x = tf.ensure_shape(x, self.native_shape)
+        image = host_image.decode_image(encoded, self.native_shape[2])
         if self.crop == "inception":
-            x = augment.inception_crop(x, crop_seed, self.size)
+            return host_image.inception_crop(image, key_data, self.size)
+        return host_image.resize_center_crop(image, self.size)
+
+    def host_eval_image(self, encoded: bytes) -> np.ndarray:
+        """Variable-size datasets: encoded image -> uint8 ``out_shape`` (resize of the
+        shorter side to ``size / 0.875``, center crop)."""
+        from gwa_jax.data import host_image
+
+        image = host_image.decode_image(encoded, self.native_shape[2])
+        return host_image.resize_center_crop(image, self.size)
+
+    def eval_images(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (B, H, W, C) -> float32 (B, *out_shape) in [-1, 1]: fixed-size images
+        resized (bilinear) when ``size`` differs from their side; variable-size images must
+        come from :meth:`host_eval_image`."""
+        x = np.asarray(images, np.float32)
+        if x.shape[1] != self.size or x.shape[2] != self.size:
+            x = resize_bilinear_np(x, self.size)
+        return to_model_range(x)
+
+    # --- device -------------------------------------------------------------------------------
+
+    def device_finish(self) -> Callable[[dict], dict]:
+        """The jittable function that finishes a training batch on the device
+        (:func:`finish_batch` with these settings); apply it to every training batch before
+        the model sees it (``gwa-train`` runs it inside the train step)."""
+        return functools.partial(finish_batch, pre=self)
+
+
+def finish_batch(batch: dict[str, jax.Array], pre: Preprocess) -> dict[str, jax.Array]:
+    """Jittable: a training batch of the stream -> the model's batch.
+
+    Args:
+      batch: ``image`` uint8 (B, *pre.host_shape); ``target`` float32 (B, C) (not mixed);
+        ``aug_key`` uint32 (B, 2) per-example key data (when ``pre.random_per_example``);
+        ``mixup_key`` uint32 (B, 2) (mixup); ``label``, ``id``, ``mask`` pass through.
+      pre: the preprocessing.
+
+    Returns:
+      The batch with ``image`` float32 (B, *pre.out_shape) in [-1, 1] and ``target`` mixed,
+      without the key fields.
+    """
+    batch = dict(batch)
+    images = batch["image"].astype(jnp.float32)
+    key_data = batch.pop("aug_key", None)
+    if key_data is not None:
+        keys = augment_jax.keys_from_data(key_data)
+        if pre.jax_chain:
+            images = augment_jax.authors_train_chain(images, keys, pre.authors_chain())
         else:
-            if not self.fixed_size:
-                x = augment.resize_center_crop(x, self.size)
-            if self.crop == "pad_crop":
-                x = augment.pad_crop(x, crop_seed)
-        if self.flip:
-            x = augment.flip(x, flip_seed)
-        if self.randaug_num_ops:
-            x = randaugment_reference.randaugment(
-                x, ra_seed, self.randaug_num_ops, self.randaug_magnitude
-            )
-        if self.resize_fixed and self.crop != "inception":
-            x = tf.image.resize(x, [self.size, self.size], method="bilinear")
-        return tf.ensure_shape(x, self.out_shape)
-
-    def train_batch_images(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """Vectorised fast path: uint8 (B, *native) -> float32 (B, *out_shape) in [0, 255]."""
-        crop_seed, flip_seed = augment.split_seed(seed, 2)
-        x = tf.cast(images, tf.float32)
-        if self.crop == "pad_crop":
-            x = augment.pad_crop_batch(x, crop_seed)
-        if self.flip:
-            x = augment.flip_batch(x, flip_seed)
-        if self.resize_fixed:
-            x = tf.image.resize(x, [self.size, self.size], method="bilinear")
-        return x
-
-    def device_fields(self, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        """The per-example fields for the device: ``aug_key`` uint32 (2,) (the authors'
-        chain's key data, from the example's stateless ``seed``), or with ``on_device`` and
-        timm14 the RandAugment draws :meth:`train_example` would use, ``ra_ops`` int32
-        (num_ops,) and ``ra_positive`` bool (num_ops,); empty otherwise."""
-        if self.jax_chain:
-            return {"aug_key": augment.jax_key_data(seed)}
-        if not (self.on_device and self.randaug_num_ops):
-            return {}
-        ops, positive = randaug_draws(augment.split_seed(seed, 3)[2], self.randaug_num_ops)
-        return {"ra_ops": ops, "ra_positive": positive}
-
-    def finish_batch(self, batch: dict, num_classes: int, seed: tf.Tensor) -> dict:
-        """Builds the (label-smoothed) one-hot targets and maps images to [-1, 1].
-
-        With ``on_device`` the images stay float32 in [0, 255] for the device. With mixup the
-        batch gains ``mixup_key`` uint32 (B, 2) (the key data of the batch's stateless
-        ``seed`` in every row): mixup runs on the device (:meth:`device_finish`).
-        """
-        out = dict(batch)
-        out["target"] = augment.smooth_one_hot(batch["label"], num_classes, self.label_smoothing)
-        if self.on_device:
-            out["image"] = tf.cast(batch["image"], tf.float32)
-        else:
-            out["image"] = augment.to_model_range(batch["image"])
-        if self.mixup > 0:
-            key = augment.jax_key_data(seed)
-            out["mixup_key"] = tf.tile(key[None], tf.stack([tf.shape(batch["label"])[0], 1]))
-        return out
-
-    # --- evaluation -------------------------------------------------------------------------
-
-    def eval_example(self, image: tf.Tensor) -> tf.Tensor:
-        """uint8 (H, W, C) -> float32 out_shape in [-1, 1]."""
-        x = tf.cast(image, tf.float32)
-        if not self.fixed_size:
-            x = augment.resize_center_crop(x, self.size)
-        elif self.resize_fixed:
-            x = tf.image.resize(x, [self.size, self.size], method="bilinear")
-        return tf.ensure_shape(augment.to_model_range(x), self.out_shape)
-
-    def eval_batch(self, images: tf.Tensor) -> tf.Tensor:
-        """Fixed-size only: uint8 (B, *native) -> float32 (B, *out_shape) in [-1, 1]."""
-        x = tf.cast(images, tf.float32)
-        if self.resize_fixed:
-            x = tf.image.resize(x, [self.size, self.size], method="bilinear")
-        return augment.to_model_range(x)
-
+            images = augment_jax.augment_batch(
+                images, keys, pad_crop=pre.crop == "pad_crop", flip=pre.flip,
+                randaug_num_ops=pre.randaug_num_ops, randaug_magnitude=pre.randaug_magnitude)
+    if not pre.jax_chain and images.shape[1] != pre.size:
+        images = jax.vmap(lambda x: augment_jax.resize_bilinear(x, pre.size))(images)
+    batch["image"] = images
+    return augment_jax.finish_on_device(batch, mixup_alpha=pre.mixup)

@@ -1,92 +1,73 @@
-"""Training streams: deterministic (seed, epoch) -> batches, prefetched with tf.data.
+"""Training streams on Grain: deterministic (seed, epoch) -> batches, no TensorFlow.
 
 Determinism contract. For a given config, ``stream.epoch(e)`` yields the same batches in every
-process:
+process and run:
 
-* order: in-memory datasets use ``np.random.default_rng([seed, e]).permutation`` of the
-  trained ids; streaming datasets read TFDS files in an order shuffled with a seed derived from
-  (seed, e), interleave deterministically and shuffle examples in a buffer with a seed derived
-  from (seed, e) (tf.data shuffling is deterministic for a fixed seed and input order);
+* order: ``np.random.default_rng([seed, e]).permutation`` of the trained ids, for in-memory
+  and record (array_record) sources alike (both are random access);
 * every trained id exactly once per epoch: ``steps_per_epoch = ceil(num_train / B)``; the
   last batch of an epoch is filled up to B with copies of its own first examples whose
-  ``mask`` is False (:func:`pad_last_batch`), so shapes stay static and the padded rows can be
-  excluded from the loss, the per-sample buffers and the accuracies;
-* per-example augmentation: stateless ops seeded by ``fold_in([seed, e], id)``;
-* batch-level ops (vectorised crop / flip of the fast path, mixup): stateless ops seeded by
-  ``fold_in([seed, e], step)``.
+  ``mask`` is False (:func:`gwa_jax.data.batches.padded_positions`), so shapes stay static
+  and the padded rows can be excluded from the loss, the per-sample buffers and the
+  accuracies;
+* augmentation keys: each example's key is ``fold_in(fold_in(key(seed), e), id)`` and the
+  batch-level (mixup) key ``fold_in(fold_in(fold_in(key(seed), e), BATCH_STREAM), step)``
+  (:mod:`gwa_jax.data.keys`), so the draws depend on (seed, epoch, id / step) only.
 
-All maps run in parallel with ``deterministic=True``. A run resumed inside an epoch can call
-``epoch(e, start_step=k)`` to get exactly the batches k, k + 1, ... of that epoch.
+Each epoch is a :class:`grain.MapDataset` over its steps (element k = batch k, gathered by one
+function call), read in order by Grain threads (``dataset.read_threads``) or, for sources that
+decode images, worker processes (``dataset.worker_processes``; they ignore SIGINT and SIGTERM,
+the main process handles them). ``epoch(e, start_step=k)`` gives exactly the batches
+k, k + 1, ... of that epoch; :meth:`TrainStream.iterator` returns Grain's iterator, whose
+``get_state()`` / ``set_state()`` the checkpoints keep.
 
-Batch format (numpy): ``image`` float32 (B, H, W, C) in [-1, 1], ``label`` int32 (B,)
-training label (noisy under label noise; position i's under mixup), ``target`` float32 (B, C)
-soft targets (one-hot, label-smoothed), ``id`` int32 (B,) index in the full train split,
-``mask`` bool (B,) False on the padding rows of an epoch's last batch. B = ``batch_size``
-always. With ``augment.on_device`` (implied by the authors' chain) the images are float32 in
-[0, 255] before RandAugment and the batch carries ``aug_key`` or ``ra_ops`` / ``ra_positive``;
-with mixup it carries ``mixup_key`` and ``target`` is not mixed yet.
-:meth:`TrainStream.device_finish` gives the jittable function that finishes such a batch on
-the accelerator (mixup pairs only valid rows).
+With several processes (multi-host), each reads its own contiguous 1/P of every global batch
+(``host_rows``): the process-local batches of one step together are the global batch.
+
+Batch format (numpy): ``image`` uint8 (B, *host_shape) not augmented yet (fixed-size images at
+their native size; variable-size ones decoded and cropped by the host), ``label`` int32 (B,)
+training label (noisy under label noise), ``target`` float32 (B, C) one-hot / label-smoothed,
+not mixed, ``id`` int32 (B,) index in the full train split, ``mask`` bool (B,) False on the
+padding rows of an epoch's last batch, ``aug_key`` uint32 (B, 2) per-example key data (when
+anything is drawn per example), ``mixup_key`` uint32 (B, 2) (with mixup). B = ``batch_size``
+(per process: ``batch_size / P``). :meth:`TrainStream.device_finish` gives the jittable
+function that finishes a batch on the accelerator (augmentation, [-1, 1], mixup).
 """
 
 from __future__ import annotations
 
+import functools
+import signal
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import grain
 import numpy as np
-import tensorflow_datasets as tfds
 
-from gwa_jax.data import augment
 from gwa_jax.data.batches import padded_positions
-from gwa_jax.data.eval import EvalSet
-from gwa_jax.data.preprocess import Preprocess
-from gwa_jax.data.sources import array_eval_set
+from gwa_jax.data.eval import EvalSet, read_options
+from gwa_jax.data.keys import batch_key_data, example_key_data, fold_in_data
+from gwa_jax.data.preprocess import Preprocess, one_hot_targets
 from gwa_jax.data.splits import TRAIN
-from gwa_jax.data.tf_setup import tf
-from gwa_jax.data.tfds_io import global_ids_tf, open_split
 
-AUTOTUNE = tf.data.AUTOTUNE
-STREAM_SHUFFLE_BUFFER = 10_000  # Augmented uint8 examples (~1.5 GB at 224 px).
-_EXAMPLE_STREAM, _BATCH_STREAM = 0, 1
+#: Folded into an example's key for the host's own draws (the inception crop), so that they
+#: are independent of the device's draws from the same key.
+HOST_CROP_STREAM = 0x686F7374
 
 
-def _options() -> tf.data.Options:
-    options = tf.data.Options()
-    options.deterministic = True
-    return options
-
-
-def pad_last_batch(batch: dict[str, tf.Tensor], batch_size: int) -> dict[str, tf.Tensor]:
-    """Fills a batch of n <= B examples up to B rows and adds ``mask`` bool (B,).
-
-    Row i >= n is a copy of row ``i mod n`` (a real example, so nothing downstream sees an
-    empty image or an out-of-range id) with ``mask`` False; a full batch is returned as it is
-    with an all-True mask. Every array of ``batch`` has the examples on its leading axis.
-    """
-    n = tf.shape(batch["id"])[0]
-
-    def pad() -> dict[str, tf.Tensor]:
-        rows = tf.range(batch_size) % n
-        return {key: tf.gather(value, rows) for key, value in batch.items()}
-
-    out = tf.cond(n < batch_size, pad, lambda: dict(batch))  # Only the last batch pads.
-    out = {key: tf.ensure_shape(value, [batch_size, *value.shape[1:]])
-           for key, value in out.items()}
-    out["mask"] = tf.range(batch_size) < n
-    return out
-
-
-def epoch_key(seed: int, epoch: int, stream: int) -> tf.Tensor:
-    """The stateless seed of one (seed, epoch) and stream (example- or batch-level)."""
-    return augment.fold_in(tf.constant([seed, epoch], tf.int64), stream)
+def ignore_signals(worker_index: int = 0, worker_count: int = 1) -> None:
+    """Grain worker-process initialiser: SIGINT and SIGTERM are the main process's."""
+    del worker_index, worker_count
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class TrainStream:
-    """Base class: a per-epoch deterministic stream of training batches."""
+    """Base class: a per-epoch deterministic stream of training batches (module docstring).
 
-    #: Whether the augmented images are rounded to uint8 before batching (the streaming
-    #: source's shuffle buffer holds uint8 images).
-    quantized_images = False
+    Subclasses provide :meth:`_images` (the host's uint8 training images of some rows) and
+    :meth:`_eval_images` (their evaluation images, float32 in [-1, 1]).
+    """
 
     def __init__(
         self,
@@ -99,6 +80,11 @@ class TrainStream:
         eval_batch_size: int,
         seed: int,
         preprocess: Preprocess,
+        read_threads: int = 2,
+        worker_processes: int = 0,
+        prefetch: int = 4,
+        process_index: int = 0,
+        process_count: int = 1,
     ) -> None:
         if seed < 0:
             raise ValueError("config.seed must be non-negative.")
@@ -111,39 +97,105 @@ class TrainStream:
         self.eval_batch_size = int(eval_batch_size)
         self.seed = int(seed)
         self.preprocess = preprocess
+        self.read_threads = max(int(read_threads), 1)
+        self.worker_processes = int(worker_processes)
+        self.prefetch = int(prefetch)
+        self.process_index, self.process_count = int(process_index), int(process_count)
+        if self.batch_size % self.process_count:
+            raise ValueError(f"batch_size={self.batch_size} is not divisible by the "
+                             f"{self.process_count} processes.")
         self.steps_per_epoch = -(-len(self.train_ids) // self.batch_size)
         if len(self.train_ids) < self.batch_size:
             raise ValueError(
                 f"{len(self.train_ids)} training examples are fewer than batch_size="
-                f"{self.batch_size}."
-            )
+                f"{self.batch_size}; lower config.batch_size.")
 
     @property
     def num_train(self) -> int:
         """Number of trained ids."""
         return len(self.train_ids)
 
-    def dataset(self, epoch: int, start_step: int = 0) -> tf.data.Dataset:
-        """The tf.data pipeline of one epoch (batched, prefetched); see :meth:`epoch`."""
-        raise NotImplementedError
+    @property
+    def host_rows(self) -> slice:
+        """The rows of every global batch this process reads."""
+        per = self.batch_size // self.process_count
+        return slice(self.process_index * per, (self.process_index + 1) * per)
 
-    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
-        """Yields the batches ``start_step, ..., steps_per_epoch - 1`` of ``epoch``.
+    def order(self, epoch: int) -> np.ndarray:
+        """int64 (num_train,): the trained ids of ``epoch`` in batch order (batch k holds
+        positions ``k * B .. (k + 1) * B - 1``; the last one is padded)."""
+        return np.random.default_rng([self.seed, epoch]).permutation(self.train_ids)
 
-        Batches: ``image`` float32 (B, H, W, C), ``label`` int32 (B,), ``target`` float32
-        (B, C), ``id`` int32 (B,), ``mask`` bool (B,) (False only on the padding rows of the
-        epoch's last batch).
-        """
+    def padded_order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, valid)``: int64 and bool (steps_per_epoch * B,), :meth:`order` with the
+        last batch padded (:func:`gwa_jax.data.batches.padded_positions`)."""
+        rows, valid = padded_positions(self.num_train, self.batch_size)
+        return self.order(epoch)[rows], valid
+
+    def map_dataset(self, epoch: int, start_step: int = 0) -> grain.MapDataset:
+        """The batches ``start_step, ..., steps_per_epoch - 1`` of ``epoch`` as a
+        random-access :class:`grain.MapDataset` (element k = batch ``start_step + k``)."""
         if not 0 <= start_step <= self.steps_per_epoch:
             raise ValueError(f"start_step must be in [0, {self.steps_per_epoch}].")
-        return self.dataset(epoch, start_step).as_numpy_iterator()
+        b, part = self.batch_size, self.host_rows
+        ids, valid = (a.reshape(-1, b)[:, part] for a in self.padded_order(epoch))
+        load = functools.partial(self._load_batch, epoch, ids, valid)
+        return grain.MapDataset.range(start_step, self.steps_per_epoch).map(load)
 
-    def device_finish(self) -> Callable[[dict], dict] | None:
-        """The jittable function that finishes this stream's batches on the device (the
-        authors' chain, ``augment.on_device``, mixup: :meth:`Preprocess.device_finish`;
-        apply it to every training batch before the model sees it); None when the batches
-        are finished on the host."""
-        return self.preprocess.device_finish(quantize=self.quantized_images)
+    def _load_batch(self, epoch: int, ids: np.ndarray, valid: np.ndarray,
+                    step: int) -> dict[str, np.ndarray]:
+        rows = ids[step]
+        label = self.train_labels[rows]
+        pre = self.preprocess
+        keys = example_key_data(self.seed, epoch, rows) if pre.random_per_example else None
+        batch = {
+            "image": self._images(rows, keys),
+            "label": label,
+            "target": one_hot_targets(label, self.num_classes, pre.label_smoothing),
+            "id": rows.astype(np.int32),
+            "mask": valid[step].copy(),
+        }
+        if keys is not None:
+            batch["aug_key"] = keys
+        if pre.mixup > 0:
+            key = batch_key_data(self.seed, epoch, step)
+            batch["mixup_key"] = np.broadcast_to(key, (len(rows), 2)).copy()
+        return batch
+
+    def _images(self, rows: np.ndarray, keys: np.ndarray | None) -> np.ndarray:
+        """uint8 (n, *preprocess.host_shape): the host's training images of ``rows`` with
+        their example key data ``keys`` uint32 (n, 2) (None: nothing drawn)."""
+        raise NotImplementedError
+
+    def dataset(self, epoch: int, start_step: int = 0) -> grain.IterDataset:
+        """:meth:`map_dataset` read in order by threads (and worker processes), batches
+        prefetched."""
+        ds = self.map_dataset(epoch, start_step).to_iter_dataset(
+            read_options(self.read_threads, self.prefetch))
+        if self.worker_processes > 0:
+            options = grain.MultiprocessingOptions(num_workers=self.worker_processes,
+                                                   per_worker_buffer_size=self.prefetch)
+            ds = ds.mp_prefetch(options, worker_init_fn=ignore_signals)
+        return ds
+
+    def iterator(self, epoch: int, state: dict[str, Any] | None = None
+                 ) -> grain.DatasetIterator:
+        """Grain's iterator over the batches of ``epoch``, positioned by ``state`` (what
+        ``get_state()`` of an iterator of the same epoch returned; None = the start)."""
+        it = iter(self.dataset(epoch))
+        if state is not None:
+            it.set_state(state)
+        return it
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+        """Yields the batches ``start_step, ..., steps_per_epoch - 1`` of ``epoch`` (module
+        docstring's format). Apply :meth:`device_finish` before the model sees a batch."""
+        return iter(self.dataset(epoch, start_step))
+
+    def device_finish(self) -> Callable[[dict], dict]:
+        """The jittable function that finishes this stream's batches on the device
+        (:meth:`Preprocess.device_finish`)."""
+        return self.preprocess.device_finish()
 
     def eval_stream(self, batch_size: int | None = None) -> EvalSet:
         """The trained ids without augmentation, fixed order, padded batches.
@@ -162,223 +214,96 @@ class TrainStream:
         the subset, batches also carry ``alt_label`` int32 (B,), the other one (for the
         second validation accuracy).
         """
-        raise NotImplementedError
-
-    def _subset_labels(self, part: int, labels: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """(label int32 (num_ids,), alt_label or None) of :meth:`eval_subset`."""
         if labels not in ("clean", "train"):
             raise ValueError(f"labels must be 'clean' or 'train', got {labels!r}.")
         first, other = ((self.true_labels, self.train_labels) if labels == "clean"
                         else (self.train_labels, self.true_labels))
-        rows = self.split == part
-        return first, (other if np.any(first[rows] != other[rows]) else None)
+        rows = np.flatnonzero(self.split == part)
+        alt = other if np.any(first[rows] != other[rows]) else None
 
-    def _finish(self, step: tf.Tensor, batch: dict, key: tf.Tensor) -> dict:
-        if "mask" not in batch:  # Padded here unless the source padded it (in-memory).
-            batch = pad_last_batch(batch, self.batch_size)
-        out = self.preprocess.finish_batch(batch, self.num_classes, augment.fold_in(key, step))
-        out["id"] = tf.cast(out["id"], tf.int32)
-        return out
+        def load(batch_rows: np.ndarray) -> dict[str, np.ndarray]:
+            out = {"image": self._eval_images(batch_rows), "label": first[batch_rows],
+                   "true_label": self.true_labels[batch_rows],
+                   "id": batch_rows.astype(np.int32)}
+            if alt is not None:
+                out["alt_label"] = alt[batch_rows]
+            return out
 
-    def _finish_batches(self, ds: tf.data.Dataset, batch_key: tf.Tensor) -> tf.data.Dataset:
-        """Per-batch work after batching ``(step, batch)`` pairs (targets, mixup), then
-        prefetch; shared by the in-memory and the streaming source."""
-        ds = ds.map(
-            lambda step, batch: self._finish(step, batch, batch_key),
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-        )
-        return ds.prefetch(AUTOTUNE).with_options(_options())
+        return EvalSet(name, load, rows, batch_size or self.eval_batch_size,
+                       num_threads=self.read_threads, prefetch=self.prefetch)
+
+    def _eval_images(self, rows: np.ndarray) -> np.ndarray:
+        """float32 (n, *preprocess.out_shape) in [-1, 1]: evaluation images of ``rows``."""
+        raise NotImplementedError
 
 
 class ArrayTrainStream(TrainStream):
-    """Training stream over images held in memory (uint8 array indexed by id)."""
+    """Training stream over uint8 images held in memory (fixed-size datasets)."""
 
     def __init__(self, images: np.ndarray, **kwargs) -> None:
-        """``images``: uint8 (num_ids, H, W, C), row i = id i; other args as TrainStream."""
+        """``images``: uint8 (num_ids, H, W, C), row i = id i (not copied); other args as
+        :class:`TrainStream`."""
         super().__init__(**kwargs)
-        self._images = tf.constant(images)
-        self._labels = tf.constant(self.train_labels)
-        self._true = tf.constant(self.true_labels)
+        self._array = np.asarray(images)
+        if self._array.dtype != np.uint8 or self._array.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, H, W, C), got {self._array.dtype} "
+                             f"{self._array.shape}.")
 
-    def order(self, epoch: int) -> np.ndarray:
-        """int64 (num_train,) the trained ids of ``epoch`` in batch order (batch k holds
-        positions ``k * B .. (k + 1) * B - 1``; the last one is padded)."""
-        rng = np.random.default_rng([self.seed, epoch])
-        return rng.permutation(self.train_ids)
+    def _images(self, rows: np.ndarray, keys: np.ndarray | None) -> np.ndarray:
+        return self._array[rows]
 
-    def padded_order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(ids, valid)``: int64 and bool (steps_per_epoch * B,), :meth:`order` with the
-        last batch padded (see :func:`padded_positions`)."""
-        rows, valid = padded_positions(self.num_train, self.batch_size)
-        return self.order(epoch)[rows], valid
-
-    def dataset(self, epoch: int, start_step: int = 0) -> tf.data.Dataset:
-        b = self.batch_size
-        ids, valid = (a[start_step * b :] for a in self.padded_order(epoch))
-        steps = np.arange(start_step, self.steps_per_epoch, dtype=np.int64)
-        example_key = epoch_key(self.seed, epoch, _EXAMPLE_STREAM)
-        batch_key = epoch_key(self.seed, epoch, _BATCH_STREAM)
-        images, labels, pre = self._images, self._labels, self.preprocess
-
-        if pre.vectorized:
-
-            def load_batch(step, batch_ids, batch_valid):
-                batch = {
-                    "image": tf.gather(images, batch_ids),
-                    "label": tf.gather(labels, batch_ids),
-                    "id": batch_ids,
-                    "mask": batch_valid,
-                }
-                seed = augment.fold_in(augment.fold_in(batch_key, step), 1)
-                batch["image"] = pre.train_batch_images(batch["image"], seed)
-                return step, batch
-
-            ds = tf.data.Dataset.from_tensor_slices(
-                (steps, ids.reshape(-1, b), valid.reshape(-1, b)))
-            ds = ds.map(load_batch, num_parallel_calls=AUTOTUNE, deterministic=True)
-        else:
-
-            def load_example(i, is_valid):
-                seed = augment.fold_in(example_key, i)
-                image = pre.train_example(tf.gather(images, i), seed)
-                return {"image": image, "label": tf.gather(labels, i), "id": i,
-                        "mask": is_valid, **pre.device_fields(seed)}
-
-            ds = tf.data.Dataset.from_tensor_slices((ids, valid))
-            ds = ds.map(load_example, num_parallel_calls=AUTOTUNE, deterministic=True)
-            ds = ds.batch(b, drop_remainder=True)
-            ds = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(steps), ds))
-        return self._finish_batches(ds, batch_key)
-
-    def eval_subset(self, part: int, name: str, batch_size: int | None = None, *,
-                    labels: str = "train") -> EvalSet:
-        first, alt = self._subset_labels(part, labels)
-        extras = {"true_label": self._true}
-        if alt is not None:
-            extras["alt_label"] = alt
-        return array_eval_set(
-            name,
-            self._images,
-            first,
-            self.preprocess,
-            batch_size or self.eval_batch_size,
-            ids=np.flatnonzero(self.split == part),
-            extras=extras,
-        )
+    def _eval_images(self, rows: np.ndarray) -> np.ndarray:
+        return self.preprocess.eval_images(self._array[rows])
 
 
-class TfdsTrainStream(TrainStream):
-    """Training stream read from TFDS files every epoch (ImageNet-scale datasets)."""
+class RecordTrainStream(TrainStream):
+    """Training stream over encoded images read by id from a random-access source (a TFDS
+    split in array_record files, :class:`gwa_jax.data.records.RecordSplit`); the host
+    decodes and crops each example (:meth:`Preprocess.host_train_image`)."""
 
-    quantized_images = True
-
-    def __init__(
-        self,
-        builder: tfds.core.DatasetBuilder,
-        split_name: str,
-        shard_offsets: np.ndarray,
-        prepare: str,
-        **kwargs,
-    ) -> None:
-        """Args beyond TrainStream's: the TFDS builder and split name, the canonical shard
-        offsets and the prepare command."""
+    def __init__(self, source: Any, **kwargs) -> None:
+        """``source``: anything with ``encoded(rows) -> list[bytes]`` over the id space;
+        other args as :class:`TrainStream`."""
         super().__init__(**kwargs)
-        self.builder = builder
-        self.split_name = split_name
-        self.prepare = prepare
-        self._split = tf.constant(self.split)
-        self._offsets = tf.constant(np.asarray(shard_offsets, np.int64))
-        self._labels = tf.constant(self.train_labels)
-        self._true = tf.constant(self.true_labels)
+        self.source = source
 
-    def _read(
-        self, shuffle_seed: int | None, part: int = TRAIN, decode: bool = True
-    ) -> tf.data.Dataset:
-        """(id int64, image uint8) of the ids with split code ``part``, in file order (or
-        with files shuffled by ``shuffle_seed``); the encoded image (string) if not
-        ``decode``."""
-        read_config = tfds.ReadConfig(
-            add_tfds_id=True, shuffle_seed=shuffle_seed, options=_options()
-        )
-        ds = open_split(
-            self.builder,
-            self.split_name,
-            self.prepare,
-            shuffle_files=shuffle_seed is not None,
-            read_config=read_config,
-            decoders=None if decode else {"image": tfds.decode.SkipDecoding()},
-        )
-        offsets, split = self._offsets, self._split
-        ds = ds.map(
-            lambda ex: (global_ids_tf(ex["tfds_id"], offsets), ex["image"]),
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-        )
-        return ds.filter(lambda i, image: tf.gather(split, i) == part)
+    def _images(self, rows: np.ndarray, keys: np.ndarray | None) -> np.ndarray:
+        pre = self.preprocess
+        host_keys = (fold_in_data(keys, HOST_CROP_STREAM) if keys is not None
+                     else np.zeros((len(rows), 2), np.uint32))
+        images = [pre.host_train_image(data, key)
+                  for data, key in zip(self.source.encoded(rows), host_keys, strict=True)]
+        return np.stack(images)
 
-    def dataset(self, epoch: int, start_step: int = 0) -> tf.data.Dataset:
-        rng = np.random.default_rng([self.seed, epoch])
-        file_seed, buffer_seed = (int(s) for s in rng.integers(0, 2**31 - 1, size=2))
-        example_key = epoch_key(self.seed, epoch, _EXAMPLE_STREAM)
-        batch_key = epoch_key(self.seed, epoch, _BATCH_STREAM)
-        labels, pre = self._labels, self.preprocess
+    def _eval_images(self, rows: np.ndarray) -> np.ndarray:
+        pre = self.preprocess
+        images = np.stack([pre.host_eval_image(data) for data in self.source.encoded(rows)])
+        return pre.eval_images(images)
 
-        def load_example(i, image):
-            seed = augment.fold_in(example_key, i)
-            if pre.reference:
-                image = pre.train_example(image, seed)
-            else:  # Encoded: JPEGs are decoded inside the crop window only.
-                image = pre.train_example_encoded(image, seed)
-            if not pre.on_device:
-                # uint8 in the shuffle buffer: 4x less memory (150 KB per 224 px image).
-                # With on_device the device rounds after RandAugment (finish_on_device).
-                image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
-            return {
-                "image": image,
-                "label": tf.gather(labels, i),
-                "id": i,
-                **pre.device_fields(seed),
-            }
 
-        def shuffle(ds: tf.data.Dataset) -> tf.data.Dataset:
-            return ds.shuffle(STREAM_SHUFFLE_BUFFER, seed=buffer_seed,
-                              reshuffle_each_iteration=False)
+class EpochReader:
+    """The batches of one epoch from Grain's iterator, remembering the iterator's state after
+    each batch, so that a loop that reads ahead (device prefetch) can checkpoint the state
+    after the last batch it actually trained on (:meth:`state_after`).
 
-        ds = self._read(file_seed, decode=pre.reference)
-        if pre.on_device:
-            # The buffer holds the encoded images (the float32 images before RandAugment would
-            # take 600 KB each). A shuffle's order depends only on its seed and the input
-            # order, and each example's augmentation only on its id, so shuffling before the
-            # map yields the same batches as shuffling after it.
-            ds = shuffle(ds)
-        ds = ds.map(load_example, num_parallel_calls=AUTOTUNE, deterministic=True)
-        if not pre.on_device:
-            ds = shuffle(ds)
-        ds = ds.batch(self.batch_size).take(self.steps_per_epoch)
-        ds = ds.enumerate().skip(start_step)
-        return self._finish_batches(ds, batch_key)
+    A saved state (``{"start_step": s, "grain": ...}``) resumes exactly: the remaining batches
+    (ids, keys, images) are those the interrupted run would have read.
+    """
 
-    def eval_subset(self, part: int, name: str, batch_size: int | None = None, *,
-                    labels: str = "train") -> EvalSet:
-        first, alt = self._subset_labels(part, labels)
-        first_t, true, pre = tf.constant(first), self._true, self.preprocess
-        alt_t = None if alt is None else tf.constant(alt)
+    def __init__(self, stream: TrainStream, epoch: int, start_step: int = 0,
+                 state: dict[str, Any] | None = None) -> None:
+        """Reads ``epoch`` from ``start_step``, or from a :meth:`state_after` ``state``."""
+        self.start_step = int(state["start_step"]) if state else int(start_step)
+        self._it = iter(stream.dataset(epoch, self.start_step))
+        if state:
+            self._it.set_state(state["grain"])
+        self._states: list[dict[str, Any]] = []
 
-        def load(i, encoded):
-            out = {
-                "image": pre.eval_example(pre.decode(encoded)),
-                "label": tf.gather(first_t, i),
-                "true_label": tf.gather(true, i),
-                "id": tf.cast(i, tf.int32),
-            }
-            if alt_t is not None:
-                out["alt_label"] = tf.gather(alt_t, i)
-            return out
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        for batch in self._it:
+            self._states.append(self._it.get_state())
+            yield batch
 
-        def make(b: int) -> tf.data.Dataset:
-            ds = self._read(None, part, decode=False)  # Read as the training stream reads.
-            return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).batch(b)
-
-        num = int(np.sum(self.split == part))
-        return EvalSet(name, make, num, batch_size or self.eval_batch_size)
+    def state_after(self, num_read: int) -> dict[str, Any]:
+        """The state after the first ``num_read`` batches this reader yielded (> 0)."""
+        return {"start_step": self.start_step, "grain": self._states[num_read - 1]}
