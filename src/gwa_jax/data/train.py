@@ -43,6 +43,7 @@ from typing import Any
 
 import grain
 import numpy as np
+from absl import flags
 
 from gwa_jax.data.batches import padded_positions
 from gwa_jax.data.eval import EvalSet, read_options
@@ -173,6 +174,8 @@ class TrainStream:
         ds = self.map_dataset(epoch, start_step).to_iter_dataset(
             read_options(self.read_threads, self.prefetch))
         if self.worker_processes > 0:
+            if not flags.FLAGS.is_parsed():  # Grain's workers read absl flags (defaults).
+                flags.FLAGS.mark_as_parsed()
             options = grain.MultiprocessingOptions(num_workers=self.worker_processes,
                                                    per_worker_buffer_size=self.prefetch)
             ds = ds.mp_prefetch(options, worker_init_fn=ignore_signals)
