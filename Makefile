@@ -10,7 +10,7 @@ FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 WORKDIR ?= runs/quickstart
 
-.PHONY: install data quickstart test test-all lint lock clean
+.PHONY: install prep data quickstart test test-all lint lock clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# TensorFlow for the dataset builders in data_prep/ (training and the tests never need it).
+prep: install
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[prep]'
 
 data:
 	@if [ ! -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz ]; then \

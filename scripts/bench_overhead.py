@@ -32,17 +32,15 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import jax
+import numpy as np
+import optax
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-
-from gwa_jax import models  # noqa: E402
-from gwa_jax.grad_accum import accumulating_step, multi_steps  # noqa: E402
-from gwa_jax.run_files import emit_report  # noqa: E402
-from gwa_jax.sharding import make_mesh, put_batch, replicated  # noqa: E402
-from gwa_jax.train import EpochBuffers, create_train_state, make_train_step  # noqa: E402
+from gwa_jax import models
+from gwa_jax.grad_accum import accumulating_step, multi_steps
+from gwa_jax.run_files import emit_report
+from gwa_jax.sharding import make_mesh, put_batch, replicated
+from gwa_jax.train import EpochBuffers, create_train_state, make_train_step
 
 PRESETS = {  # model -> (image size, channels, classes, batch size)
     "vit_fmnist": (28, 1, 10, 128),

@@ -13,16 +13,13 @@ epoch and stops early.
 from __future__ import annotations
 
 import argparse
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import jax
+import numpy as np
+import optax
+from flax import nnx
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from flax import nnx  # noqa: E402
-
-from gwa_jax import (  # noqa: E402
+from gwa_jax import (
     EpochAlignment,
     EpochTracker,
     SampleBuffer,

@@ -22,31 +22,30 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import jax
+import numpy as np
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from gwa_jax import models  # noqa: E402
-from gwa_jax.accumulator import summarize_scores  # noqa: E402
-from gwa_jax.checkpoints import RunCheckpoints  # noqa: E402
-from gwa_jax.data import build_data  # noqa: E402
-from gwa_jax.optim import make_optimizer  # noqa: E402
-from gwa_jax.run_files import (  # noqa: E402
+from gwa_jax import models
+from gwa_jax.accumulator import summarize_scores
+from gwa_jax.checkpoints import RunCheckpoints
+from gwa_jax.data import build_data
+from gwa_jax.optim import make_optimizer
+from gwa_jax.run_files import (
     MetricsLog,
     emit_report,
     save_npy,
 )
-from gwa_jax.sharding import make_mesh, prefetch_to_mesh, put_batch, replicated  # noqa: E402
-from gwa_jax.train import (  # noqa: E402
+from gwa_jax.sharding import make_mesh, prefetch_to_mesh, put_batch, replicated
+from gwa_jax.train import (
     EpochBuffers,
     create_train_state,
     eval_step,
+    finish_then,
     make_train_step,
     model_overrides,
 )
-from gwa_jax.trainer import evaluate_accuracy  # noqa: E402
-from gwa_jax.uncertainty import gwa_standard_error  # noqa: E402
+from gwa_jax.trainer import evaluate_accuracy
+from gwa_jax.uncertainty import gwa_standard_error
 
 
 def _load_config(path: str):
@@ -77,7 +76,8 @@ def main() -> None:
     tx, _ = make_optimizer(config.optim, config.total_steps)
     state = jax.device_put(create_train_state(model, tx, tuple(info.image_shape), 0), repl)
     buffers = jax.device_put(EpochBuffers.create(info.num_ids), repl)
-    step = jax.jit(make_train_step(), donate_argnums=(0, 1), out_shardings=(repl, repl))
+    step = jax.jit(finish_then(make_train_step(), data.train.device_finish(), batch_arg=2),
+                   donate_argnums=(0, 1), out_shardings=(repl, repl))
     eval_fn = jax.jit(lambda params, b: eval_step(model.apply, params, b))
     n = info.steps_per_epoch
 
