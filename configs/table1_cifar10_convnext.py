@@ -43,7 +43,7 @@ def get_config(arg: str | None = None):
     c.dataset.image_size = 32
     c.dataset.test_sets = ("cifar10_corrupted",) if a.corrupted else ()
 
-    # Resize, RandAugment, crop and flip run in JAX in the train step (implies on_device).
+    # Resize, RandAugment, crop and flip run in JAX in the train step.
     c.augment.crop = "resize_crop"
     c.augment.resize_to = 36
     c.augment.flip = True

@@ -18,9 +18,9 @@ Arguments (``--config FILE:ARG``, comma separated, all optional):
     gwa-train --config configs/table1_imagenet_vit.py:split=0.01,seed=2 \\
         --workdir runs/table1_imagenet_vit/split0.01_seed2
 
-The host decodes and crops; RandAugment, the flip and mixup run in JAX inside the jitted
-train step (``augment.on_device`` is implied). ``--config.augment.randaug_ops=timm14`` selects
-the 14-op timm list instead (on the host, or on the device with ``augment.on_device``).
+The host decodes the JPEGs (array_record files prepared by ``data_prep/imagenet2012.py``)
+and draws the inception crop; RandAugment, the flip and mixup run in JAX inside the jitted
+train step. ``--config.augment.randaug_ops=timm14`` selects the 14-op timm list instead.
 """
 
 from gwa_jax.config_base import default_config

@@ -193,6 +193,32 @@ def test_sigterm_mid_epoch_then_resume_matches(reference, tmp_path):
     assert not checkpoint_steps(work, "interrupted")
 
 
+def test_sigint_with_grain_worker_processes_is_one_line_and_resumes_from_the_state(
+        reference, tmp_path):
+    """Grain worker processes read the batches: Ctrl-C mid-epoch still gives one line and no
+    worker traceback (the workers ignore SIGINT), the mid-epoch checkpoint holds the input
+    iterator's state, and the rerun reads exactly the remaining batches (ends identical to
+    the threads-only reference)."""
+    import json
+
+    work = tmp_path / "workers"
+    argv = command(work, "--config.dataset.worker_processes=2")
+    run = GwaTrain(argv)
+    try:
+        run.wait_for(step_line(STEPS_PER_EPOCH + 3))
+        run.send(SIGINT)
+        line = assert_one_clean_line(run.finish(), run.stderr, SIGINT)
+    finally:
+        run.kill()
+    step, epoch = interrupted_at(line, SIGINT)
+    assert epoch == 2
+    [meta_file] = (work / "checkpoints" / "interrupted").glob(f"{step}/meta/metadata")
+    state = json.loads(meta_file.read_text())["data_state"]
+    assert state["start_step"] == 0 and state["grain"]
+    last = rerun_matches(work, reference, argv)
+    assert f"Resuming mid-epoch 2 at step {step}" in last.stderr
+
+
 @requires_fmnist
 def test_sigint_while_an_epoch_is_queued_stops_mid_epoch(reference, tmp_path):
     """One progress line every 25 steps: after step 25's line (epoch 2) nothing but the loop

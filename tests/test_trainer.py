@@ -188,7 +188,8 @@ def test_missing_dataset_is_one_line(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("gwa-train:")]
-    assert len(errors) == 1 and "not prepared" in errors[0] and "tfds build cifar10" in errors[0]
+    assert len(errors) == 1 and "not prepared" in errors[0]
+    assert "data_prep/tfds_build.py cifar10" in errors[0]
     assert "Traceback" not in proc.stderr
 
 

@@ -37,28 +37,6 @@ CROPS = ("none", "pad_crop", "inception", "resize_crop")
 RANDAUG_OPS = ("authors", "timm14")
 
 
-def resize_bilinear_np(images: np.ndarray, size: int) -> np.ndarray:
-    """float32 (B, H, W, C) -> (B, size, size, C): the arithmetic of
-    :func:`gwa_jax.data.augment_jax.resize_bilinear` (``tf.image.resize`` bilinear, half-pixel
-    centres, no antialias) in numpy."""
-
-    def axis(n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        src = (np.arange(size, dtype=np.float32) + np.float32(0.5)) * np.float32(n_in / size)
-        src = src - np.float32(0.5)
-        lower = np.floor(src)
-        lo = np.clip(lower, 0, n_in - 1).astype(np.int64)
-        hi = np.clip(np.ceil(src), 0, n_in - 1).astype(np.int64)
-        return lo, hi, (src - lower).astype(np.float32)
-
-    y_lo, y_hi, y_lerp = axis(images.shape[1])
-    x_lo, x_hi, x_lerp = axis(images.shape[2])
-    xl = x_lerp[None, None, :, None]
-    rows_lo, rows_hi = images[:, y_lo], images[:, y_hi]
-    top = rows_lo[:, :, x_lo] + (rows_lo[:, :, x_hi] - rows_lo[:, :, x_lo]) * xl
-    bottom = rows_hi[:, :, x_lo] + (rows_hi[:, :, x_hi] - rows_hi[:, :, x_lo]) * xl
-    return top + (bottom - top) * y_lerp[None, :, None, None]
-
-
 def to_model_range(images: np.ndarray) -> np.ndarray:
     """uint8 / float (..., C) in [0, 255] -> float32 in [-1, 1] (``x / 127.5 - 1``)."""
     return np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1.0)
@@ -201,7 +179,9 @@ class Preprocess:
         come from :meth:`host_eval_image`."""
         x = np.asarray(images, np.float32)
         if x.shape[1] != self.size or x.shape[2] != self.size:
-            x = resize_bilinear_np(x, self.size)
+            from gwa_jax.data.host_image import resize_bilinear
+
+            x = np.stack([resize_bilinear(image, self.size) for image in x])
         return to_model_range(x)
 
     # --- device -------------------------------------------------------------------------------

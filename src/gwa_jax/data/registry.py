@@ -119,7 +119,8 @@ class DatasetSpec:
 
 
 def _tfds_build(name: str) -> str:
-    return f"tfds build {name} --data_dir=$TFDS_DATA_DIR (TFDS downloads it automatically)"
+    return (f"python data_prep/tfds_build.py {name} --data_dir=$TFDS_DATA_DIR (array_record; "
+            "TFDS downloads it automatically; needs pip install -e '.[prep]')")
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -134,7 +135,8 @@ DATASETS: dict[str, DatasetSpec] = {
             train_split="train",
             test_split="test",
             prepare="sudo apt-get install -y dataset-fashion-mnist (or set GWA_FMNIST_DIR to a "
-            "directory holding the four idx files, or run: tfds build fashion_mnist)",
+            "directory holding the four idx files, or run: python data_prep/tfds_build.py "
+            "fashion_mnist)",
             noise_map="fashion_mnist",
         ),
         DatasetSpec(
