@@ -1,13 +1,22 @@
-"""The JAX augmentation (``gwa_jax.data.augment_jax``) against the TensorFlow ops it mirrors."""
+"""The JAX augmentation (``gwa_jax.data.augment_jax``) against the TensorFlow ops it mirrors; their
+outputs are read from ``tests/fixtures/tf_references.npz`` (``make_tf_references.py`` there)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import TFReferences
 from gwa_jax.data import augment_jax as A
-from gwa_jax.data.randaugment import OPS, _apply, _index_tables
-from gwa_jax.data.tf_setup import tf
+
+INDEX_TABLE_SIZES = [(28, 28), (32, 32), (24, 30)]
+REFS = TFReferences([
+    "augment/op_names", "augment/op_levels", "augment/index_table_strengths",
+    *(f"augment/index_tables_{h}x{w}" for h, w in INDEX_TABLE_SIZES),
+    *(f"augment/op_{kind}_c{c}" for kind in ("images", "outputs") for c in (1, 3)),
+    "augment/draw_image", "augment/draw_levels", "augment/draw_candidates",
+    *(f"augment/{name}_{kind}" for name in ("resize", "chain") for kind in ("image", "resized_36")),
+])
 
 # XLA contracts ``degenerate + factor * (image - degenerate)`` (and the grey sums / the 3x3
 # smoothing) into fused multiply-adds, one rounding where TensorFlow's kernels round twice, and
@@ -20,12 +29,15 @@ FMA_RTOL = 1e-6
 apply_op = jax.jit(A.apply_op)
 
 
-def _tf_op(op: int, image: np.ndarray, level: float) -> np.ndarray:
-    s = abs(level)
-    index_map = _index_tables(image.shape[0], image.shape[1], s)[int(level > 0),
-                                                                 min(max(op - 1, 0), 4)]
-    return _apply(tf.constant(op), tf.constant(image), tf.constant(np.float32(level)),
-                  tf.constant(index_map)).numpy()
+def test_tf_references_hold_every_array_this_file_reads():
+    REFS.check()
+
+
+def _ops() -> tuple[str, ...]:
+    """The op names, in the order of the references' op axis (that of ``A.OPS``)."""
+    names = tuple(REFS["augment/op_names"].tolist())
+    assert names == A.OPS, (names, A.OPS)
+    return names
 
 
 def _jax_op(op: int, image: np.ndarray, level: float) -> np.ndarray:
@@ -36,46 +48,50 @@ def _jax_op(op: int, image: np.ndarray, level: float) -> np.ndarray:
 
 
 def _same(op: int, got: np.ndarray, want: np.ndarray) -> bool:
-    if OPS[op] in FMA_OPS:
+    if A.OPS[op] in FMA_OPS:
         return np.allclose(got, want, rtol=FMA_RTOL, atol=FMA_TOL)
     return np.array_equal(got, want)
 
 
-def _images(channels: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(channels)
-    ints = rng.integers(0, 256, (28, 28, channels)).astype(np.float32)
-    # Fractional values, as after a blend in an earlier layer; and a low-contrast image.
-    frac = np.clip(ints + rng.uniform(-0.5, 0.5, ints.shape), 0, 255).astype(np.float32)
-    flat = rng.integers(100, 104, (28, 28, channels)).astype(np.float32)
-    # One fractional level per image: equalize's step is 0 and it returns the image unchanged.
-    constant = np.full((28, 28, channels), 77.3, np.float32)
-    return [ints, frac, flat, constant]
-
-
-@pytest.mark.parametrize("h,w", [(28, 28), (32, 32), (24, 30)])
+@pytest.mark.parametrize("h,w", INDEX_TABLE_SIZES)
 def test_geometric_index_tables_equal_tensorflows(h, w):
-    for strength in (0.1, 1.0, 1.5):
-        np.testing.assert_array_equal(A.geometric_index_tables(h, w, strength),
-                                      _index_tables(h, w, strength))
+    strengths = REFS["augment/index_table_strengths"].tolist()
+    assert strengths == [0.1, 1.0, 1.5]
+    for strength, want in zip(strengths, REFS[f"augment/index_tables_{h}x{w}"], strict=True):
+        np.testing.assert_array_equal(A.geometric_index_tables(h, w, strength), want)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_every_op_matches_tensorflow(channels):
-    for image in _images(channels):
-        for level in (-0.1, 0.1, -1.0, 1.0):
-            for op, name in enumerate(OPS):
-                want, got = _tf_op(op, image, level), _jax_op(op, image, level)
+    # Four (16, 20, C) images: integer levels; fractional levels, as after a blend in an earlier
+    # layer; a low-contrast image; one fractional level everywhere (equalize's step is 0 and it
+    # returns the image unchanged).
+    images = REFS[f"augment/op_images_c{channels}"]
+    outputs = REFS[f"augment/op_outputs_c{channels}"]  # (image, level, op, H, W, C)
+    levels = REFS["augment/op_levels"].tolist()
+    ops = _ops()
+    assert levels == [-0.1, 0.1, -1.0, 1.0] and images.shape == (4, 16, 20, channels)
+    assert outputs.shape == (len(images), len(levels), len(ops), *images.shape[1:])
+    for image, per_image in zip(images, outputs, strict=True):
+        for level, per_level in zip(levels, per_image, strict=True):
+            for op, (name, want) in enumerate(zip(ops, per_level, strict=True)):
+                got = _jax_op(op, image, level)
                 assert _same(op, got, want), (name, level, np.abs(got - want).max())
 
 
 def test_randaugment_draws_an_op_and_sign_per_layer_uniformly():
     # Three channels (colour is the identity on one) and a range short of 0-255 (autocontrast
     # would be the identity): every op gives another image.
-    image = np.random.default_rng(5).integers(20, 230, (28, 28, 3)).astype(np.float32)
-    candidates = {(op, sign): _tf_op(op, image, sign * 0.5)
-                  for op in range(len(OPS)) for sign in (-1, 1)}
+    image = REFS["augment/draw_image"]
+    assert image.shape == (28, 28, 3) and image.min() >= 20 and image.max() < 230
+    levels = REFS["augment/draw_levels"].tolist()
+    assert levels == [-0.5, 0.5]  # Magnitude 5.
+    candidates = {(op, int(np.sign(level))): want
+                  for op, per_op in enumerate(REFS["augment/draw_candidates"])
+                  for level, want in zip(levels, per_op, strict=True)}
+    assert len(candidates) == 2 * len(_ops())
     ra = jax.jit(lambda x, k: A.randaugment(x, k, num_ops=1, magnitude=5))
-    counts = np.zeros(len(OPS), int)
+    counts = np.zeros(len(A.OPS), int)
     signs = []
     for k in jax.random.split(jax.random.key(0), 560):
         out = np.asarray(ra(jnp.asarray(image), k))
@@ -134,10 +150,10 @@ def test_augmentation_is_a_function_of_seed_epoch_and_id():
 
 
 def test_resize_bilinear_equals_tensorflows():
-    rng = np.random.default_rng(5)
-    image = rng.integers(0, 256, (32, 32, 3)).astype(np.float32)
+    image = REFS["augment/resize_image"]  # (32, 32, 3), integer levels.
     ours = np.asarray(jax.jit(A.resize_bilinear, static_argnums=1)(jnp.asarray(image), 36))
-    theirs = tf.image.resize(image, [36, 36], method="bilinear", antialias=False).numpy()
+    theirs = REFS["augment/resize_resized_36"]  # tf.image.resize, bilinear, no antialiasing.
+    assert theirs.shape == (36, 36, 3)
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)
     # Truncated to uint8 levels as the authors' get_resize: the same levels almost everywhere.
     assert np.mean(np.floor(ours) == np.floor(theirs)) > 0.999
@@ -152,12 +168,11 @@ def _draws(op: int, offset, flip: bool, positive: bool = True) -> A.ChainDraws:
 
 def test_authors_cifar_chain_resizes_then_randaugments_then_crops_then_flips():
     from gwa_jax.data import randaugment_jax as ra
-    rng = np.random.default_rng(6)
-    image = rng.integers(0, 256, (32, 32, 3)).astype(np.float32)
+    image = REFS["augment/chain_image"]  # (32, 32, 3), integer levels.
     chain = A.AuthorsChain(num_layers=2, magnitude=1.0, crop="resize_crop", resize_to=36,
                            crop_size=32, flip=True)
-    resized = np.floor(np.clip(tf.image.resize(image, [36, 36], method="bilinear").numpy(),
-                               0, 255))
+    # tf.image.resize (bilinear) to 36 px, truncated to uint8 levels as the authors' get_resize.
+    resized = np.floor(np.clip(REFS["augment/chain_resized_36"], 0, 255))
     # TranslateX by +10 px on the 36 px image (reflected), crop at (1, 3), then the flip.
     shifted = np.asarray(ra.translate_x(jnp.asarray(resized), 10.0))
     expected = shifted[1:33, 3:35][:, ::-1]

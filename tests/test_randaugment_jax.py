@@ -1,13 +1,15 @@
 """The authors' RandAugment in JAX (gwa_jax.data.randaugment_jax): every op against hand-computed
 values on small images, and against TensorFlow ops that apply the authors' formula to uint8
-images (the TF Model Garden ops the authors call, rebuilt from tf.image / tf.raw_ops here)."""
+images (the TF Model Garden ops the authors call, rebuilt from tf.image / tf.raw_ops in
+``tests/fixtures/tf_reference_ops.py``; their outputs are read from
+``tests/fixtures/tf_references.npz``, written by ``make_tf_references.py`` there)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from conftest import TFReferences
 from gwa_jax.data import randaugment_jax as ra
 
 
@@ -29,116 +31,49 @@ def _jax(op, image: np.ndarray, *args) -> np.ndarray:
 # --- TensorFlow references: the authors' formulas on uint8 tensors ------------------------------
 
 
-def _tf_blend(image1, image2, factor):
-    temp = tf.cast(image1, tf.float32) + factor * (tf.cast(image2, tf.float32)
-                                                   - tf.cast(image1, tf.float32))
-    return tf.cast(tf.clip_by_value(temp, 0.0, 255.0), tf.uint8)
-
-
-def _tf_transform(image, t):
-    """ImageProjectiveTransformV3 on the image plus an alpha channel, nearest, reflect; the
-    alpha channel is never 0 (checked), so unwrap's 128 fill never applies."""
-    wrapped = tf.concat([image, tf.ones_like(image[..., :1])], -1)[None]
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=wrapped, transforms=tf.constant([list(t) + [0.0, 0.0]], tf.float32),
-        output_shape=tf.shape(image)[:2], fill_value=0.0, fill_mode="REFLECT",
-        interpolation="NEAREST")[0]
-    assert int(tf.reduce_min(out[..., 3])) == 1
-    return out[..., :3]
-
-
-def _tf_rotation(degrees, h, w):
-    r = tf.constant(degrees, tf.float32) * (np.pi / 180.0)
-    c, s = tf.cos(r), tf.sin(r)
-    x_off = ((w - 1) - (c * (w - 1) - s * (h - 1))) / 2.0
-    y_off = ((h - 1) - (s * (w - 1) + c * (h - 1))) / 2.0
-    return [float(v) for v in (c, -s, x_off, s, c, y_off)]
-
-
-def _tf_sharpness(image, factor):
-    x = tf.cast(image, tf.float32)[None]
-    kernel = tf.constant([[1, 1, 1], [1, 5, 1], [1, 1, 1]], tf.float32, [3, 3, 1, 1]) / 13.0
-    smooth = tf.nn.depthwise_conv2d(x, tf.tile(kernel, [1, 1, 3, 1]), [1, 1, 1, 1], "VALID")
-    smooth = tf.cast(tf.clip_by_value(smooth, 0.0, 255.0), tf.uint8)[0]
-    mask = tf.pad(tf.ones_like(smooth), [[1, 1], [1, 1], [0, 0]])
-    result = tf.where(mask == 1, tf.pad(smooth, [[1, 1], [1, 1], [0, 0]]), image)
-    return _tf_blend(result, image, factor)
-
-
-def _tf_contrast(image, factor):
-    degenerate = tf.cast(tf.image.rgb_to_grayscale(image), tf.int32)
-    hist = tf.histogram_fixed_width(degenerate, [0, 255], nbins=256)
-    mean = tf.reduce_sum(tf.cast(hist, tf.float32)) / 256.0
-    degenerate = tf.cast(tf.clip_by_value(tf.ones_like(degenerate, tf.float32) * mean, 0, 255),
-                         tf.uint8)
-    return _tf_blend(tf.image.grayscale_to_rgb(degenerate), image, factor)
-
-
-def _tf_equalize_channel(im):
-    im = tf.cast(im, tf.int32)
-    histo = tf.histogram_fixed_width(im, [0, 255], nbins=256)
-    nonzero = tf.reshape(tf.gather(histo, tf.where(histo != 0)), [-1])
-    step = (tf.reduce_sum(nonzero) - nonzero[-1]) // 255
-    if int(step) == 0:
-        return tf.cast(im, tf.uint8)
-    lut = (tf.cumsum(histo) + step // 2) // step
-    lut = tf.clip_by_value(tf.concat([[0], lut[:-1]], 0), 0, 255)
-    return tf.cast(tf.gather(lut, im), tf.uint8)
-
-
-def _tf_auto_contrast_channel(im):
-    lo = tf.cast(tf.reduce_min(im), tf.float32)
-    hi = tf.cast(tf.reduce_max(im), tf.float32)
-    if float(hi) <= float(lo):
-        return im
-    scale = 255.0 / (hi - lo)
-    return tf.cast(tf.clip_by_value(tf.cast(im, tf.float32) * scale - lo * scale, 0, 255),
-                   tf.uint8)
-
-
 M1, M10 = ra.op_args(1.0), ra.op_args(10.0)
 
+#: name -> (op, its arguments); the references were computed at the same arguments.
 TF_CASES = {
-    "invert": (ra.invert, (), lambda x: 255 - x),
-    "posterize_m1": (ra.posterize, (M1.posterize_bits,), lambda x: tf.bitwise.left_shift(
-        tf.bitwise.right_shift(x, 8 - M1.posterize_bits), 8 - M1.posterize_bits)),
-    "posterize_m10": (ra.posterize, (M10.posterize_bits,), lambda x: tf.bitwise.left_shift(
-        tf.bitwise.right_shift(x, 8 - M10.posterize_bits), 8 - M10.posterize_bits)),
-    "solarize_m1": (ra.solarize, (M1.solarize_threshold,),
-                    lambda x: tf.where(x < M1.solarize_threshold, x, 255 - x)),
-    "solarize_m10": (ra.solarize, (M10.solarize_threshold,),
-                     lambda x: tf.where(x < M10.solarize_threshold, x, 255 - x)),
-    "solarize_add": (ra.solarize_add, (M1.solarize_addition,), lambda x: tf.where(
-        x < 128, tf.cast(tf.clip_by_value(tf.cast(x, tf.int64) + 11, 0, 255), tf.uint8), x)),
-    "color": (ra.color, (M1.enhance,), lambda x: _tf_blend(
-        tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(x)), x, M1.enhance)),
-    "contrast": (ra.contrast, (M1.enhance,), lambda x: _tf_contrast(x, M1.enhance)),
-    "brightness": (ra.brightness, (M10.enhance,), lambda x: _tf_blend(tf.zeros_like(x), x,
-                                                                       M10.enhance)),
-    "sharpness": (ra.sharpness, (M1.enhance,), lambda x: _tf_sharpness(x, M1.enhance)),
-    "sharpness_m10": (ra.sharpness, (M10.enhance,), lambda x: _tf_sharpness(x, M10.enhance)),
-    "equalize": (ra.equalize, (), lambda x: tf.stack(
-        [_tf_equalize_channel(x[..., c]) for c in range(3)], -1)),
-    "auto_contrast": (ra.auto_contrast, (), lambda x: tf.stack(
-        [_tf_auto_contrast_channel(x[..., c]) for c in range(3)], -1)),
-    "translate_x": (ra.translate_x, (10.0,), lambda x: _tf_transform(x, [1, 0, 10, 0, 1, 0])),
-    "translate_y": (ra.translate_y, (-10.0,), lambda x: _tf_transform(x, [1, 0, 0, 0, 1, -10])),
-    "translate_x_far": (ra.translate_x, (-100.0,),
-                        lambda x: _tf_transform(x, [1, 0, -100, 0, 1, 0])),
-    "shear_x": (ra.shear_x, (0.03,), lambda x: _tf_transform(x, [1, 0.03, 0, 0, 1, 0])),
-    "shear_y": (ra.shear_y, (-0.3,), lambda x: _tf_transform(x, [1, 0, 0, -0.3, 1, 0])),
-    "rotate": (ra.rotate, (3.0,), lambda x: _tf_transform(x, _tf_rotation(3.0, 36, 36))),
-    "rotate_m10": (ra.rotate, (-30.0,), lambda x: _tf_transform(x, _tf_rotation(-30.0, 36, 36))),
+    "invert": (ra.invert, ()),
+    "posterize_m1": (ra.posterize, (M1.posterize_bits,)),
+    "posterize_m10": (ra.posterize, (M10.posterize_bits,)),
+    "solarize_m1": (ra.solarize, (M1.solarize_threshold,)),
+    "solarize_m10": (ra.solarize, (M10.solarize_threshold,)),
+    "solarize_add": (ra.solarize_add, (M1.solarize_addition,)),
+    "color": (ra.color, (M1.enhance,)),
+    "contrast": (ra.contrast, (M1.enhance,)),
+    "brightness": (ra.brightness, (M10.enhance,)),
+    "sharpness": (ra.sharpness, (M1.enhance,)),
+    "sharpness_m10": (ra.sharpness, (M10.enhance,)),
+    "equalize": (ra.equalize, ()),
+    "auto_contrast": (ra.auto_contrast, ()),
+    "translate_x": (ra.translate_x, (10.0,)),
+    "translate_y": (ra.translate_y, (-10.0,)),
+    "translate_x_far": (ra.translate_x, (-100.0,)),
+    "shear_x": (ra.shear_x, (0.03,)),
+    "shear_y": (ra.shear_y, (-0.3,)),
+    "rotate": (ra.rotate, (3.0,)),
+    "rotate_m10": (ra.rotate, (-30.0,)),
 }
+
+REFS = TFReferences(["randaugment/images", *(f"randaugment/{name}/{kind}" for name in TF_CASES
+                                             for kind in ("args", "outputs"))])
+
+
+def test_tf_references_hold_every_array_this_file_reads():
+    REFS.check()
 
 
 @pytest.mark.parametrize("name", sorted(TF_CASES))
 def test_op_matches_the_tensorflow_formula(name):
-    op, args, reference = TF_CASES[name]
-    for seed in range(3):
-        image = _image(36, 36, seed)
+    op, args = TF_CASES[name]
+    assert tuple(REFS[f"randaugment/{name}/args"].tolist()) == args
+    images, outputs = REFS["randaugment/images"], REFS[f"randaugment/{name}/outputs"]
+    assert images.shape == (3, 36, 36, 3) and outputs.shape == images.shape
+    assert images.dtype == outputs.dtype == np.uint8
+    for seed, (image, theirs) in enumerate(zip(images, outputs, strict=True)):
         ours = _jax(op, image, *args)
-        theirs = reference(tf.constant(image)).numpy()
         diff = np.abs(ours.astype(int) - theirs.astype(int))
         # Float sums in another order (grey, conv) may cross an integer: one level, rarely.
         assert diff.max() <= 1 and np.mean(diff == 0) >= 0.995, (name, seed, diff.max())
