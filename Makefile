@@ -45,13 +45,14 @@ test-all: install data
 lint: install
 	$(BIN)/ruff check .
 
-# Resolve pyproject's ranges afresh in .venv-lock, write the versions to $(CONSTRAINTS),
-# then run the tests on them (commit the file only if they pass).
+# Resolve pyproject's ranges afresh in .venv-lock (with the [prep] extra, so that its
+# TensorFlow is pinned too), write the versions to $(CONSTRAINTS), then run the tests on them
+# (commit the file only if they pass).
 lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install -q --upgrade pip
-	.venv-lock/bin/python -m pip install -q -e '.[dev]'
+	.venv-lock/bin/python -m pip install -q -e '.[dev,prep]'
 	{ echo "# Exact versions that passed the test suite (make test). Refresh: make lock"; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable; } > $(CONSTRAINTS)
 	rm -rf .venv-lock

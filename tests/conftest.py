@@ -1,13 +1,14 @@
-"""Shared pytest set-up: CPU only, quiet TensorFlow, float64 available on request; the
-TensorFlow reference values of the augmentation tests."""
+"""Shared pytest set-up: CPU only, float64 available on request; the TensorFlow reference
+values of the augmentation tests and the tiny prepared TFDS datasets of tests/fixtures/tfds (a
+fresh copy per test)."""
 
 import functools
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 import numpy as np  # noqa: E402
@@ -55,3 +56,48 @@ class TFReferences:
             raise KeyError(f"{key!r} is read but not declared among this file's TF references")
         self.check()
         return _tf_reference_arrays()[key]
+
+
+# --- Tiny prepared TFDS datasets (tests/fixtures/make_tfds_fixtures.py) -----------------------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TFDS_FIXTURES = FIXTURES / "tfds"
+
+
+@pytest.fixture(scope="session")
+def tfds_expected() -> dict:
+    """The values ``make_tfds_fixtures.py`` wrote into the fixture datasets (its docstring)."""
+    with np.load(FIXTURES / "tfds_expected.npz") as data:
+        return {key: data[key] for key in data.files}
+
+
+@pytest.fixture
+def tfds_dir(tmp_path, monkeypatch) -> Path:
+    """A copy of ``tests/fixtures/tfds`` in ``tmp_path`` to use as the TFDS data_dir; label
+    indices are cached inside it (``<copy>/gwa_jax_index``), never in the fixtures."""
+    monkeypatch.delenv("GWA_INDEX_DIR", raising=False)
+    monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
+    return Path(shutil.copytree(TFDS_FIXTURES, tmp_path / "tfds"))
+
+
+#: The CIFAR-10-C configs the fixture holds (TFDS names).
+CIFAR10_CORRUPTED_FIXTURE = tuple(
+    sorted(p.name for p in (TFDS_FIXTURES / "cifar10_corrupted").iterdir()))
+
+
+@pytest.fixture
+def fixture_corruptions(monkeypatch) -> dict[str, tuple[str, str]]:
+    """Restricts build_data's expansion of corrupted datasets to the CIFAR-10-C configs of the
+    fixture (:data:`CIFAR10_CORRUPTED_FIXTURE`); returns those test sets
+    ``{key: (tfds name, group)}`` as :func:`gwa_jax.data.registry.corrupted_test_sets` names
+    them."""
+    from gwa_jax.data import build, registry
+
+    written = {f"cifar10_corrupted/{c}" for c in CIFAR10_CORRUPTED_FIXTURE}
+
+    def fixture_sets(name: str) -> dict[str, tuple[str, str]]:
+        sets = registry.corrupted_test_sets(name)
+        return {key: value for key, value in sets.items() if value[0] in written}
+
+    monkeypatch.setattr(build, "corrupted_test_sets", fixture_sets)
+    return fixture_sets("cifar10_corrupted")

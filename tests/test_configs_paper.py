@@ -1,6 +1,8 @@
 """The paper configs in configs/: Table 4 values, argument parsing, validation of every run
 the sweeps plan, model construction at full size (jax.eval_shape) and one real train step
-through each config's own input pipeline (tfds.testing.mock_data, offline) at batch 2.
+through each config's own input pipeline at batch 2, on the tiny prepared TFDS datasets of
+tests/fixtures/tfds (array_record, read without TensorFlow; CIFAR-10-C cut to the fixture's four
+configs, one per corruption group).
 
 Reduced sizes, to keep XLA compile times low on a 2-core CPU: the step runs at batch 2 with
 the config's model name, width, stem and image size, but the 224 px models and ConvNeXt-Pico
@@ -18,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from gwa_jax import models
 from gwa_jax.config_check import validate
@@ -213,22 +214,23 @@ def test_model_builds_at_full_size(name, num_classes, size):
 # --- one train step through each config's own pipeline --------------------------------------------
 
 
-def one_step(config, tmp_path, *, num_examples: int = 20, image_size: int | None = None,
-             shallow: dict | None = None):
-    """Builds the config's data (mock tfds or offline files) and model (``shallow``: depth
-    overrides) and runs one jitted train step at batch 2; returns the data and the batch."""
+def one_step(config, data_dir, *, image_size: int | None = None, shallow: dict | None = None):
+    """Builds the config's data (the fixture's TFDS datasets or offline files in ``data_dir``)
+    and model (``shallow``: depth overrides) and runs one jitted train step at batch 2; returns
+    the data and the finished batch."""
     c = config.copy_and_resolve_references()
     c.batch_size, c.eval_batch_size = 2, 4
-    c.dataset.data_dir = str(tmp_path)
+    c.dataset.data_dir = str(data_dir)
     if image_size is not None:
         c.dataset.image_size = image_size
     c.model.init_from = None
-    with tfds.testing.mock_data(num_examples=num_examples):
-        data = build_data(c)
-        batch = next(iter(data.train.epoch(1)))
-    finish = data.train.device_finish()  # The authors' chain and mixup run in the step.
-    if finish is not None:
-        batch = jax.device_get(jax.jit(finish)(batch))
+    data = build_data(c)
+    host = next(iter(data.train.epoch(1)))
+    assert host["image"].dtype == np.uint8
+    assert host["image"].shape == (2, *data.train.preprocess.host_shape)
+    # The augmentation (the authors' chain, crops, flips) and mixup run in the step.
+    batch = jax.device_get(jax.jit(data.train.device_finish())(host))
+    assert batch["image"].dtype == np.float32 and "aug_key" not in batch
     model = models.create(c.model.name, data.info.num_classes, **model_overrides(c.model),
                           **(shallow or {}))
     tx, _ = make_optimizer(c.optim, c.total_steps)
@@ -257,15 +259,16 @@ STEP_CASES = {
 
 
 @pytest.mark.parametrize("case", list(STEP_CASES))
-def test_one_train_step_through_the_config_pipeline(case, tmp_path):
+def test_one_train_step_through_the_config_pipeline(case, tfds_dir, fixture_corruptions):
     name, arg, size, shallow = STEP_CASES[case]
     config = cfg(name, arg)
-    data, batch = one_step(config, tmp_path, image_size=size, shallow=shallow)
+    data, batch = one_step(config, tfds_dir, image_size=size, shallow=shallow)
     expected = size or config.dataset.image_size
     assert batch["image"].shape[1:3] == (expected, expected)
     if config.augment.mixup:
         assert batch["target"].shape == (2, data.info.num_classes)
     if "cifar10_corrupted" in config.dataset.test_sets:
+        assert set(data.tests) == {"test", *fixture_corruptions}
         groups = set(data.corruption_groups.values())
         assert groups == {"Blur", "Digital", "Noise", "Weather"}
     if config.dataset.name == "imagenet2012":

@@ -4,7 +4,6 @@ import itertools
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from gwa_jax.config_base import default_config
 from gwa_jax.data import DatasetNotFoundError, build_data, idx
@@ -208,18 +207,30 @@ def test_unknown_dataset_lists_valid_names():
         build_data(c)
 
 
-def test_fashion_mnist_falls_back_to_tfds(monkeypatch, tmp_path):
+def test_fashion_mnist_falls_back_to_tfds(monkeypatch, tmp_path, tfds_dir, tfds_expected):
+    # No idx files anywhere: the TFDS fashion_mnist of the data_dir (tests/fixtures/tfds).
     monkeypatch.setattr(idx, "DEFAULT_FMNIST_DIR", str(tmp_path / "missing"))
     c = config()
     c.batch_size = 4
-    c.dataset.data_dir = str(tmp_path)
-    with tfds.testing.mock_data(num_examples=20):
-        data = build_data(c)
-        batch = take(data.train, 0, 1)[0]
-        test = next(iter(data.tests["test"]))
-    assert data.info.source.startswith("tfds:fashion_mnist")
+    c.dataset.data_dir = str(tfds_dir)
+    data = build_data(c)
+    batches = take(data.train, 0, 5)
+    test = list(data.tests["test"])
+    assert data.info.source == "tfds:fashion_mnist:3.0.1 (array_record)"
     assert data.info.num_ids == 20 and data.info.steps_per_epoch == 5
-    assert batch["image"].shape == (4, 28, 28, 1) and test["image"].shape[1:] == (28, 28, 1)
+    np.testing.assert_array_equal(data.meta["true_labels"],
+                                  tfds_expected["fashion_mnist:train:label"])
+    assert all(b["image"].shape == (4, 28, 28, 1) and b["image"].dtype == np.uint8
+               for b in batches)
+    images = {int(i): image for b in batches for i, image in zip(b["id"], b["image"], strict=True)}
+    assert sorted(images) == list(range(20))
+    for i in tfds_expected["fashion_mnist:train:pixel_ids"]:
+        np.testing.assert_array_equal(images[i], tfds_expected[f"fashion_mnist:train:pixels:{i}"])
+    assert test[0]["image"].shape == (500, 28, 28, 1) and test[0]["image"].dtype == np.float32
+    labels = np.concatenate([b["label"][b["mask"]] for b in test])
+    np.testing.assert_array_equal(labels, tfds_expected["fashion_mnist:test:label"])
+    first = tfds_expected["fashion_mnist:test:pixels:0"]
+    np.testing.assert_allclose(test[0]["image"][0], first / 127.5 - 1.0, atol=1e-6)
 
 
 def test_missing_fashion_mnist_is_one_line_naming_the_package(monkeypatch, tmp_path):
