@@ -209,3 +209,19 @@ def test_augmentation_on_device_trains_as_on_the_host(tmp_path):
     for host, device in zip(rows[False], rows[True], strict=True):
         for key in ("train_loss", "gwa", "align_mean", "gd", "test_acc"):
             assert device[key] == pytest.approx(host[key], rel=2e-3, abs=1e-4), key
+
+
+class _Device:
+    def __init__(self, stats):
+        self._stats = stats
+
+    def memory_stats(self):
+        return self._stats
+
+
+def test_device_memory_is_the_largest_peak_and_limit_of_the_reporting_devices():
+    assert trainer.device_memory([_Device(None), _Device({})]) is None  # CPU: no report.
+    got = trainer.device_memory([
+        _Device({"peak_bytes_in_use": 5 << 30, "bytes_limit": 60 << 30, "bytes_in_use": 1}),
+        _Device(None), _Device({"peak_bytes_in_use": 7 << 30, "bytes_limit": 60 << 30})])
+    assert got == {"peak_bytes_in_use": 7 << 30, "bytes_limit": 60 << 30, "num_devices": 2}
