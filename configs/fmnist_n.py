@@ -26,18 +26,26 @@ Arguments (``--config FILE:ARG``, comma separated, all optional):
 * ``pool``: training pool size (the 0% run trains on all of it). Default 2000.
 * ``steps``: total optimisation steps (equal for every split). Default 1000 for the ViT,
   600 for the ConvNeXt.
+* ``epochs``: train this many whole epochs instead (``epochs * ceil(pool / 64)`` steps, the
+  pool being the trained ids); 0 (default) = ``steps``. Refused together with ``steps``.
 * ``offline``: epochs between offline GWA estimates (Fig. 6); 0 = never. Default 0.
 * ``runlocal``: a 16-step smoke test on 64 images.
 
     gwa-train --config configs/fmnist_n.py:model=vit,noise=0.17,split=0.01,seed=1 \\
         --workdir runs/fmnist_n/model-vit_noise0.17_split0.01_seed1
 
+The full training set as the pool (0% split), 32 epochs of 938 steps, the data read from a
+given idx directory (as the full-size runs in ``results/bench/README.md``):
+
+    gwa-train --config configs/fmnist_n.py:model=vit,noise=0.17,pool=60000,epochs=32 \\
+        --config.dataset.data_dir=.gpu/fmnist --workdir runs/fmnist_n_full/vit_noise0.17
+
 Augmentation: none, as the offline benchmark's recipe (the authors' CIFAR chain, resize 36 +
 RandAugment + crop + flip, is made for 32 px RGB images).
 """
 
 from gwa_jax.config_base import default_config
-from gwa_jax.experiments.args import parse_arg
+from gwa_jax.experiments.args import ArgError, parse_arg
 from gwa_jax.experiments.paper import FMNIST_TRAIN_SIZE, SPLITS, runlocal, set_subset_split
 
 # model -> (registry name, learning rate, default steps). The ViT needs more steps than the
@@ -50,7 +58,10 @@ def get_config(arg: str | None = None):
                   choices={"model": tuple(MODELS), "noise_kind": ("symmetric", "asymmetric"),
                            "split": SPLITS},
                   model="vit", noise=0.0, noise_kind="symmetric", noise_seed=0, split=0.0,
-                  seed=0, pool=2000, steps=0, offline=0, runlocal=False)
+                  seed=0, pool=2000, steps=0, epochs=0, offline=0, runlocal=False)
+    if a.epochs < 0 or (a.epochs and a.steps):
+        raise ArgError(f"configs/fmnist_n.py: epochs={a.epochs}, steps={a.steps}; give a "
+                       "positive epoch count or a step count, not both")
     model, lr, default_steps = MODELS[a.model]
     c = default_config()
     c.seed = a.seed
@@ -60,6 +71,8 @@ def get_config(arg: str | None = None):
 
     c.dataset.name = "fashion_mnist"
     set_subset_split(c, a.pool, a.split, FMNIST_TRAIN_SIZE)
+    if a.epochs:  # gwa-train's epoch: ceil(N / B) steps, the last batch padded.
+        c.total_steps = a.epochs * -(-c.dataset.train_subset // c.batch_size)
     c.dataset.label_noise.kind = a.noise_kind if a.noise > 0 else "none"
     c.dataset.label_noise.rate = a.noise
     c.dataset.label_noise.seed = a.noise_seed

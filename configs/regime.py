@@ -22,11 +22,12 @@ test accuracy at the stop).
 Epochs: the same for every pool size, by default Table 4's CIFAR-10 counts for the paper
 recipe (92 for the ConvNeXt, 179 for the ViT; the calibration in ``results/regime/README.md``
 showed that 30 epochs of augmented training do not saturate even 2,000 images) and 30 for the
-plain recipe. Sizing (2 CPU cores, batch 64, measured on the seed-0 clean paper-recipe
-runs): ConvNeXt 10 min (2k) and 21 min (8k), ViT 25 min (2k) and about an hour (8k), so
-~2 h per (noise, seed) for the paper recipe and ~0.4 h for the plain one; the full 48-run
-study (``python scripts/sweep.py regime``: 2 models x 2 pools x 2 recipes x 2 noise x 3
-seeds) is ~14 CPU hours and resumes across sessions.
+plain recipe; an epoch is ``ceil(pool / 64)`` steps (gwa-train pads the last batch and
+scores every id), so 2,000 images take 32 steps an epoch. Sizing (2 CPU cores, batch 64,
+measured on the seed-0 clean paper-recipe runs): ConvNeXt 10 min (2k) and 21 min (8k), ViT
+25 min (2k) and about an hour (8k), so ~2 h per (noise, seed) for the paper recipe and ~0.4 h
+for the plain one; the full 48-run study (``python scripts/sweep.py regime``: 2 models x 2
+pools x 2 recipes x 2 noise x 3 seeds) is ~14 CPU hours and resumes across sessions.
 
 Arguments (``--config FILE:ARG``, comma separated, all optional):
 
@@ -64,7 +65,7 @@ def get_config(arg: str | None = None):
     c.seed = a.seed
     c.batch_size = 64
     c.eval_batch_size = 100
-    c.total_steps = epochs * (a.pool // c.batch_size)
+    c.total_steps = epochs * -(-a.pool // c.batch_size)  # gwa-train: ceil(N / B) per epoch.
 
     c.dataset.name = "fashion_mnist"
     set_subset_split(c, a.pool, 0.0, FMNIST_TRAIN_SIZE)

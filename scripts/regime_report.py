@@ -3,7 +3,7 @@
     python scripts/regime_report.py                      # runs/regime -> results/regime/
     python scripts/regime_report.py --root runs --out results
     python scripts/regime_report.py --json results/regime/gpu_plain/*.json \
-        --out results/regime/gpu_plain          # runs of scripts/offline_full_size.py
+        --out results/regime/gpu_plain          # reports of the removed device-resident loop
 
 Writes ``<out>/regime/``: ``runs.{md,csv}`` (per run: saturation epoch, each criterion's stop
 and test accuracy, best epoch in hindsight, regrets), ``summary.{md,csv}`` (mean and max
@@ -129,15 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", default="runs", help="directory of the run workdirs")
     p.add_argument("--out", default="results", help="output directory")
     p.add_argument("--json", nargs="+", default=[], metavar="FILE",
-                   help="read the runs from scripts/offline_full_size.py reports instead")
+                   help="read the runs from JSON reports of the removed device-resident loop "
+                        "(results/regime/gpu_plain/*.json) instead")
     args = p.parse_args(argv)
     command = shlex.join(["python", "scripts/regime_report.py",
                           *(argv if argv is not None else sys.argv[1:])])
     if args.json:
         missing = [path for path in args.json if not Path(path).is_file()]
         if missing:
-            print(f"regime_report: error: no such report: {', '.join(missing)}; give the JSON "
-                  "files written by scripts/offline_full_size.py --out", file=sys.stderr)
+            print(f"regime_report: error: no such report: {', '.join(missing)}; give JSON "
+                  "reports such as results/regime/gpu_plain/*.json", file=sys.stderr)
             return 2
         items = [it for path in args.json for it in regime.from_offline_json(path)]
     else:

@@ -164,6 +164,16 @@ def test_fmnist_pools_are_nested_and_train_sizes_match_the_split():
     assert pools[0.1] == pools[0.01] == pools[0]
 
 
+def test_fmnist_n_epochs_are_whole_gwa_train_epochs_of_the_trained_ids():
+    full = cfg("fmnist_n", "model=vit,noise=0.17,pool=60000,epochs=32")
+    assert (full.dataset.train_subset, full.total_steps) == (60000, 32 * 938)  # ceil(N / 64).
+    split = cfg("fmnist_n", "split=0.1,pool=4000,epochs=3")
+    assert (split.dataset.train_subset, split.total_steps) == (3600, 3 * 57)
+    assert cfg("fmnist_n", "model=convnext").total_steps == 600  # steps= or its default.
+    with pytest.raises(ArgError, match="not both"):
+        cfg("fmnist_n", "epochs=3,steps=5")
+
+
 def test_table5_trains_on_90_percent_and_its_90_10_split_is_table1s():
     labels = np.repeat(np.arange(10), 5000)
     c1 = cfg("table1_cifar10_vit", "split=0.1").dataset

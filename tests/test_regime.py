@@ -125,12 +125,12 @@ def test_regime_configs_differ_only_where_the_study_says():
     plain = load_config(path, "model=convnext,pool=2000,recipe=plain,noise=0.17")
     # Same number of epochs for every pool size: Table 4's CIFAR-10 counts for the paper
     # recipe (ViT 179, ConvNeXt 92), 30 for the plain one; epochs= overrides them.
-    assert small.total_steps // (2000 // 64) == big.total_steps // (8000 // 64) == 179
+    assert small.total_steps // 32 == big.total_steps // (8000 // 64) == 179
     for model, epochs in (("vit", 179), ("convnext", 92)):
         for pool in (2000, 8000):
             c = load_config(path, f"model={model},pool={pool}")
-            assert c.total_steps == epochs * (pool // 64)
-    assert plain.total_steps == 30 * (2000 // 64)
+            assert c.total_steps == epochs * -(-pool // 64)  # ceil(N / B) steps an epoch.
+    assert plain.total_steps == 30 * 32
     assert load_config(path, "pool=8000,epochs=7").total_steps == 7 * 125
     with pytest.raises(ArgError, match="epochs=-2; give a positive count"):
         load_config(path, "epochs=-2")

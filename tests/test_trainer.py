@@ -212,3 +212,19 @@ def test_augmented_training_replays_and_augments_in_the_step(tmp_path):
     for a, b in zip(rows["a"], rows["b"], strict=True):
         assert [a[k] for k in keys] == [b[k] for k in keys]
     assert rows["a"][0]["train_loss"] != rows["plain"][0]["train_loss"]
+
+
+class _Device:
+    def __init__(self, stats):
+        self._stats = stats
+
+    def memory_stats(self):
+        return self._stats
+
+
+def test_device_memory_is_the_largest_peak_and_limit_of_the_reporting_devices():
+    assert trainer.device_memory([_Device(None), _Device({})]) is None  # CPU: no report.
+    got = trainer.device_memory([
+        _Device({"peak_bytes_in_use": 5 << 30, "bytes_limit": 60 << 30, "bytes_in_use": 1}),
+        _Device(None), _Device({"peak_bytes_in_use": 7 << 30, "bytes_limit": 60 << 30})])
+    assert got == {"peak_bytes_in_use": 7 << 30, "bytes_limit": 60 << 30, "num_devices": 2}

@@ -246,7 +246,7 @@ def epoch_gradient_disparity(grad_fn: Callable[..., Any], state: Any, train: Any
     """Gradient Disparity at the end of ``epoch`` (Forouzesh & Thiran 2021, authors' code).
 
     ``train``: anything whose ``epoch(key)`` yields training batches for an epoch key
-    (``gwa_jax.data.TrainStream``; on-device batches in ``scripts/offline_full_size.py``);
+    (``gwa_jax.data.TrainStream``, or an own loop's batches of the same form);
     ``grad_fn``: jitted :func:`batch_gradient` with the model's ``apply``.
 
     The s = ``num_batches`` batches are the first s of a fresh shuffle of the training set,

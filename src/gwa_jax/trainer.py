@@ -361,6 +361,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     summary["requested_total_steps"] = int(config.total_steps)
     summary[FORMAT_KEY] = FORMAT_VERSION
     summary["final_eval"] = _final_evaluation(data, ckpts, state, eval_fn, mesh)
+    memory = device_memory(jax.local_devices())
+    if memory is not None:
+        summary["device_memory"] = memory
+        logging.info("Device memory: peak %.2f GiB in use of %.2f GiB",
+                     memory["peak_bytes_in_use"] / 2**30, memory["bytes_limit"] / 2**30)
     if main:
         write_json(workdir_path / "summary.json", summary)
     ckpts.close()
@@ -411,6 +416,19 @@ def _final_evaluation(data, ckpts: RunCheckpoints, state, eval_fn, mesh) -> dict
         out[kind] = {n: evaluate_accuracy(eval_fn, params, data.tests[n], mesh)["acc"]
                      for n in names}
     return out
+
+
+def device_memory(devices: Iterable[Any]) -> dict[str, int] | None:
+    """The accelerators' memory as their ``memory_stats()`` report it: the largest
+    ``peak_bytes_in_use`` (since the process started, so a resumed run's covers only its own
+    part) and ``bytes_limit`` over ``devices``, in bytes, and how many devices reported; None
+    where none reports (CPU). Written to ``summary.json`` as ``device_memory``."""
+    stats = [s for s in (d.memory_stats() for d in devices) if s]
+    if not stats:
+        return None
+    return {"peak_bytes_in_use": max(int(s.get("peak_bytes_in_use", 0)) for s in stats),
+            "bytes_limit": max(int(s.get("bytes_limit", 0)) for s in stats),
+            "num_devices": len(stats)}
 
 
 def print_selection_table(summary: dict[str, Any], workdir: str) -> str:

@@ -1,17 +1,14 @@
-"""The training augmentation (pad-crop, flip, RandAugment) in JAX, for data on the accelerator.
+"""The training augmentation (pad-crop, flip, RandAugment, mixup) in JAX, inside the train step.
 
-The tf.data pipeline (:mod:`gwa_jax.data.preprocess`) augments on the host with TensorFlow ops.
-A loop that keeps the whole dataset on the device (``scripts/offline_full_size.py``, e.g. on a
-GPU host without TensorFlow) uses these instead: the same ops at the same magnitudes and in
-the same order as :mod:`gwa_jax.data.augment` and :mod:`gwa_jax.data.randaugment` (pad-crop,
-flip, then ``num_ops`` RandAugment layers), vectorised over the batch and jittable.
-``tests/test_augment_jax.py`` checks every op against its TensorFlow counterpart on the same
-image and level.
+``gwa-train`` augments here: :mod:`gwa_jax.data.preprocess` applies these functions to the
+uint8 batches of the Grain pipeline inside the jitted train step (pad-crop, flip, then
+``num_ops`` layers of the 14-op timm RandAugment, or the authors' chain
+:class:`AuthorsChain`), so any loop whose data sit on the accelerator can use them too. The
+ops are those of the TensorFlow pipeline gwa-jax used before, at the same magnitudes and in
+the same order, vectorised over the batch and jittable.
 
-What differs from the tf.data pipeline is the random stream: the draws come from
-``jax.random`` keyed by (seed, epoch, id) (:func:`example_keys`) instead of TensorFlow's
-stateless generators, so an example gets other crops and ops than under ``gwa-train``, from
-the same distribution.
+The random draws come from ``jax.random`` keyed by (seed, epoch, id) (:func:`example_keys`),
+so an example's crop and ops depend only on those three numbers.
 
     keys = example_keys(jax.random.key(seed), epoch, ids)          # (B,) keys
     images = augment_batch(images, keys, pad_crop=True, flip=True,

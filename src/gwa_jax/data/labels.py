@@ -2,8 +2,8 @@
 
 ``split_and_labels`` is the one place where ``config.dataset`` (validation fraction, train
 subset, split seed, label noise) is applied to a train split's labels: ``build_data`` uses it,
-and so can a loop that feeds its own arrays (``scripts/offline_full_size.py``), which then
-trains on exactly the ids and noisy labels ``gwa-train`` would.
+and so can a loop that feeds its own arrays, which then trains on exactly the ids and noisy
+labels ``gwa-train`` would.
 """
 
 from __future__ import annotations

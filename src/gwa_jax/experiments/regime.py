@@ -10,9 +10,10 @@ For one finished 0%-split run, from its ``metrics.jsonl`` and ``summary.json``:
 * ``gwa_ma5`` (post hoc, not a criterion of the paper): the epoch where GWA's trailing 5-epoch
   mean peaks after the warm-up, with its regret, from the same GWA curve.
 
-Every number is read from the run files; nothing is trained here. Runs trained by
-``scripts/offline_full_size.py`` (the device-resident loop, ``recipe=plain`` only) are read
-from its JSON by :func:`from_offline_json`, with the same numbers.
+Every number is read from the run files; nothing is trained here. The committed reports of
+the removed device-resident loop ``scripts/offline_full_size.py`` (``results/regime/gpu_plain``
+and ``device_loop``; see ``results/regime/README.md``) are read by :func:`from_offline_json`,
+with the same numbers.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ class RunRegret:
 
 def gwa_warmup_fraction(config: Mapping[str, Any] | None) -> float:
     """``gwa.warmup_fraction`` of a run's ``config.json`` (as a dict); the config default
-    when the run has no config or the key (runs of ``scripts/offline_full_size.py``, which
-    takes no config overrides)."""
+    when the run has no config or the key (the JSON reports of the removed
+    ``scripts/offline_full_size.py``, which took no config overrides)."""
     value = ((config or {}).get("gwa") or {}).get("warmup_fraction")
     return float(default_config().gwa.warmup_fraction if value is None else value)
 
@@ -133,7 +134,8 @@ def run_regret(run: Run, result: RunResult) -> RunRegret:
 
 
 def from_offline_json(path: str | os.PathLike) -> list[RunRegret]:
-    """The ``configs/regime.py`` runs of a ``scripts/offline_full_size.py`` JSON report."""
+    """The ``configs/regime.py`` runs of a JSON report of the removed device-resident loop
+    ``scripts/offline_full_size.py`` (``{"runs": [{"config", "metrics", "selected"}]}``)."""
     out = []
     for record in json.loads(Path(path).read_text())["runs"]:
         file, _, arg = record["config"].partition(":")
