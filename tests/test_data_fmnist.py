@@ -61,7 +61,7 @@ def test_default_build_batches_and_info():
 
     finished = jax.device_get(jax.jit(data.train.device_finish())(batch))
     assert finished["image"].shape == (128, 28, 28, 1) and finished["image"].dtype == np.float32
-    assert finished["image"].min() >= -1.0 and finished["image"].max() <= 1.0
+    assert finished["image"].min() >= -1.0 - 1e-6 and finished["image"].max() <= 1.0 + 1e-6
     assert batch["label"].dtype == np.int32 and batch["id"].dtype == np.int32
     assert batch["target"].shape == (128, 10) and batch["target"].dtype == np.float32
     np.testing.assert_array_equal(batch["target"].argmax(1), batch["label"])

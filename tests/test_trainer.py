@@ -67,10 +67,10 @@ class _StopAtEpoch:
             def __getattr__(self, name):
                 return getattr(outer._bundle.train, name)
 
-            def epoch(self, epoch, *args, **kwargs):
+            def dataset(self, epoch, *args, **kwargs):  # What the epoch loop reads.
                 if epoch == outer._stop:
                     raise KeyboardInterrupt("simulated preemption")
-                return outer._bundle.train.epoch(epoch, *args, **kwargs)
+                return outer._bundle.train.dataset(epoch, *args, **kwargs)
 
         return _Train()
 
@@ -132,7 +132,7 @@ def test_end_to_end_files_scores_and_resume(tmp_path, monkeypatch):
     ckpts.close()
     assert meta_json["epoch"] == 1
     params = restored["state"].params
-    batch = next(iter(data.train.epoch(2)))
+    batch = jax.device_get(jax.jit(data.train.device_finish())(next(iter(data.train.epoch(2)))))
     logits, mutables = model.apply({"params": params}, batch["image"], train=True,
                                    rngs={"dropout": jax.random.key(0)},
                                    mutable=["latent_embeddings"])
