@@ -1,7 +1,7 @@
 """gwa_jax.data.records: TensorFlow-free random access to the tiny TFDS fixture ``gwa_tiny``.
 
 The expected values come from TF reading the TFRecord copy of the same dataset through
-``tf.data`` with gwa_jax.data.tfds_io's example ids (tests/fixtures/make_tfds_tiny.py), so
+``tf.data`` with the ids of their ``tfds_id`` (tests/fixtures/make_tfds_tiny.py), so
 these tests also check that both readers give every example the same id.
 """
 

@@ -1,4 +1,4 @@
-"""Random access to one split of a TFDS dataset prepared in the array_record format, without
+r"""Random access to one split of a TFDS dataset prepared in the array_record format, without
 TensorFlow.
 
 :func:`open_record_split` opens ``tfds.builder(name, data_dir).as_data_source(split)`` with
@@ -11,11 +11,11 @@ naming the command that fixes it.
 Example ids. Row ``i`` of a :class:`RecordSplit` is the ``i``-th example of the split in its
 canonical order: shards in file order, records in file order within a shard, so
 ``id = shard_offset[shard] + index_in_shard`` with ``shard_offset`` the cumulative shard
-lengths. This is the id rule of :mod:`gwa_jax.data.tfds_io` (which parses the same two numbers
-from the ``tfds_id`` of a ``tf.data`` read), and a dataset converted from TFRecord by
-``data_prep/convert_array_record.py`` keeps every record's shard and position, so both
-readers give every example the same id (``tests/test_records.py`` checks it against ids
-computed by ``tfds_io`` from the TFRecord files).
+lengths. This is the id a ``tf.data`` read gets from the two numbers in its ``tfds_id``
+(gwa-jax's former reader), and a dataset converted from TFRecord by
+``data_prep/convert_array_record.py`` keeps every record's shard and position, so both give
+every example the same id (``tests/test_records.py`` checks it against ids computed from the
+TFRecord files' ``tfds_id``\ s).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ _MIN_SHARD_BYTES = 1 << 16  # An array_record file is at least one 64 KiB block.
 
 def index_dir(data_dir: str | None) -> Path:
     """Cached label indices live in ``$GWA_INDEX_DIR`` or ``<tfds data_dir>/gwa_jax_index``
-    (the directory and file layout of :func:`gwa_jax.data.tfds_io.label_index`, whose files
-    hold the same labels in the same id order)."""
+    (the directory and file layout of gwa-jax's former TFRecord reader, whose files hold the
+    same labels in the same id order)."""
     if os.environ.get(INDEX_ENV):
         return Path(os.environ[INDEX_ENV])
     return Path(_data_root(data_dir)) / "gwa_jax_index"
