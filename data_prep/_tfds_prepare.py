@@ -59,8 +59,12 @@ def check_files(directory: str, files: list[str]) -> None:
         sys.exit(f"Missing in {directory}: {', '.join(missing)} (see --help).")
 
 
+FILE_FORMAT = "array_record"  # Random access for the Grain input pipeline (tfds.data_source).
+
+
 def build(names: list[str], args: argparse.Namespace) -> None:
-    """Runs ``tfds.builder(name).download_and_prepare`` for each TFDS name (or prints them)."""
+    """Runs ``tfds.builder(name).download_and_prepare`` for each TFDS name (or prints them),
+    writing the shards in the array_record format."""
     for name in names:
         print(f"[data_prep] {name} -> {args.data_dir}", flush=True)
         if args.dry_run:
@@ -69,5 +73,5 @@ def build(names: list[str], args: argparse.Namespace) -> None:
 
         config = tfds.download.DownloadConfig(manual_dir=manual_dir(args))
         builder = tfds.builder(name, data_dir=args.data_dir)
-        builder.download_and_prepare(download_config=config)
+        builder.download_and_prepare(download_config=config, file_format=FILE_FORMAT)
         print(f"[data_prep] done: {builder.info.splits}", flush=True)
