@@ -106,7 +106,8 @@ def _convert_split(version_dir: Path, name: str, split: dict, dry_run: bool) -> 
 
 
 def main() -> None:
-    p = prep.parser("the array_record format", "Converts TFRecord shards in place.", STEPS)
+    p = prep.parser("a TFRecord build in the array_record format",
+                    "Converts its TFRecord shards in place.", STEPS)
     p.add_argument("names", nargs="+", help="dataset, dataset/config or a version directory")
     args = p.parse_args()
     for name in args.names:

@@ -11,7 +11,7 @@ imagenet2012 (train 1,281,167 images = the id space; validation 50,000 = the tes
      into the manual directory <data_dir>/downloads/manual
      (~/tensorflow_datasets/downloads/manual by default). Do not extract them.
   2. python data_prep/imagenet2012.py [--data_dir DIR]
-     (about 150 GB of TFRecords, several hours on a few cores).
+     (about 150 GB of array_record files, several hours on a few cores).
   3. The first gwa-jax run on imagenet2012 reads the labels once (images skipped) and caches
      them in <data_dir>/gwa_jax_index/ (or $GWA_INDEX_DIR) for stratified splits and noise.
 

@@ -45,8 +45,7 @@ def index_dir(data_dir: str | None) -> Path:
     hold the same labels in the same id order)."""
     if os.environ.get(INDEX_ENV):
         return Path(os.environ[INDEX_ENV])
-    root = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
-    return Path(os.path.expanduser(root)) / "gwa_jax_index"
+    return Path(_data_root(data_dir)) / "gwa_jax_index"
 
 
 class RecordSplit:
@@ -246,7 +245,7 @@ def open_record_split(
     Only whole splits (no TFDS slicing such as ``"train[:10%]"``): row = example id.
     """
     builder = _builder(tfds_name, data_dir, prepare)
-    _check_prepared(builder, split, prepare)
+    _check_prepared(builder, split, prepare, _data_root(data_dir))
     cache = Path(cache_dir) if cache_dir is not None else index_dir(data_dir)
     records = RecordSplit(builder, split, prepare, cache, image_key)
     _check_shards(records)
@@ -264,9 +263,16 @@ def _builder(tfds_name: str, data_dir: str | None, prepare: str) -> tfds.core.Da
         ) from e
 
 
-def _check_prepared(builder: tfds.core.DatasetBuilder, split: str, prepare: str) -> None:
+def _data_root(data_dir: str | None) -> str:
+    """The TFDS data dir that ``tfds.builder(name, data_dir)`` searches."""
+    root = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+    return os.path.expanduser(root)
+
+
+def _check_prepared(builder: tfds.core.DatasetBuilder, split: str, prepare: str, root: str
+                    ) -> None:
     """Raises when the dataset or split is missing, or has no array_record files."""
-    where = f"{_full_name(builder)} under {builder.data_dir_root}"
+    where = f"{_full_name(builder)} under {root}"
     if not builder.is_prepared():
         raise DatasetNotFoundError(f"{where} is not prepared; prepare it with: {prepare}")
     if split not in builder.info.splits:
@@ -275,7 +281,7 @@ def _check_prepared(builder: tfds.core.DatasetBuilder, split: str, prepare: str)
             f"with: {prepare}")
     formats = {f.value for f in builder.info.available_file_formats()}
     if FORMAT not in formats:
-        command = CONVERT.format(data_dir=builder.data_dir_root, name=_full_name(builder))
+        command = CONVERT.format(data_dir=root, name=_full_name(builder))
         raise DatasetNotFoundError(
             f"{where} is prepared as {'/'.join(sorted(formats))}, not {FORMAT}; convert it "
             f"with: {command}")
