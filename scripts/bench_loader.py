@@ -1,99 +1,86 @@
-"""Throughput of the training input pipeline (images/s) on this machine.
+"""Training input pipeline: the Grain pipeline against the former tf.data one, side by side.
 
-``--preset fmnist`` (default): the Fashion-MNIST training stream, batch 128. Measures
-``build_data(config).train.epoch(e)`` end to end (tf.data pipeline, prefetch, numpy
-conversion), after a warm-up of a few batches (graph tracing), for three settings: no
-augmentation, pad-crop + flip (the quickstart path), and pad-crop + flip + RandAugment
-(2 ops, magnitude 1). Prints one line per setting and a final JSON line; ``--out`` also writes
-the JSON to a file.
+Measures images per CPU-second (CPU time of the process that runs the pipeline, all its
+threads, plus its worker processes if any) and images/s, in ONE run: the new pipeline (this
+tree's ``src``) and the former tf.data pipeline (the library at ``--baseline-rev``, exported with
+``git archive`` to a temporary directory) each run in their own subprocess, driven by this
+script; their measurements are interleaved (the order alternating between repetitions) after
+untimed warm-up runs, so both see the same machine and the same load. Medians over the
+repetitions are reported, and ratios new / old.
 
-    python scripts/bench_loader.py --out results/bench/loader_fmnist.json
+``--preset imagenet``: the ImageNet training stream as ``configs/table1_imagenet_vit.py`` builds
+it (batch 1024, inception crop 224, flip, RandAugment(2, 10) with ``augment.randaug_ops=timm14``,
+mixup 0.2) on synthetic 375x500 JPEGs (smooth waves plus noise, quality 90, 4:2:0, ~75 kB; the
+same recipe as before, encoded with PIL) cycled to ``--epoch_images`` examples, written as a
+4-shard TFDS dataset: in the array_record format for the new pipeline (by its subprocess,
+without TensorFlow), as TFRecord for the old one (by its subprocess, with TensorFlow), the same
+JPEG bytes in both. One measurement is one epoch (default 2048 examples: two batches), its
+pipeline built before the timer starts. Two placements of the augmentation, each compared
+like for like:
 
-``--preset imagenet``: the ImageNet training stream as ``configs/table1_imagenet_vit.py``
-builds it with ``augment.randaug_ops=timm14`` (TFDS read, JPEG decode, inception crop 224,
-flip, the TensorFlow RandAugment(2, 10), mixup 0.2's per-batch key: the mix itself runs in
-the train step; batch 1024) on synthetic 375x500 JPEGs written to a temporary TFDS dataset,
-for the current implementation (``fast``) and the first one (``reference``, same pixels),
-interleaved in one process: img/s, img/s per core (images per CPU second), each stage's
-share, and a peer pipeline with ``keras.layers.RandAugment``. In the same run, the host part
-of the same stream with ``augment.on_device`` (``device``: RandAugment, the [-1, 1] map and
-mixup left to the accelerator's train step), its agreement with the host pipeline's batches,
-and the XLA cost of the device part.
+* ``host``: everything on the host. Old: the tf.data host pipeline (decode, crop, flip,
+  RandAugment, [-1, 1]) and its mixup function (jitted, on the CPU). New: the Grain stream
+  (decode + inception crop, keys) followed by ``TrainStream.device_finish()`` jitted on the CPU
+  (flip, RandAugment, [-1, 1], mixup), timed together;
+* ``device``: the host part only. Old: the tf.data stream with ``augment.on_device=True``.
+  New: the Grain stream (decode + inception crop + keys).
 
-    python scripts/bench_loader.py --preset imagenet --out results/bench/loader_imagenet.json
+For each placement: both rates, the ratio new / old, and the new pipeline's images per
+CPU-second against ``--needed_per_core`` (default 371: one H100 runs the ViT-S/16 bf16 train
+step at 5,933 img/s, ``results/bench/gpu/overhead_gpu_vit_s16_bf16.json``, i.e. 371 img/s per
+core of a 16-core host). Also, single-threaded in the new pipeline's process, the CPU time per
+image of its JPEG decode and of its inception crop (``breakdown``).
+
+``--preset fmnist``: the quickstart's data (``configs/quickstart.py``: 2000 Fashion-MNIST
+images, batch 64), whole epochs: the old tf.data stream against the new Grain stream's host
+part (uint8 batches) and against the Grain stream followed by ``device_finish`` jitted on the
+CPU (``host_finish``), without augmentation and with pad-crop + flip.
+
+Commands (from the repository root; ``--baseline old`` needs TensorFlow and git, ``--baseline
+none`` measures the new pipeline only and needs neither):
+
+    PYTHONPATH=src python scripts/bench_loader.py --preset imagenet --reps 3 \\
+        --out results/bench/loader_imagenet.json 2>&1 | tee results/bench/loader_imagenet.log
+    PYTHONPATH=src python scripts/bench_loader.py --preset fmnist --reps 5 \\
+        --out results/bench/loader_fmnist.json 2>&1 | tee results/bench/loader_fmnist.log
+
+Prints one line per measurement, a summary table and a final JSON line; ``--out FILE.json``
+also writes the JSON, and the command to ``FILE.cmd.txt``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
+import json
 import os
 import platform
+import resource
+import shlex
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
-
-from gwa_jax.config_base import default_config  # noqa: E402
-from gwa_jax.data import augment, build_data, tfds_io  # noqa: E402
-from gwa_jax.data.preprocess import Preprocess, decode_inception_window  # noqa: E402
-from gwa_jax.data.registry import get_spec  # noqa: E402
-from gwa_jax.data.train import TfdsTrainStream  # noqa: E402
-from gwa_jax.run_files import emit_report  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "configs"))
-import table1_imagenet_vit  # noqa: E402
-
-AUTOTUNE = tf.data.AUTOTUNE
-IMPLS = ("reference", "fast")
-FULL = "+mixup (full preset)"
-
-
-def measure(name: str, augment: dict, images: int, warmup: int, batch_size: int) -> dict:
-    """Streams about ``images`` training images after ``warmup`` batches; returns stats."""
-    config = default_config()
-    config.batch_size = batch_size
-    for key, value in augment.items():
-        config.augment[key] = value
-    data = build_data(config)
-    steps = data.info.steps_per_epoch
-    target = max(1, images // batch_size)
-    seen, epoch, start, shape = 0, 0, None, None
-    while seen < target:
-        for i, batch in enumerate(data.train.epoch(epoch)):
-            shape = batch["image"].shape
-            if start is None and i + 1 == warmup:
-                start = time.perf_counter()
-                continue
-            if start is not None:
-                seen += 1
-                if seen >= target:
-                    break
-        epoch += 1
-    seconds = time.perf_counter() - start
-    rate = seen * batch_size / seconds
-    assert shape == (batch_size, 28, 28, 1)
-    print(f"{name:<28s} {rate:10.0f} img/s  ({seen} batches of {batch_size}, {seconds:.2f} s, "
-          f"{steps} steps/epoch)", flush=True)
-    return {"setting": name, "augment": augment, "images_per_s": round(rate, 1),
-            "batches": seen, "seconds": round(seconds, 3)}
-
-
-# --- ImageNet preset ---------------------------------------------------------------------------
-
+ROOT = Path(__file__).resolve().parents[1]
 SYNTH_SHAPE = (375, 500)  # The most common ImageNet training image size (H, W).
+DATASET = "gwa_bench_jpegs"
+NUM_SHARDS = 4
+NUM_CLASSES = 1000
+H100_VIT_S16_IMAGES_PER_S = 5933  # results/bench/gpu/overhead_gpu_vit_s16_bf16.json (GWA on).
 
 
-def _synthetic_jpegs(count: int, seed: int = 0) -> list[bytes]:
+# --- Synthetic ImageNet-like data ---------------------------------------------------------------
+
+
+def synthetic_jpegs(count: int, seed: int = 0) -> list[bytes]:
     """``count`` distinct 375x500 RGB JPEGs (quality 90, 4:2:0): smooth waves plus noise, about
     the size (~75 kB) and entropy of ImageNet photos."""
+    import numpy as np
+    from PIL import Image
+
     rng = np.random.default_rng(seed)
     h, w = SYNTH_SHAPE
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -102,385 +89,657 @@ def _synthetic_jpegs(count: int, seed: int = 0) -> list[bytes]:
         f = rng.uniform(0.005, 0.05, (3, 2)).astype(np.float32)
         image = np.stack([127 + 100 * np.sin(f[c, 0] * x + f[c, 1] * y + i) for c in range(3)], -1)
         image += rng.normal(0, 12, image.shape).astype(np.float32)
-        out.append(tf.io.encode_jpeg(np.clip(image, 0, 255).astype(np.uint8), quality=90).numpy())
+        buf = io.BytesIO()
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
+            buf, "JPEG", quality=90, subsampling=2)
+        out.append(buf.getvalue())
     return out
 
 
-class GwaBenchJpegs(tfds.core.GeneratorBasedBuilder):
-    """Synthetic ImageNet-like TFDS dataset: JPEG images stored as they are (no re-encoding)."""
+def save_jpegs(path: Path, jpegs: list[bytes]) -> None:
+    import numpy as np
 
-    VERSION = tfds.core.Version("1.0.0")
-    NUM_EXAMPLES = 1024
-    JPEGS: list[bytes] = []
-
-    def _info(self):
-        return tfds.core.DatasetInfo(
-            builder=self,
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
-                "label": tfds.features.ClassLabel(num_classes=1000),
-            }),
-        )
-
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples()}
-
-    def _generate_examples(self):
-        for i in range(self.NUM_EXAMPLES):
-            yield i, {"image": io.BytesIO(self.JPEGS[i % len(self.JPEGS)]), "label": i % 1000}
+    sizes = np.array([len(j) for j in jpegs], np.int64)
+    np.savez(path, data=np.frombuffer(b"".join(jpegs), np.uint8), sizes=sizes)
 
 
-def _imagenet_stream(builder, config, preprocess) -> TfdsTrainStream:
-    index = tfds_io.label_index(builder, "train", ("label",), "n/a", None)
-    n = len(index["label"])
-    return TfdsTrainStream(
-        builder, "train", index["shard_offsets"], "n/a",
-        split=np.zeros(n, np.int8), train_labels=index["label"], true_labels=index["label"],
-        num_classes=1000, batch_size=config.batch_size, eval_batch_size=config.batch_size,
-        seed=0, preprocess=preprocess,
-    )
+def load_jpegs(path: Path) -> list[bytes]:
+    import numpy as np
+
+    with np.load(path) as f:
+        data, sizes = f["data"].tobytes(), f["sizes"]
+    ends = np.cumsum(sizes)
+    return [data[e - s:e] for s, e in zip(sizes, ends, strict=True)]
 
 
-def _time_epoch(stream: TfdsTrainStream, epoch: int) -> dict:
-    """Builds (traces) and then runs one epoch; the rates count the run only.
+def write_jpeg_dataset(data_dir: Path, jpegs: list[bytes], num_examples: int,
+                       file_format: str):
+    """Writes the TFDS dataset ``gwa_bench_jpegs`` (train split, 4 shards) and returns its
+    builder: example i is JPEG ``i % len(jpegs)`` stored as it is (no re-encoding), label
+    ``i % 1000``. The array_record format needs no TensorFlow; TFRecord does."""
+    import tensorflow_datasets as tfds
 
-    ``cpu_s`` is the CPU time of this process while the epoch runs (all tf.data threads):
-    images / cpu_s is the rate per core, little affected by other jobs on the machine.
-    """
-    ds = stream.dataset(epoch)  # Traces the map functions (a one-off per epoch).
-    w0, c0 = time.perf_counter(), time.process_time()
-    images = 0
-    for batch in ds.as_numpy_iterator():
-        images += batch["image"].shape[0]
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    return {"images": images, "wall_s": wall, "cpu_s": cpu}
+    tfds.disable_progress_bar()
 
+    class GwaBenchJpegs(tfds.core.GeneratorBasedBuilder):
+        """Synthetic ImageNet-like JPEGs for scripts/bench_loader.py."""
 
-def _keras_peer(builder, config, images: int, batch: int) -> dict:
-    """Fused decode_and_crop_jpeg + inception crop + flip per example, keras.layers.RandAugment
-    (2 ops, factor 1.0 = strength drawn in [0, 1], value_range 0-255) per batch (its intended
-    use; one op choice per batch), no mixup (the project mixes in the train step); same
-    synthetic files."""
-    import keras  # noqa: PLC0415
+        VERSION = tfds.core.Version("1.0.0")
 
-    layer = keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=1.0, seed=0)
-    size = config.dataset.image_size
-    key = tf.constant([0, 0], tf.int64)
+        def _info(self):
+            return tfds.core.DatasetInfo(
+                builder=self,
+                features=tfds.features.FeaturesDict({
+                    "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
+                    "label": tfds.features.ClassLabel(num_classes=NUM_CLASSES),
+                }),
+            )
 
-    def crop(example):
-        encoded = example["image"]
-        seed = augment.fold_in(key, example["label"])
-        shape = tf.concat([tf.image.extract_jpeg_shape(encoded)[:2], [3]], 0)
-        begin, window = augment.inception_window(shape, seed)
-        image = tf.image.decode_and_crop_jpeg(
-            encoded, tf.concat([begin[:2], window[:2]], 0), channels=3
-        )
-        image = augment.resize_crop(tf.ensure_shape(image, [None, None, 3]), size)
-        return augment.flip(image, seed), example["label"]
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples()}
 
-    def finish(x, label):
-        x = layer(x, training=True)
-        return augment.to_model_range(x), augment.smooth_one_hot(label, 1000, 0.0)
+        def _generate_examples(self):
+            for i in range(num_examples):
+                yield i, {"image": io.BytesIO(jpegs[i % len(jpegs)]), "label": i % NUM_CLASSES}
 
-    ds = builder.as_dataset(split="train", decoders={"image": tfds.decode.SkipDecoding()})
-    ds = ds.take(images).map(crop, num_parallel_calls=AUTOTUNE)
-    ds = ds.batch(batch, drop_remainder=True).map(finish, num_parallel_calls=AUTOTUNE)
-    ds = ds.prefetch(AUTOTUNE)
-    for _ in ds.take(1):  # Warm-up: graph and layer build.
-        pass
-    w0, c0 = time.perf_counter(), time.process_time()
-    count = 0
-    for x, _ in ds.as_numpy_iterator():
-        count += x.shape[0]
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    return {"images": count, "wall_s": wall, "cpu_s": cpu}
+    builder = GwaBenchJpegs(data_dir=str(data_dir), file_format=file_format)
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(num_shards=NUM_SHARDS))
+    return builder
 
 
-def _floor_stream(builder, config, stage: str) -> tf.data.Dataset:
-    """The fixed cost under any pipeline with the same pixels: read + parse (``read``), plus
-    the fast path's window decode (``decode``: ``preprocess.decode_inception_window``), plus
-    the bilinear resize to 224 (``resize``). Each image is reduced to one of its values (not
-    its shape, which graph optimisation would compute without running the decode), so the
-    decode and the resize run in full."""
-    size = config.dataset.image_size
-    key = tf.constant([0, 0], tf.int64)
-
-    def one(example):
-        encoded = example["image"]
-        if stage == "read":
-            return tf.cast(tf.strings.length(encoded), tf.float32)
-        seed = augment.fold_in(key, example["label"])
-        crop = decode_inception_window(encoded, seed, 3)
-        if stage == "decode":
-            return tf.cast(crop[0, 0, 0], tf.float32)
-        out = augment.resize_crop(tf.ensure_shape(crop, [None, None, 3]), size)
-        return out[size // 2, size // 2, 0]
-
-    ds = builder.as_dataset(split="train", decoders={"image": tfds.decode.SkipDecoding()})
-    return ds.map(one, num_parallel_calls=AUTOTUNE).batch(256).prefetch(AUTOTUNE)
+# --- CPU time ------------------------------------------------------------------------------------
 
 
-FLOOR_STAGES = ("read", "decode", "resize")
+def _proc_cpu(pid: int, tick: float) -> tuple[int, float]:
+    """(parent pid, CPU seconds) of a live process, from /proc (0 when gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return -1, 0.0
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) * tick
 
 
-def _time_floor(builder, config, stage: str) -> dict:
-    ds = _floor_stream(builder, config, stage)
-    for _ in ds.take(1):  # Warm-up: tracing.
-        pass
-    w0, c0 = time.perf_counter(), time.process_time()
-    images = sum(int(b.shape[0]) for b in ds.as_numpy_iterator())
-    return {"images": images, "wall_s": time.perf_counter() - w0,
-            "cpu_s": time.process_time() - c0}
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process, all threads, plus those of its
+    descendants (Grain worker processes): the live ones from /proc, the finished ones from
+    ``RUSAGE_CHILDREN``. The difference over a timed section is the CPU the pipeline used."""
+    total = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total += children.ru_utime + children.ru_stime
+    if not os.path.isdir("/proc"):
+        return total
+    tick = 1.0 / os.sysconf("SC_CLK_TCK")
+    table = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            table[int(name)] = _proc_cpu(int(name), tick)
+    mine, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, (ppid, _) in table.items() if ppid in frontier} - mine
+        mine |= frontier
+    return total + sum(table[pid][1] for pid in mine)
 
 
-def _device_agreement(builder, config, full: Preprocess, batch_size: int, batches: int) -> dict:
-    """The host pipeline's batches (``fast``) against the ``on_device`` host part finished by
-    ``device_finish`` (jitted, here on the CPU) for the first ``batches`` batches of epoch 0,
-    and the XLA cost of the device part per image."""
-    import jax  # noqa: PLC0415
-
-    cfg = config.copy_and_resolve_references()
-    cfg.batch_size = batch_size
-    host = _imagenet_stream(builder, cfg, full)
-    dev = _imagenet_stream(builder, cfg, dataclasses.replace(full, on_device=True))
-    finish = jax.jit(dev.device_finish())
-    host_finish = host.device_finish()  # Mixup runs on the device in both.
-    host_finish = jax.jit(host_finish) if host_finish else None
-    diffs, levels, elements, first = [], 0, 0, None
-    for x, raw in zip(host.epoch(0), dev.epoch(0), strict=False):  # Stops at `batches`.
-        first = first or raw
-        x = jax.device_get(host_finish(x)) if host_finish else x
-        z = jax.device_get(finish(raw))
-        diff = np.abs(z["image"] - x["image"])
-        diffs.append(diff)
-        levels += int(np.sum(diff > 1.0 / 127.5 / 2))  # Half a level of [0, 255].
-        elements += diff.size
-        assert np.array_equal(z["id"], x["id"]) and np.allclose(z["target"], x["target"])
-        if len(diffs) == batches:
-            break
-    diff = np.concatenate([d.ravel() for d in diffs])
-    cost = finish.lower(first).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    return {
-        "batches": len(diffs),
-        "batch_size": batch_size,
-        "elements": elements,
-        "max_abs_diff_model_range": float(diff.max()),
-        "fraction_within_2.5e-7": float(np.mean(diff <= 2.5e-7)),
-        "fraction_off_by_half_a_level_or_more": levels / elements,
-        "xla_flops_per_image": float(cost.get("flops", float("nan"))) / batch_size,
-        "xla_bytes_accessed_per_image": float(cost.get("bytes accessed", float("nan")))
-        / batch_size,
-        "note": "|device - host| on the model's [-1, 1] inputs; a level is 1/127.5. XLA cost "
-                "of device_finish compiled for this machine's CPU (an estimate of the work, "
-                "not a GPU measurement)",
-    }
+# --- Measurements (run in the subprocesses) --------------------------------------------------
 
 
-def _rates(runs: list[dict]) -> dict:
-    images = sum(r["images"] for r in runs)
-    wall = sum(r["wall_s"] for r in runs)
-    cpu = sum(r["cpu_s"] for r in runs)
-    return {
-        "images": images,
-        "images_per_s": round(images / wall, 1),
-        "images_per_cpu_s": round(images / cpu, 1),
-        "cpu_ms_per_image": round(1e3 * cpu / images, 3),
-        "wall_s": round(wall, 2),
-        "cpu_s": round(cpu, 2),
-    }
+def _cpu_device():
+    import jax
+
+    return jax.devices("cpu")[0]
 
 
-def bench_imagenet(args) -> dict:
-    """Old (reference) vs new implementation of the Table 1 ImageNet stream, interleaved."""
-    config = table1_imagenet_vit.get_config()
-    # The TensorFlow RandAugment (timm14) is what the host implementations below run; the
-    # authors' RandAugment exists in JAX only (train step).
+def _finisher(fn):
+    """``fn`` (a batch -> batch function) jitted, its input put on the CPU, output awaited."""
+    import jax
+
+    jitted, cpu = jax.jit(fn), _cpu_device()
+
+    def run(batch):
+        return jax.block_until_ready(jitted(jax.device_put(batch, cpu)))
+
+    return run
+
+
+def _load_config(configs_dir: str, name: str):
+    sys.path.insert(0, configs_dir)
+    module = __import__(name)
+    return module.get_config()
+
+
+def _imagenet_config(args):
+    config = _load_config(args.configs_dir, "table1_imagenet_vit")
+    # The 14-op timm list: the former pipeline's host RandAugment (the authors' list existed
+    # in JAX only).
     config.augment.randaug_ops = "timm14"
-    if args.batch_size:
-        config.batch_size = args.batch_size
-    full = Preprocess.from_config(get_spec("imagenet2012"), config)
-    stages = {  # Cumulative: each adds one stage to the previous one.
-        "decode+crop+flip": dataclasses.replace(full, randaug_num_ops=0, mixup=0.0),
-        "+randaugment": dataclasses.replace(full, mixup=0.0),
-        "+mixup (full preset)": full,
-    }
-    GwaBenchJpegs.JPEGS = _synthetic_jpegs(args.distinct_jpegs)
-    GwaBenchJpegs.NUM_EXAMPLES = args.epoch_images
-    with tempfile.TemporaryDirectory() as data_dir:
-        builder = GwaBenchJpegs(data_dir=data_dir)
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(num_shards=4))
-        runs = {(impl, name): [] for impl in IMPLS for name in stages}
-        runs[("device", FULL)] = []
-        floor_runs: dict[str, list[dict]] = {}
-        for epoch in range(args.warmup_epochs):  # Untimed: one-off costs of a process.
-            for impl in (*IMPLS, "device"):
-                pre_impl = dataclasses.replace(full, reference=impl == "reference",
-                                               on_device=impl == "device")
-                _time_epoch(_imagenet_stream(builder, config, pre_impl), 1000 + epoch)
-        for rep in range(args.reps):
-            for name, pre in stages.items():
-                impls = IMPLS + (("device",) if name == FULL else ())
-                for impl in impls if rep % 2 == 0 else impls[::-1]:
-                    pre_impl = dataclasses.replace(pre, reference=impl == "reference",
-                                                   on_device=impl == "device")
-                    stream = _imagenet_stream(builder, config, pre_impl)
-                    r = _time_epoch(stream, rep)
-                    runs[(impl, name)].append(r)
-                    print(f"rep {rep} {impl:<9s} {name:<22s} {r['images'] / r['wall_s']:7.1f} "
-                          f"img/s  {r['images'] / r['cpu_s']:7.1f} img/cpu-s", flush=True)
-            for stage in FLOOR_STAGES:
-                floor_runs.setdefault(stage, []).append(_time_floor(builder, config, stage))
-        agreement = _device_agreement(builder, config, full, args.agreement_batch,
-                                      args.agreement_batches)
-        print(f"on_device agreement: {agreement}", flush=True)
-        peer = None
-        if args.peer_images:
-            peer = _rates([_keras_peer(builder, config, args.peer_images, args.peer_batch)])
-            print(f"keras peer {peer['images_per_s']:.1f} img/s", flush=True)
-    results = {}
-    for impl in IMPLS:
-        rates = {name: _rates(runs[(impl, name)]) for name in stages}
-        ms = [rates[name]["cpu_ms_per_image"] for name in stages]
-        shares = np.diff([0.0, *ms]) / ms[-1]
-        results[impl] = {
-            "stages": rates,
-            "stage_share_of_cpu_time": {
-                "decode/crop/flip (with read, shuffle, batching)": round(float(shares[0]), 3),
-                "randaugment": round(float(shares[1]), 3),
-                "mixup": round(float(shares[2]), 3),
-            },
-            "full_images_per_cpu_s": rates["+mixup (full preset)"]["images_per_cpu_s"],
-        }
+    config.batch_size = args.batch_size or config.batch_size
+    return config
 
-    def paired(a: str, b: str) -> list[float]:
-        return [round((r["cpu_s"] / r["images"]) / (f["cpu_s"] / f["images"]), 3)
-                for r, f in zip(runs[(a, FULL)], runs[(b, FULL)], strict=True)]
 
-    device = _rates(runs[("device", FULL)])
-    device_rate = device["images_per_cpu_s"]
-    ref_rate = results["reference"]["full_images_per_cpu_s"]
-    cores = os.cpu_count()
-    fast_rate = results["fast"]["full_images_per_cpu_s"]
-    floor = {stage: _rates(r) for stage, r in floor_runs.items()}
-    ref_ms = results["reference"]["stages"]["+mixup (full preset)"]["cpu_ms_per_image"]
-    fast_ms = results["fast"]["stages"]["+mixup (full preset)"]["cpu_ms_per_image"]
-    floor_ms = floor["resize"]["cpu_ms_per_image"]
+class NewImagenet:
+    """The Grain pipeline (this tree): RecordTrainStream over the array_record dataset."""
+
+    def __init__(self, args) -> None:
+        import numpy as np
+
+        from gwa_jax.data.preprocess import Preprocess
+        from gwa_jax.data.records import open_record_split
+        from gwa_jax.data.registry import get_spec
+        from gwa_jax.data.train import RecordTrainStream
+
+        data_dir = Path(args.work_dir) / "array_record"
+        jpegs = load_jpegs(Path(args.work_dir) / "jpegs.npz")
+        write_jpeg_dataset(data_dir, jpegs, args.epoch_images, "array_record")
+        self.config = config = _imagenet_config(args)
+        self.records = open_record_split(DATASET, "train", str(data_dir), "n/a",
+                                         cache_dir=Path(args.work_dir) / "index_new")
+        labels = self.records.labels(("label",))["label"]
+        self.pre = Preprocess.from_config(get_spec("imagenet2012"), config)
+        workers = (config.dataset.worker_processes if args.worker_processes is None
+                   else args.worker_processes)
+        self.stream = RecordTrainStream(
+            self.records, split=np.zeros(len(labels), np.int8), train_labels=labels,
+            true_labels=labels, num_classes=NUM_CLASSES, batch_size=config.batch_size,
+            eval_batch_size=config.batch_size, seed=0, preprocess=self.pre,
+            read_threads=config.dataset.read_threads, worker_processes=workers)
+        self.finish = _finisher(self.stream.device_finish())
+        self.settings = {"read_threads": self.stream.read_threads,
+                         "worker_processes": self.stream.worker_processes,
+                         "preprocess": repr(self.pre)}
+
+    def run(self, case: str, epoch: int) -> dict:
+        ds = self.stream.dataset(epoch)
+        finish = self.finish if case == "host" else None
+        c0, w0 = cpu_seconds(), time.perf_counter()
+        images, shape = 0, None
+        for batch in ds:
+            if finish is not None:
+                batch = finish(batch)
+            images += batch["image"].shape[0]
+            shape = (tuple(batch["image"].shape), str(batch["image"].dtype))
+        return {"images": images, "wall_s": time.perf_counter() - w0,
+                "cpu_s": cpu_seconds() - c0, "image": shape}
+
+    def breakdown(self, count: int) -> dict:
+        """CPU ms per image of the host's two steps, one thread, on the first ``count`` ids."""
+        import numpy as np
+
+        from gwa_jax.data import host_image
+        from gwa_jax.data.keys import example_key_data, fold_in_data
+        from gwa_jax.data.train import HOST_CROP_STREAM
+
+        rows = np.arange(count)
+        encoded = self.records.encoded(rows)
+        keys = fold_in_data(example_key_data(0, 0, rows), HOST_CROP_STREAM)
+        t0 = time.process_time()
+        decoded = [host_image.decode_image(e, 3) for e in encoded]
+        t1 = time.process_time()
+        for image, key in zip(decoded, keys, strict=True):
+            host_image.inception_crop(image, key, self.pre.size)
+        t2 = time.process_time()
+        return {"images": count, "decode_ms": 1e3 * (t1 - t0) / count,
+                "inception_crop_ms": 1e3 * (t2 - t1) / count}
+
+
+class OldImagenet:
+    """The tf.data pipeline (the library at --baseline-rev): TfdsTrainStream over TFRecord."""
+
+    def __init__(self, args) -> None:
+        import dataclasses
+
+        import numpy as np
+
+        from gwa_jax.data import tfds_io
+        from gwa_jax.data.preprocess import Preprocess
+        from gwa_jax.data.registry import get_spec
+        from gwa_jax.data.train import TfdsTrainStream
+
+        data_dir = Path(args.work_dir) / "tfrecord"
+        jpegs = load_jpegs(Path(args.work_dir) / "jpegs.npz")
+        builder = write_jpeg_dataset(data_dir, jpegs, args.epoch_images, "tfrecord")
+        config = _imagenet_config(args)
+        full = Preprocess.from_config(get_spec("imagenet2012"), config)
+        index = tfds_io.label_index(builder, "train", ("label",), "n/a", None)
+        labels = index["label"]
+
+        def stream(pre):
+            return TfdsTrainStream(
+                builder, "train", index["shard_offsets"], "n/a", split=np.zeros(
+                    len(labels), np.int8), train_labels=labels, true_labels=labels,
+                num_classes=NUM_CLASSES, batch_size=config.batch_size,
+                eval_batch_size=config.batch_size, seed=0, preprocess=pre)
+
+        self.streams = {"host": stream(full),
+                        "device": stream(dataclasses.replace(full, on_device=True))}
+        host_finish = self.streams["host"].device_finish()  # Mixup: None without it.
+        self.finish = _finisher(host_finish) if host_finish is not None else None
+        self.settings = {"preprocess": repr(full), "host_mixup_jitted": host_finish is not None}
+
+    def run(self, case: str, epoch: int) -> dict:
+        ds = self.streams[case].dataset(epoch)  # Builds (traces) the pipeline: untimed.
+        finish = self.finish if case == "host" else None
+        c0, w0 = cpu_seconds(), time.perf_counter()
+        images, shape = 0, None
+        for batch in ds.as_numpy_iterator():
+            if finish is not None:
+                batch = finish(batch)
+            images += batch["image"].shape[0]
+            shape = (tuple(batch["image"].shape), str(batch["image"].dtype))
+        return {"images": images, "wall_s": time.perf_counter() - w0,
+                "cpu_s": cpu_seconds() - c0, "image": shape}
+
+
+FMNIST_AUGMENT = {"none": {}, "crop_flip": {"crop": "pad_crop", "flip": True}}
+
+
+class Fmnist:
+    """The quickstart's training stream (either library): whole epochs, pipeline construction
+    included (it recurs every epoch of 32 batches)."""
+
+    def __init__(self, args, old: bool) -> None:
+        from gwa_jax.data import build_data
+
+        self.epochs = args.epochs
+        self.data, self.finish = {}, {}
+        for name, augment in FMNIST_AUGMENT.items():
+            config = _load_config(args.configs_dir, "quickstart")
+            config.batch_size = args.batch_size or config.batch_size
+            config.augment.update(augment)
+            data = build_data(config)
+            self.data[name] = data.train
+            finish = data.train.device_finish()
+            if old and finish is not None:
+                raise RuntimeError("the former quickstart stream finishes on the device")
+            self.finish[name] = None if old else _finisher(finish)
+        self.settings = {"batch_size": config.batch_size,
+                         "steps_per_epoch": self.data["none"].steps_per_epoch,
+                         "num_train": self.data["none"].num_train}
+        if not old:
+            self.settings["read_threads"] = self.data["none"].read_threads
+
+    def run(self, case: str, epoch: int) -> dict:
+        name, mode = case.split("/")
+        stream = self.data[name]
+        finish = self.finish[name] if mode == "host_finish" else None
+        c0, w0 = cpu_seconds(), time.perf_counter()
+        images, shape = 0, None
+        for e in range(epoch, epoch + self.epochs):
+            for batch in stream.epoch(e):
+                if finish is not None:
+                    batch = finish(batch)
+                images += batch["image"].shape[0]
+                shape = (tuple(batch["image"].shape), str(batch["image"].dtype))
+        return {"images": images, "wall_s": time.perf_counter() - w0,
+                "cpu_s": cpu_seconds() - c0, "image": shape}
+
+
+def child_main(args) -> None:
+    """A measuring subprocess: JSON commands on stdin, JSON replies on the original stdout
+    (everything else the libraries print goes to stderr)."""
+    reply = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    old = args.child == "old"
+    if args.preset == "imagenet":
+        bench = OldImagenet(args) if old else NewImagenet(args)
+    else:
+        bench = Fmnist(args, old)
+    import jax
+
+    import gwa_jax
+
+    library = Path(gwa_jax.__file__).resolve().parent
+    if library != Path(os.environ["PYTHONPATH"]).resolve() / "gwa_jax":
+        raise RuntimeError(f"gwa_jax was imported from {library}, not from $PYTHONPATH")
+    info = {"jax": jax.__version__, "settings": bench.settings}
+    if old:
+        import tensorflow as tf
+
+        info["tensorflow"] = tf.__version__
+    else:
+        from importlib.metadata import version
+
+        info["grain"] = version("grain")
+    reply.write(json.dumps({"ready": info}) + "\n")
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command["op"] == "quit":
+            break
+        if command["op"] == "breakdown":
+            out = bench.breakdown(command["images"])
+        else:
+            out = bench.run(command["case"], command["epoch"])
+        out["tensorflow_imported"] = "tensorflow" in sys.modules
+        reply.write(json.dumps(out) + "\n")
+
+
+# --- The driver ------------------------------------------------------------------------------
+
+
+class Child:
+    """A measuring subprocess running one library."""
+
+    def __init__(self, lib: str, src: Path, configs: Path, args, work_dir: Path) -> None:
+        self.lib = lib
+        env = dict(os.environ, PYTHONPATH=str(src), JAX_PLATFORMS="cpu",
+                   TF_CPP_MIN_LOG_LEVEL="2", GWA_INDEX_DIR=str(work_dir / f"index_{lib}"))
+        command = [sys.executable, str(Path(__file__).resolve()), "--child", lib,
+                   "--preset", args.preset, "--configs_dir", str(configs),
+                   "--work_dir", str(work_dir), "--epoch_images", str(args.epoch_images),
+                   "--epochs", str(args.epochs)]
+        if args.batch_size:
+            command += ["--batch_size", str(args.batch_size)]
+        if args.worker_processes is not None:
+            command += ["--worker_processes", str(args.worker_processes)]
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=env, cwd=str(work_dir))
+        self.info = self._read()["ready"]
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            raise RuntimeError(f"the {self.lib} pipeline's subprocess exited ({code}); its "
+                               "error is above")
+        return json.loads(line)
+
+    def ask(self, **command) -> dict:
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=120)
+
+
+def export_baseline(rev: str, dest: Path) -> Path:
+    """``git archive <rev> src configs`` of this repository, unpacked under ``dest``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src", "configs"],
+                             check=True, capture_output=True).stdout
+    dest.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def plan(preset: str) -> tuple[dict[str, list[str]], list[dict]]:
+    """The cases each library runs, in the order of one repetition, and the comparisons."""
+    if preset == "imagenet":
+        cases = {"new": ["host", "device"], "old": ["host", "device"]}
+        comparisons = [
+            {"name": "host", "new": "host", "old": "host",
+             "what": "host augmentation: old tf.data host pipeline (+ its mixup, jitted on the "
+                     "CPU) vs new Grain stream + device_finish jitted on the CPU"},
+            {"name": "device", "new": "device", "old": "device",
+             "what": "on-device augmentation, host part only: old tf.data stream with "
+                     "augment.on_device=True vs new Grain stream (decode + inception crop + "
+                     "keys)"},
+        ]
+        return cases, comparisons
+    cases = {"new": [], "old": []}
+    comparisons = []
+    for name in FMNIST_AUGMENT:
+        cases["old"].append(f"{name}/tf.data")
+        for mode, what in (("host_part", "new Grain stream (uint8 batches, keys)"),
+                           ("host_finish", "new Grain stream + device_finish jitted on the "
+                                           "CPU")):
+            cases["new"].append(f"{name}/{mode}")
+            comparisons.append({"name": f"{name}/{mode}", "new": f"{name}/{mode}",
+                                "old": f"{name}/tf.data",
+                                "what": f"old tf.data stream (everything on the host) vs {what}"})
+    return cases, comparisons
+
+
+def summarize(runs: list[dict]) -> dict:
+    per_s = [r["images"] / r["wall_s"] for r in runs]
+    per_cpu = [r["images"] / r["cpu_s"] for r in runs]
     return {
-        "benchmark": "loader_imagenet",
-        "config": "configs/table1_imagenet_vit.py (also table1_imagenet_convnext.py: same augment)",
-        "batch_size": config.batch_size,
-        "augment": config.augment.to_dict(),
-        "images": f"{args.distinct_jpegs} distinct synthetic {SYNTH_SHAPE[0]}x{SYNTH_SHAPE[1]} "
-                  f"JPEGs (quality 90, 4:2:0) cycled to {args.epoch_images} examples in a "
-                  "4-shard TFDS dataset read by TfdsTrainStream",
+        "measurements": len(runs),
+        "images": sum(r["images"] for r in runs),
+        "images_per_s_median": round(statistics.median(per_s), 1),
+        "images_per_cpu_s_median": round(statistics.median(per_cpu), 1),
+        "cpu_ms_per_image_median": round(1e3 / statistics.median(per_cpu), 3),
+        "images_per_s": [round(v, 1) for v in per_s],
+        "images_per_cpu_s": [round(v, 1) for v in per_cpu],
+    }
+
+
+def main_driver(args) -> dict:
+    cases, comparisons = plan(args.preset)
+    libs = ["new"] + (["old"] if args.baseline == "old" else [])
+    load_start = os.getloadavg()
+    started = time.perf_counter()
+    children: dict[str, Child] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_loader_") as tmp:
+        work = Path(tmp)
+        if args.preset == "imagenet":
+            save_jpegs(work / "jpegs.npz", synthetic_jpegs(args.distinct_jpegs))
+        try:
+            children["new"] = Child("new", ROOT / "src", ROOT / "configs", args, work)
+            if "old" in libs:
+                old_tree = export_baseline(args.baseline_rev, work / "baseline")
+                children["old"] = Child("old", old_tree / "src", old_tree / "configs", args,
+                                        work)
+            children["new"].info["library"] = "src (this tree)"
+            if "old" in libs:
+                children["old"].info["library"] = f"git archive {args.baseline_rev} src"
+            for lib in libs:
+                print(f"{lib}: {json.dumps(children[lib].info)}", flush=True)
+            for w in range(args.warmup):  # Untimed: compilation, tracing, first-epoch costs.
+                for lib in libs:
+                    for case in cases[lib]:
+                        children[lib].ask(op="run", case=case, epoch=1000 + w)
+            runs: dict[tuple[str, str], list[dict]] = {}
+            measurements = []
+            for rep in range(args.reps):
+                order = libs if rep % 2 == 0 else libs[::-1]
+                for lib in order:
+                    for case in cases[lib]:
+                        r = children[lib].ask(op="run", case=case, epoch=rep)
+                        r.update(rep=rep, pipeline=lib, case=case)
+                        runs.setdefault((lib, case), []).append(r)
+                        measurements.append({k: (round(v, 6) if isinstance(v, float) else v)
+                                             for k, v in r.items()})
+                        print(f"rep {rep} {lib:<3s} {case:<22s} {r['images']:6d} img "
+                              f"{r['wall_s']:8.2f} s {r['cpu_s']:8.2f} CPU-s "
+                              f"{r['images'] / r['wall_s']:10.1f} img/s "
+                              f"{r['images'] / r['cpu_s']:10.1f} img/CPU-s", flush=True)
+            breakdown = None
+            if args.preset == "imagenet" and args.breakdown_images:
+                breakdown = children["new"].ask(op="breakdown", images=min(
+                    args.breakdown_images, args.epoch_images))
+                breakdown = {k: (round(v, 3) if isinstance(v, float) else v)
+                             for k, v in breakdown.items()}
+        finally:
+            for child in children.values():
+                child.close()
+    summary = {f"{lib}/{case}": summarize(r) for (lib, case), r in runs.items()}
+    compared = []
+    for c in comparisons:
+        new = summary[f"new/{c['new']}"]
+        entry = {**c, "new_images_per_cpu_s": new["images_per_cpu_s_median"],
+                 "new_images_per_s": new["images_per_s_median"]}
+        if "old" in libs:
+            old = summary[f"old/{c['old']}"]
+            pairs = zip(runs[("new", c["new"])], runs[("old", c["old"])], strict=True)
+            paired = [(n["images"] / n["cpu_s"]) / (o["images"] / o["cpu_s"]) for n, o in pairs]
+            entry.update(
+                old_images_per_cpu_s=old["images_per_cpu_s_median"],
+                old_images_per_s=old["images_per_s_median"],
+                ratio_new_over_old_per_cpu_s=round(
+                    new["images_per_cpu_s_median"] / old["images_per_cpu_s_median"], 3),
+                ratio_new_over_old_images_per_s=round(
+                    new["images_per_s_median"] / old["images_per_s_median"], 3),
+                paired_ratios_per_cpu_s=[round(p, 3) for p in paired],
+            )
+        compared.append(entry)
+    report = {
+        "benchmark": f"loader_{args.preset}",
+        "preset": args.preset,
+        "baseline": args.baseline,
+        "baseline_rev": args.baseline_rev if args.baseline == "old" else None,
         "reps": args.reps,
-        "warmup_epochs": args.warmup_epochs,
-        "cpu_count": cores,
-        "machine": platform.processor() or platform.machine(),
-        "tensorflow": tf.__version__,
-        "per_core_note": "images_per_cpu_s = images / CPU seconds of the process (all tf.data "
-                         "threads) while the epoch runs; graph tracing excluded",
-        "results": results,
-        "speedup_full_preset_per_core": round(fast_rate / ref_rate, 3),
-        "speedup_paired_per_rep": paired("reference", "fast"),
-        "on_device": {
-            "note": "host part of the full preset with augment.on_device (RandAugment, the "
-                    "[-1, 1] map and mixup run in the accelerator's train step): same stream, "
-                    "same run, interleaved with the two host implementations",
-            "host_part": device,
-            "speedup_per_core_vs_reference": round(device_rate / ref_rate, 3),
-            "speedup_per_core_vs_fast": round(device_rate / fast_rate, 3),
-            "paired_per_rep_vs_reference": paired("reference", "device"),
-            "paired_per_rep_vs_fast": paired("fast", "device"),
-            "agreement_with_host_pipeline": agreement,
-        },
-        "h100_feed": {
-            "assumed_h100_vit_s16_images_per_s": args.h100_rate,
-            "host_cores": 16,
-            "needed_images_per_core_s": round(args.h100_rate / 16, 1),
-            "fast_images_per_core_s": fast_rate,
-            "cores_needed_at_fast_rate": round(args.h100_rate / fast_rate, 1),
-            "on_device_images_per_core_s": device_rate,
-            "cores_needed_on_device": round(args.h100_rate / device_rate, 1),
-        },
-        "floor": {
-            "note": "CPU ms per image of what every pipeline with the same pixels must do: "
-                    "read + parse, + window decode (decode_and_crop_jpeg), + bilinear resize "
-                    "to 224; measured in the same run",
-            "stages": floor,
-            "reference_ms": ref_ms,
-            "fast_ms": fast_ms,
-            "budget_ms_for_2x": round(ref_ms / 2, 3),
-            "decode_resize_floor_ms": floor_ms,
-            "left_for_flip_randaug_mixup_batching_ms": round(ref_ms / 2 - floor_ms, 3),
-            "fast_spends_there_ms": round(fast_ms - floor_ms, 3),
-        },
-        "peer_keras_randaugment": peer,
-        "peer_batch_size": args.peer_batch,
-        "skipped_peers": {
-            "torchvision/timm RandAugment (PIL)": "needs torch, which gwa-jax does not depend on",
-        },
-    }
-
-
-# --- Command line ------------------------------------------------------------------------------
-
-
-def bench_fmnist(args) -> dict:
-    batch_size = args.batch_size or 128
-    settings = [
-        ("none", {}, args.images),
-        ("crop+flip", {"crop": "pad_crop", "flip": True}, args.images),
-        (
-            "crop+flip+randaug(2, m=1)",
-            {"crop": "pad_crop", "flip": True, "randaug_ops": "timm14", "randaug_num_ops": 2,
-             "randaug_magnitude": 1},
-            args.randaug_images,
-        ),
-    ]
-    print(f"Fashion-MNIST training stream, batch {batch_size}, {os.cpu_count()} CPU cores, "
-          f"TF {tf.__version__}", flush=True)
-    results = [measure(n, a, i, args.warmup, batch_size) for n, a, i in settings]
-    return {
-        "benchmark": "loader_fmnist",
-        "batch_size": batch_size,
+        "warmup": args.warmup,
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
-        "tensorflow": tf.__version__,
-        "results": results,
+        "python": platform.python_version(),
+        "load_average_start": [round(v, 2) for v in load_start],
+        "load_average_end": [round(v, 2) for v in os.getloadavg()],
+        "total_wall_s": round(time.perf_counter() - started, 1),
+        "pipelines": {lib: children[lib].info for lib in libs},
+        "timing": (
+            "images_per_cpu_s = images / CPU seconds (user + system) of the subprocess running "
+            "the pipeline, all threads, plus its worker processes if any, over the timed "
+            "section; images_per_s = images / wall seconds of the same section. Medians over "
+            "the repetitions; the two pipelines' measurements interleaved, order alternating "
+            "per repetition, after untimed warm-up runs of every case"),
+        "summary": summary,
+        "comparisons": compared,
+        "measurements": measurements,
     }
+    if args.preset == "imagenet":
+        new_tree = children["new"].info["settings"]
+        report.update(
+            config="configs/table1_imagenet_vit.py with augment.randaug_ops=timm14",
+            batch_size=args.batch_size or 1024,
+            epoch_images=args.epoch_images,
+            images=f"{args.distinct_jpegs} distinct synthetic {SYNTH_SHAPE[0]}x{SYNTH_SHAPE[1]} "
+                   f"JPEGs (quality 90, 4:2:0) cycled to {args.epoch_images} examples in a "
+                   f"{NUM_SHARDS}-shard TFDS dataset (array_record for the new pipeline, "
+                   "TFRecord for the old one, the same JPEG bytes)",
+            timed_section=("one whole epoch per measurement, from the first read to the last "
+                           "batch (finished, for host); building the epoch's pipeline is not "
+                           "timed (once per epoch of 1251 steps in real training)"),
+            new_read_threads=new_tree.get("read_threads"),
+            new_worker_processes=new_tree.get("worker_processes"),
+            breakdown_new_host_part=breakdown,
+        )
+        host_cores = args.host_cores
+        feed = {"needed_images_per_core_s": args.needed_per_core, "host_cores": host_cores,
+                "note": f"img/s per core a {host_cores}-core host needs to feed one H100 "
+                        f"running the ViT-S/16 bf16 train step ({H100_VIT_S16_IMAGES_PER_S} "
+                        "img/s, results/bench/gpu/overhead_gpu_vit_s16_bf16.json); "
+                        "cores_needed: host cores at the measured rate for "
+                        f"{round(args.needed_per_core * host_cores)} img/s"}
+        for c in compared:
+            rate = c["new_images_per_cpu_s"]
+            feed[c["name"]] = {
+                "new_images_per_cpu_s": rate,
+                "reaches_needed": rate >= args.needed_per_core,
+                "cores_needed": round(args.needed_per_core * host_cores / rate, 1),
+            }
+            if "old_images_per_cpu_s" in c:
+                feed[c["name"]]["old_images_per_cpu_s"] = c["old_images_per_cpu_s"]
+        report["h100_feed"] = feed
+    else:
+        settings = children["new"].info["settings"]
+        report.update(
+            config="configs/quickstart.py (2000 training images, batch 64, no augmentation); "
+                   "crop_flip adds augment.crop=pad_crop, augment.flip=True",
+            batch_size=settings["batch_size"],
+            epochs_per_measurement=args.epochs,
+            images_per_measurement=args.epochs * settings["steps_per_epoch"]
+            * settings["batch_size"],
+            timed_section=("whole epochs per measurement, building each epoch's pipeline "
+                           "included (it recurs every 32 steps); images = batch rows "
+                           "delivered, padding rows of the last batch included"),
+        )
+    return report
+
+
+def print_summary(report: dict) -> None:
+    print(f"\n{report['benchmark']}: medians of {report['reps']} repetitions, "
+          f"{report['cpu_count']} CPU cores, load average {report['load_average_start'][0]} -> "
+          f"{report['load_average_end'][0]}")
+    head = f"{'comparison':<22s} {'new img/CPU-s':>14s} {'old img/CPU-s':>14s} {'ratio':>7s} " \
+           f"{'new img/s':>10s} {'old img/s':>10s} {'ratio':>7s}"
+    print(head)
+    for c in report["comparisons"]:
+        old_cpu = c.get("old_images_per_cpu_s", float("nan"))
+        old_s = c.get("old_images_per_s", float("nan"))
+        print(f"{c['name']:<22s} {c['new_images_per_cpu_s']:14.1f} {old_cpu:14.1f} "
+              f"{c.get('ratio_new_over_old_per_cpu_s', float('nan')):7.3f} "
+              f"{c['new_images_per_s']:10.1f} {old_s:10.1f} "
+              f"{c.get('ratio_new_over_old_images_per_s', float('nan')):7.3f}")
+    feed = report.get("h100_feed")
+    if feed:
+        for name in ("host", "device"):
+            f = feed[name]
+            verdict = "reaches" if f["reaches_needed"] else "does not reach"
+            print(f"{name}: new {f['new_images_per_cpu_s']:.1f} img/CPU-s {verdict} the "
+                  f"{feed['needed_images_per_core_s']} img/s per core that feed an H100 from "
+                  f"{feed['host_cores']} cores (needs {f['cores_needed']} cores)")
+    if report.get("breakdown_new_host_part"):
+        b = report["breakdown_new_host_part"]
+        print(f"new host part, one thread: decode {b['decode_ms']} ms, inception crop "
+              f"{b['inception_crop_ms']} ms per image")
+    print(flush=True)
+
+
+def command_line() -> str:
+    script = Path(sys.argv[0])
+    try:
+        script = script.resolve().relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return "PYTHONPATH=src python " + shlex.join([str(script), *sys.argv[1:]])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=("fmnist", "imagenet"), default="fmnist")
+    parser.add_argument("--baseline", choices=("old", "none"), default="old",
+                        help="old: also run the former tf.data pipeline (needs TensorFlow and "
+                             "git); none: the new pipeline only")
+    parser.add_argument("--baseline-rev", "--baseline_rev", dest="baseline_rev",
+                        default="25b172d",
+                        help="the commit whose src/ is the former pipeline")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed runs of every case first (compilation, tracing)")
     parser.add_argument("--batch_size", type=int, default=None,
-                        help="default: 128 (fmnist), the config's 1024 (imagenet)")
-    parser.add_argument("--images", type=int, default=120_000,
-                        help="fmnist: images per fast setting")
-    parser.add_argument("--randaug_images", type=int, default=30_000)
-    parser.add_argument("--warmup", type=int, default=5, help="fmnist: batches excluded (tracing)")
-    parser.add_argument("--reps", type=int, default=3, help="imagenet: interleaved repetitions")
-    parser.add_argument("--warmup_epochs", type=int, default=1,
-                        help="imagenet: untimed epochs of each full-preset stream first (the "
-                             "first epoch in a process pays one-off costs)")
-    parser.add_argument("--epoch_images", type=int, default=1024,
-                        help="imagenet: examples in the synthetic dataset (one epoch)")
+                        help="default: the config's (1024 imagenet, 64 fmnist)")
+    parser.add_argument("--epoch_images", type=int, default=2048,
+                        help="imagenet: examples in the synthetic dataset (one epoch, one "
+                             "measurement)")
     parser.add_argument("--distinct_jpegs", type=int, default=256)
-    parser.add_argument("--peer_images", type=int, default=256,
-                        help="imagenet: images for the Keras peer (0 skips it)")
-    parser.add_argument("--peer_batch", type=int, default=64)
-    parser.add_argument("--agreement_batch", type=int, default=64,
-                        help="imagenet: batch size of the on_device agreement check")
-    parser.add_argument("--agreement_batches", type=int, default=4)
-    parser.add_argument("--h100_rate", type=float, default=6000.0,
-                        help="imagenet: ViT/S-16 train-step img/s of one H100 (estimate)")
-    parser.add_argument("--out", default=None, help="also write the JSON here")
+    parser.add_argument("--breakdown_images", type=int, default=128,
+                        help="imagenet: images for the new host part's decode / crop "
+                             "breakdown (0 skips it)")
+    parser.add_argument("--epochs", type=int, default=30,
+                        help="fmnist: whole epochs per measurement")
+    parser.add_argument("--worker_processes", type=int, default=None,
+                        help="imagenet, new pipeline: Grain worker processes (default: the "
+                             "config's dataset.worker_processes)")
+    parser.add_argument("--needed_per_core", type=float,
+                        default=round(H100_VIT_S16_IMAGES_PER_S / 16),
+                        help="img/s per host core needed to keep an H100 busy on ViT-S/16")
+    parser.add_argument("--host_cores", type=int, default=16,
+                        help="cores of the GPU host --needed_per_core refers to")
+    parser.add_argument("--out", default=None, help="also write the JSON here (and the "
+                        "command to the same name with .cmd.txt)")
+    parser.add_argument("--child", choices=("old", "new"), default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--configs_dir", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--work_dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    report = bench_imagenet(args) if args.preset == "imagenet" else bench_fmnist(args)
-    report["command"] = "python " + " ".join(sys.argv)
-    emit_report(report, args.out)
+    if args.child:
+        child_main(args)
+        return
+    report = main_driver(args)
+    report["command"] = command_line()
+    print_summary(report)
+    line = json.dumps(report)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(line + "\n")
+        out.with_name(out.name.removesuffix(".json") + ".cmd.txt").write_text(
+            report["command"] + "\n")
+    print(line, flush=True)
 
 
 if __name__ == "__main__":
