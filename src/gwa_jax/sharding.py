@@ -93,12 +93,15 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
-def put_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+def put_batch(batch: dict[str, np.ndarray], mesh: Mesh, *,
+              process_local: bool = False) -> dict[str, jax.Array]:
     """Places a host batch on the mesh, sharded along the leading (batch) axis.
 
-    ``batch`` is the global batch (every process reads the same deterministic stream). With
-    several processes each contributes its contiguous slice of the batch, from which the
-    global array is assembled.
+    ``batch`` is the global batch (every process reads the same deterministic stream; with
+    several processes each contributes its contiguous slice of it), or with ``process_local``
+    this process's contiguous share of the global batch (a training stream's batches, see
+    :attr:`gwa_jax.data.train.TrainStream.host_rows`); the global array is assembled from the
+    processes' shares.
     """
     sharding = batch_sharded(mesh)
     if jax.process_count() == 1:
@@ -106,6 +109,8 @@ def put_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
     n, i = jax.process_count(), jax.process_index()
 
     def local(x: np.ndarray) -> jax.Array:
+        if process_local:
+            return jax.make_array_from_process_local_data(sharding, x)
         per = x.shape[0] // n
         return jax.make_array_from_process_local_data(sharding, x[i * per:(i + 1) * per])
 
@@ -113,12 +118,14 @@ def put_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
 
 
 def prefetch_to_mesh(batches: Iterable[dict[str, np.ndarray]], mesh: Mesh,
-                     size: int = 2) -> Iterator[dict[str, jax.Array]]:
-    """Keeps ``size`` batches in flight on the devices ahead of the consumer."""
+                     size: int = 2, *, process_local: bool = False
+                     ) -> Iterator[dict[str, jax.Array]]:
+    """Keeps ``size`` batches in flight on the devices ahead of the consumer
+    (``process_local``: as :func:`put_batch`)."""
     queue: collections.deque[Any] = collections.deque()
     it = iter(batches)
     for batch in it:
-        queue.append(put_batch(batch, mesh))
+        queue.append(put_batch(batch, mesh, process_local=process_local))
         if len(queue) >= size:
             yield queue.popleft()
     while queue:

@@ -227,7 +227,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                    leave=False, disable=None, unit="step")
         done = start
         in_flight: collections.deque[jax.Array] = collections.deque()
-        for batch in prefetch_to_mesh(batches, mesh):
+        for batch in prefetch_to_mesh(batches, mesh, process_local=True):
             if not started:
                 progress.compiling(first_step + done + 1)
             state, buffers = settle(step_fn(state, buffers, batch))
