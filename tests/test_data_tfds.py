@@ -361,7 +361,7 @@ def test_registry_entries_are_consistent():
 @pytest.mark.parametrize(
     "name,command",
     [
-        ("cifar10", "tfds build cifar10"),
+        ("cifar10", "python data_prep/tfds_build.py cifar10"),
         ("cifar10_n", "python data_prep/cifar10_n.py --help"),
         ("imagenet2012", "python data_prep/imagenet2012.py --help"),
         ("i_naturalist2018", "python data_prep/i_naturalist2018.py --help"),
