@@ -185,6 +185,20 @@ def cpu_seconds() -> float:
 # --- Measurements (run in the subprocesses) --------------------------------------------------
 
 
+def timed_batches(batches, finish=None) -> dict:
+    """Reads every batch of the iterable ``batches`` (``finish`` applied to each when given):
+    images delivered, wall and CPU seconds of the whole read, the last batch's image shape."""
+    c0, w0 = cpu_seconds(), time.perf_counter()
+    images, shape = 0, None
+    for batch in batches:
+        if finish is not None:
+            batch = finish(batch)
+        images += batch["image"].shape[0]
+        shape = (tuple(batch["image"].shape), str(batch["image"].dtype))
+    return {"images": images, "wall_s": time.perf_counter() - w0,
+            "cpu_s": cpu_seconds() - c0, "image": shape}
+
+
 def _cpu_device():
     import jax
 
@@ -251,16 +265,7 @@ class NewImagenet:
 
     def run(self, case: str, epoch: int) -> dict:
         ds = self.stream.dataset(epoch)
-        finish = self.finish if case == "host" else None
-        c0, w0 = cpu_seconds(), time.perf_counter()
-        images, shape = 0, None
-        for batch in ds:
-            if finish is not None:
-                batch = finish(batch)
-            images += batch["image"].shape[0]
-            shape = (tuple(batch["image"].shape), str(batch["image"].dtype))
-        return {"images": images, "wall_s": time.perf_counter() - w0,
-                "cpu_s": cpu_seconds() - c0, "image": shape}
+        return timed_batches(ds, self.finish if case == "host" else None)
 
     def breakdown(self, count: int) -> dict:
         """CPU ms per image of the host's two steps, one thread, on the first ``count`` ids."""
@@ -319,16 +324,7 @@ class OldImagenet:
 
     def run(self, case: str, epoch: int) -> dict:
         ds = self.streams[case].dataset(epoch)  # Builds (traces) the pipeline: untimed.
-        finish = self.finish if case == "host" else None
-        c0, w0 = cpu_seconds(), time.perf_counter()
-        images, shape = 0, None
-        for batch in ds.as_numpy_iterator():
-            if finish is not None:
-                batch = finish(batch)
-            images += batch["image"].shape[0]
-            shape = (tuple(batch["image"].shape), str(batch["image"].dtype))
-        return {"images": images, "wall_s": time.perf_counter() - w0,
-                "cpu_s": cpu_seconds() - c0, "image": shape}
+        return timed_batches(ds.as_numpy_iterator(), self.finish if case == "host" else None)
 
 
 FMNIST_AUGMENT = {"none": {}, "crop_flip": {"crop": "pad_crop", "flip": True}}
@@ -363,16 +359,8 @@ class Fmnist:
         name, mode = case.split("/")
         stream = self.data[name]
         finish = self.finish[name] if mode == "host_finish" else None
-        c0, w0 = cpu_seconds(), time.perf_counter()
-        images, shape = 0, None
-        for e in range(epoch, epoch + self.epochs):
-            for batch in stream.epoch(e):
-                if finish is not None:
-                    batch = finish(batch)
-                images += batch["image"].shape[0]
-                shape = (tuple(batch["image"].shape), str(batch["image"].dtype))
-        return {"images": images, "wall_s": time.perf_counter() - w0,
-                "cpu_s": cpu_seconds() - c0, "image": shape}
+        epochs = (b for e in range(epoch, epoch + self.epochs) for b in stream.epoch(e))
+        return timed_batches(epochs, finish)
 
 
 def child_main(args) -> None:

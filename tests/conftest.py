@@ -20,7 +20,7 @@ requires_fmnist = pytest.mark.skipif(
     reason="needs offline Fashion-MNIST: apt-get install -y dataset-fashion-mnist")
 
 TF_REFERENCES = Path(__file__).parent / "fixtures" / "tf_references.npz"
-TF_REFERENCES_COMMAND = "python tests/fixtures/make_tf_references.py"
+TF_REFERENCES_COMMAND = "PYTHONPATH=src python tests/fixtures/make_tf_references.py"
 
 
 @functools.cache

@@ -1,6 +1,5 @@
-"""Constants of the training augmentation, shared by the TensorFlow ops
-(:mod:`gwa_jax.data.augment`, :mod:`gwa_jax.data.randaugment`) and their JAX counterparts
-(:mod:`gwa_jax.data.augment_jax`). No TensorFlow or JAX import."""
+"""Constants of the training augmentation (:mod:`gwa_jax.data.augment_jax`), also read by the
+TensorFlow reference of its tests (``tests/fixtures/tf_reference_ops.py``). No JAX import."""
 
 PAD_CROP_PIXELS = 4
 MAX_LEVEL = 10.0
