@@ -3,7 +3,8 @@
 Sized for under 5 minutes on 2 CPU cores: 2000 training images, 1000 steps (31 epochs of 32).
 It trains long enough to memorise the noisy labels (train accuracy ends far above the 80%
 clean fraction while test accuracy falls), so the criteria disagree: GWA peaks while the
-model still generalises, LabelWave never turns up and picks the last epoch. Run it with
+model still generalises (epoch 11), LabelWave stops later (epoch 16), the last epoch is worse
+than both (results/quickstart/). Run it with
 
     gwa-train --config configs/quickstart.py --workdir runs/quickstart
 
