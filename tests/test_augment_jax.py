@@ -257,7 +257,7 @@ def test_mixup_partners_stay_among_valid_positions():
     assert np.all(np.asarray(y)[mask][:, ~mask] == 0)  # No padding's class in a real target.
 
 
-def test_finish_on_device_runs_the_chain_then_mixup_and_drops_its_fields():
+def test_the_chain_then_finish_on_device_mixes_and_drops_the_key_fields():
     chain = A.AuthorsChain(num_layers=2, magnitude=1.0, crop="resize_crop", resize_to=36,
                            crop_size=32, flip=True)
     rng = np.random.default_rng(9)
@@ -266,7 +266,12 @@ def test_finish_on_device_runs_the_chain_then_mixup_and_drops_its_fields():
              "target": np.eye(6, dtype=np.float32), "label": np.arange(6, dtype=np.int32),
              "id": np.arange(6, dtype=np.int32), "aug_key": key_data,
              "mixup_key": np.tile(key_data[:1], (6, 1))}
-    out = jax.jit(lambda b: A.finish_on_device(b, chain=chain, mixup_alpha=0.5))(batch)
+    def finish(b):
+        b = dict(b, image=A.authors_train_chain(b["image"], A.keys_from_data(b["aug_key"]),
+                                                chain))
+        return A.finish_on_device(b, mixup_alpha=0.5)
+
+    out = jax.jit(finish)(batch)
     assert sorted(out) == ["id", "image", "label", "target"]
     np.testing.assert_array_equal(out["label"], batch["label"])
     augmented = A.authors_train_chain(jnp.asarray(batch["image"]),

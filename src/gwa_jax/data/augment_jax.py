@@ -225,7 +225,7 @@ def random_flip(image: jax.Array, key: jax.Array) -> jax.Array:
 
 def augment_batch(images: jax.Array, keys: jax.Array, *, pad_crop: bool, flip: bool,
                   randaug_num_ops: int, randaug_magnitude: float) -> jax.Array:
-    """Pad-crop, flip and RandAugment per example, in that order (as the tf.data pipeline).
+    """Pad-crop, flip and RandAugment per example, in that order (the timm14 chain).
 
     Args:
       images: (B, H, W, C) uint8 or float32 in [0, 255].
@@ -402,11 +402,11 @@ def mixup(images: jax.Array, targets: jax.Array, key: jax.Array, alpha: float,
     return images, targets, lam
 
 
-# --- The end of the tf.data pipeline, on the device --------------------------------------------
+# --- The end of the input pipeline, on the device ---------------------------------------------
 
-#: Batch fields a stream adds for the device: timm14 RandAugment draws, the authors' chain's
-#: per-example key data, the batch's mixup key data.
-DEVICE_FIELDS = ("ra_ops", "ra_positive", "aug_key", "mixup_key")
+#: Batch fields a stream adds for the device: the per-example key data, the batch's mixup
+#: key data.
+DEVICE_FIELDS = ("aug_key", "mixup_key")
 
 
 def keys_from_data(data: jax.Array) -> jax.Array:
@@ -414,41 +414,24 @@ def keys_from_data(data: jax.Array) -> jax.Array:
     return jax.random.wrap_key_data(data.astype(jnp.uint32), impl="threefry2x32")
 
 
-def finish_on_device(batch: dict[str, jax.Array], *, magnitude: float = 0.0,
-                     quantize: bool = False, chain: AuthorsChain | None = None,
-                     mixup_alpha: float = 0.0, in_model_range: bool = False
+def finish_on_device(batch: dict[str, jax.Array], *, mixup_alpha: float = 0.0
                      ) -> dict[str, jax.Array]:
-    """Finishes a training batch on the device (jittable; ``gwa-train`` runs it inside the
-    train step): the authors' chain (``aug_key``) or timm14 RandAugment with the host's draws
-    (``ra_ops``), rounding to uint8 levels (``quantize``), the map to [-1, 1], then mixup.
+    """The end of a training batch on the device (jittable; ``gwa-train`` runs it inside the
+    train step, after the augmentation, :func:`gwa_jax.data.preprocess.finish_batch`): the map
+    to [-1, 1], then mixup.
 
     Args:
-      batch: ``image`` float32 (B, H, W, C) in [0, 255] ([-1, 1] if ``in_model_range``);
-        ``target`` float32 (B, K); ``aug_key`` uint32 (B, 2) (the authors' chain);
-        ``ra_ops`` int32 / ``ra_positive`` bool (B, num_ops) (timm14 on the device);
+      batch: ``image`` float32 (B, H, W, C) in [0, 255]; ``target`` float32 (B, K);
         ``mixup_key`` uint32 (B, 2), the batch's key data in every row (mixup);
         ``mask`` bool (B,) optional (padding of a last batch: never a mixup partner);
         other fields pass through (``label`` and ``id`` stay those of position i).
-      magnitude: timm14 RandAugment magnitude (0-10 scale).
-      quantize: round timm14's output to integers in [0, 255].
-      chain: the authors' chain (with ``aug_key``).
       mixup_alpha: Beta concentration; 0 = no mixup.
-      in_model_range: the host already mapped the images to [-1, 1] (only mixup is left).
 
     Returns:
-      The batch with ``image`` float32 (B, H', W', C) in [-1, 1] and mixed ``target``,
+      The batch with ``image`` float32 (B, H, W, C) in [-1, 1] and mixed ``target``,
       without the fields of DEVICE_FIELDS.
     """
-    images = batch["image"].astype(jnp.float32)
-    if "aug_key" in batch:
-        images = authors_train_chain(images, keys_from_data(batch["aug_key"]), chain)
-    elif "ra_ops" in batch:
-        images = jax.vmap(lambda x, o, p: randaugment_with_draws(x, o, p, magnitude))(
-            images, batch["ra_ops"], batch["ra_positive"])
-    if quantize:
-        images = jnp.clip(jnp.round(images), 0.0, 255.0)
-    if not in_model_range:
-        images = images / 127.5 - 1.0
+    images = batch["image"].astype(jnp.float32) / 127.5 - 1.0
     targets = batch["target"]
     if mixup_alpha > 0:
         key = keys_from_data(batch["mixup_key"][0])
