@@ -37,10 +37,10 @@ import numpy as np
 import optax
 
 from gwa_jax import models
-from gwa_jax.grad_accum import accumulating_step, multi_steps
-from gwa_jax.run_files import emit_report
-from gwa_jax.sharding import make_mesh, put_batch, replicated
-from gwa_jax.train import EpochBuffers, create_train_state, make_train_step
+from gwa_jax.run.run_files import emit_report
+from gwa_jax.train.grad_accum import accumulating_step, multi_steps
+from gwa_jax.train.sharding import make_mesh, put_batch, replicated
+from gwa_jax.train.step import EpochBuffers, create_train_state, make_train_step
 
 PRESETS = {  # model -> (image size, channels, classes, batch size)
     "vit_fmnist": (28, 1, 10, 128),

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from gwa_jax.experiments.run_table import Run, load_runs_or_fail
-from gwa_jax.integrity import DamagedRunError
+from gwa_jax.run.integrity import DamagedRunError
 from gwa_jax.uncertainty import epochs_within_se
 
 COLUMNS = (

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gwa_jax.sharding import simulated_devices_env
+from gwa_jax.train.sharding import simulated_devices_env
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -50,7 +50,7 @@ DRY_MODEL = ["--config.model.kwargs.depth=1", "--config.model.kwargs.width=64",
 
 LOADER = """
 import json, sys, time
-from gwa_jax.cli import parse_command_line
+from gwa_jax.cli.train_run import parse_command_line
 from gwa_jax.data import build_data
 config, _, _ = parse_command_line(["loader", *sys.argv[1:], "--workdir=unused"])
 data = build_data(config)

@@ -21,7 +21,7 @@ import sys
 
 from gwa_jax.experiments.figures import make_figures
 from gwa_jax.experiments.plan import PLANS
-from gwa_jax.integrity import DamagedRunError
+from gwa_jax.run.integrity import DamagedRunError
 
 FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig16")
 

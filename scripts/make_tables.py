@@ -33,7 +33,7 @@ from pathlib import Path
 from gwa_jax.experiments.paper_compare import PAPER_FILE, paper_comparison, paper_table
 from gwa_jax.experiments.reports import ALL_TABLES, make_table
 from gwa_jax.experiments.run_table import NoFinishedRuns
-from gwa_jax.integrity import DamagedRunError
+from gwa_jax.run.integrity import DamagedRunError
 
 ROOT = Path(__file__).resolve().parents[1]
 

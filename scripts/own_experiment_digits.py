@@ -16,7 +16,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from gwa_jax import inspect_cli, report_cli, sweep_cli
+from gwa_jax.cli import inspect as inspect_cli
+from gwa_jax.cli import report as report_cli
+from gwa_jax.cli import sweep as sweep_cli
 from gwa_jax.experiments.run_table import find_runs
 
 CONFIG = "configs/my_digits.py"

@@ -27,16 +27,16 @@ import numpy as np
 
 from gwa_jax import models
 from gwa_jax.accumulator import summarize_scores
-from gwa_jax.checkpoints import RunCheckpoints
 from gwa_jax.data import build_data
-from gwa_jax.optim import make_optimizer
-from gwa_jax.run_files import (
+from gwa_jax.run.checkpoints import RunCheckpoints
+from gwa_jax.run.run_files import (
     MetricsLog,
     emit_report,
     save_npy,
 )
-from gwa_jax.sharding import make_mesh, prefetch_to_mesh, put_batch, replicated
-from gwa_jax.train import (
+from gwa_jax.train.optim import make_optimizer
+from gwa_jax.train.sharding import make_mesh, prefetch_to_mesh, put_batch, replicated
+from gwa_jax.train.step import (
     EpochBuffers,
     create_train_state,
     eval_step,
@@ -44,7 +44,7 @@ from gwa_jax.train import (
     make_train_step,
     model_overrides,
 )
-from gwa_jax.trainer import evaluate_accuracy
+from gwa_jax.train.trainer import evaluate_accuracy
 from gwa_jax.uncertainty import gwa_standard_error
 
 

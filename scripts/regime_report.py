@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 
 from gwa_jax.experiments import regime  # noqa: E402
 from gwa_jax.experiments import tables as T  # noqa: E402
-from gwa_jax.integrity import DamagedRunError  # noqa: E402
+from gwa_jax.run.integrity import DamagedRunError  # noqa: E402
 
 # Top row: GWA against training to the end, and GWA's smoothed peak (post hoc); bottom row:
 # the other criteria (LabelWave's regrets are an order of magnitude larger under augmentation,

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gwa_jax import integrity
+from gwa_jax.run import integrity
 
 
 def run_folders(path: Path) -> list[Path]:

@@ -6,7 +6,7 @@ whose output is reduced over a sharded batch (an all-reduce), as ``eval_step`` i
 ``ITERATIONS`` times and its outputs summed on the device, as ``evaluate_accuracy`` does.
 With ``async`` several calls are in flight at once, which deadlocks XLA's CPU runtime within
 seconds (the process aborts at the collective time-out); with ``settled`` each call passes
-through ``gwa_jax.sharding.settle``. Prints ``done`` and the sum on success.
+through ``gwa_jax.train.sharding.settle``. Prints ``done`` and the sum on success.
 """
 
 import sys
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gwa_jax.sharding import settle
+from gwa_jax.train.sharding import settle
 
 mode, iterations = sys.argv[1], int(sys.argv[2])
 mesh = Mesh(np.asarray(jax.devices()), ("d",))

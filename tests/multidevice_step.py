@@ -3,7 +3,7 @@
 Run by ``tests/test_multidevice.py`` in a subprocess started with 4 host devices (the device
 count is fixed when JAX starts, so it cannot run inside the pytest process). The state and
 the per-sample buffers are replicated and the batch is sharded along its leading axis, as
-``gwa-train`` places them (``gwa_jax.sharding``); each mesh runs the same jitted step from
+``gwa-train`` places them (``gwa_jax.train.sharding``); each mesh runs the same jitted step from
 the same initial state on the same batch. Prints one JSON object:
 ``{"1": {...}, "2": {...}, "4": {...}}`` with, per device count, the flattened gradient of
 the training loss, the parameters after one SGD step, the per-sample alignment scores and
@@ -25,9 +25,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from gwa_jax import models
 from gwa_jax.config_base import default_config
 from gwa_jax.latents import LATENT_COLLECTION
-from gwa_jax.optim import make_optimizer
-from gwa_jax.sharding import DATA_AXIS
-from gwa_jax.train import EpochBuffers, batch_gradient, create_train_state, make_train_step
+from gwa_jax.train.optim import make_optimizer
+from gwa_jax.train.sharding import DATA_AXIS
+from gwa_jax.train.step import EpochBuffers, batch_gradient, create_train_state, make_train_step
 
 BATCH, CLASSES, NUM_IDS = 32, 10, 40
 

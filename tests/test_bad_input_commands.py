@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gwa_jax import inspect_cli, report_cli, sweep_cli
-from gwa_jax.experiments.synthetic import write_run
+from gwa_jax.cli import inspect as inspect_cli
+from gwa_jax.cli import report as report_cli
+from gwa_jax.cli import sweep as sweep_cli
+from synthetic import write_run
 
 JUNK = b"\xff\xfe\x00\x81garbage\x9c\n{]\x00\xc3\x28\n" * 8
 

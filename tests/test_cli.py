@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gwa_jax.cli import UsageError, parse_command_line
+from gwa_jax.cli.train_run import UsageError, parse_command_line
 from gwa_jax.config_base import default_config
 from gwa_jax.config_check import ConfigError, check_against_data, validate
 
@@ -140,7 +140,7 @@ def gwa_train(args, capsys):
     """The CLI's parse-then-train path in this process; returns (exit code, stderr lines)."""
     from absl import logging
 
-    from gwa_jax import cli
+    from gwa_jax.cli import train_run as cli
 
     sys.modules.pop("config_config", None)  # config_flags reuses the last config module.
     capsys.readouterr()
@@ -310,6 +310,6 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(case, tmp_path, capsys
     assert snapshot(watched) == before  # A failed start leaves the workdir as it found it.
     if case == "total-steps-below-one-epoch":  # The corrected command is not refused.
         config, workdir, _ = parse_command_line(["gwa-train", *args[:-1]], 1)
-        from gwa_jax.workdir import FRESH, prepare_workdir
+        from gwa_jax.run.workdir import FRESH, prepare_workdir
 
         assert prepare_workdir(config, workdir) == FRESH

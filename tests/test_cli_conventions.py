@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from gwa_jax import models
-from gwa_jax.cli import UsageError, parse_command_line
-from gwa_jax.cli_extras import parse_value, split_argv
+from gwa_jax.cli.train_config import parse_value, split_argv
+from gwa_jax.cli.train_run import UsageError, parse_command_line
 from gwa_jax.config_base import default_config
 from gwa_jax.config_check import ConfigError, validate
-from gwa_jax.progress import StepProgress, format_eta
+from gwa_jax.run.progress import StepProgress, format_eta
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
@@ -171,7 +171,7 @@ def test_model_kwargs_from_the_command_line(own):
     config, _, _ = parse_command_line(
         ["gwa-train", f"--config={cfg}", "--workdir=/tmp/w", "--config.model.name=convnext_atto",
          "--config.model.kwargs.depths=(1,1,1,1)", "--config.model.kwargs.dims=[8,16,24,32]"], 1)
-    from gwa_jax.train import model_overrides
+    from gwa_jax.train.step import model_overrides
 
     model = models.create("convnext_atto", 10, **model_overrides(config.model))
     assert model.depths == (1, 1, 1, 1) and model.dims == (8, 16, 24, 32)

@@ -28,8 +28,8 @@ from gwa_jax.data.splits import assign_splits
 from gwa_jax.experiments.args import ArgError
 from gwa_jax.experiments.paper import load_config
 from gwa_jax.experiments.plan import PLANS
-from gwa_jax.optim import make_optimizer
-from gwa_jax.train import EpochBuffers, create_train_state, make_train_step, model_overrides
+from gwa_jax.train.optim import make_optimizer
+from gwa_jax.train.step import EpochBuffers, create_train_state, make_train_step, model_overrides
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PAPER = ("table1_cifar10_convnext", "table1_cifar10_vit", "table1_imagenet_convnext",
@@ -305,7 +305,7 @@ def test_runlocal_is_small():
 
 
 def test_load_config_matches_the_cli(tmp_path):
-    from gwa_jax.cli import parse_command_line
+    from gwa_jax.cli.train_run import parse_command_line
 
     arg = "model=convnext,noise=0.17,split=0.01,seed=1"
     config, workdir, _ = parse_command_line(

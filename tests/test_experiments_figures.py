@@ -16,7 +16,7 @@ from gwa_jax.data import build_data
 from gwa_jax.experiments.figures import MissingInput, fig4, fig16, make_figures, three_epochs
 from gwa_jax.experiments.plan import expand
 from gwa_jax.experiments.results import RunResult
-from gwa_jax.experiments.synthetic import write_run
+from synthetic import write_run
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 8

@@ -22,7 +22,7 @@ from gwa_jax.experiments.plan import PLANS, expand
 from gwa_jax.experiments.reports import make_table
 from gwa_jax.experiments.results import RunResult, auroc, correlation, mislabel_auroc
 from gwa_jax.experiments.sweep import run_status, sweep
-from gwa_jax.experiments.synthetic import write_run
+from synthetic import write_run
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

@@ -9,9 +9,9 @@ import pytest
 
 from gwa_jax.config_base import default_config
 from gwa_jax.config_check import ConfigError, validate
-from gwa_jax.grad_accum import accumulating_step, multi_steps, split_microbatches
-from gwa_jax.optim import make_optimizer
-from gwa_jax.train import EpochBuffers, create_train_state, make_train_step
+from gwa_jax.train.grad_accum import accumulating_step, multi_steps, split_microbatches
+from gwa_jax.train.optim import make_optimizer
+from gwa_jax.train.step import EpochBuffers, create_train_state, make_train_step
 
 
 class _TinyNet(nn.Module):

@@ -11,13 +11,14 @@ import optax
 import pytest
 
 from conftest import requires_fmnist
-from gwa_jax import models, trainer
-from gwa_jax.checkpoints import DamagedCheckpointError, read_params
+from gwa_jax import models
 from gwa_jax.config_base import default_config
 from gwa_jax.config_check import ConfigError, validate
 from gwa_jax.data import build_data
-from gwa_jax.init_from import init_params, label_set, merge_params
-from gwa_jax.train import create_train_state, model_overrides
+from gwa_jax.run.checkpoints import DamagedCheckpointError, read_params
+from gwa_jax.train import trainer
+from gwa_jax.train.init_from import init_params, label_set, merge_params
+from gwa_jax.train.step import create_train_state, model_overrides
 
 
 def digits(classes=None, **noise):

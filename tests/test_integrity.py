@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gwa_jax import inspect_cli, report_cli
-from gwa_jax.checkpoints import DamagedCheckpointError, RunCheckpoints, read_params
+from gwa_jax.cli import inspect as inspect_cli
+from gwa_jax.cli import report as report_cli
 from gwa_jax.config_base import default_config
 from gwa_jax.config_check import ConfigError
 from gwa_jax.experiments.results import RunResult, mislabel_auroc
-from gwa_jax.experiments.synthetic import write_run
-from gwa_jax.integrity import (
+from gwa_jax.run.checkpoints import DamagedCheckpointError, RunCheckpoints, read_params
+from gwa_jax.run.integrity import (
     MANIFEST,
     DamagedRunError,
     check_files,
@@ -35,8 +35,9 @@ from gwa_jax.integrity import (
     seal_run,
     verify_run,
 )
-from gwa_jax.run_files import MetricsLog, write_json
-from gwa_jax.workdir import FINISHED, RESUME, prepare_workdir
+from gwa_jax.run.run_files import MetricsLog, write_json
+from gwa_jax.run.workdir import FINISHED, RESUME, prepare_workdir
+from synthetic import write_run
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = str(REPO / "src")
@@ -193,7 +194,7 @@ def test_unlisted_file_and_deleted_listed_file_are_damage(run):
 CRASH = r"""
 import os, signal, sys
 import numpy as np
-from gwa_jax import run_files
+from gwa_jax.run import run_files
 
 root, what, point = sys.argv[1:4]
 target = {"summary": "summary.json", "new-scores": "alignment/epoch_0004.npy",

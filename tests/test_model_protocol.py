@@ -18,8 +18,8 @@ import pytest
 from gwa_jax import models
 from gwa_jax.config_base import default_config
 from gwa_jax.config_check import ConfigError, check_values
-from gwa_jax.optim import make_schedule
-from gwa_jax.train import model_overrides
+from gwa_jax.train.optim import make_schedule
+from gwa_jax.train.step import model_overrides
 
 PUBLISHED = {"stem_bias": True, "gelu_approximate": False, "kernel_init": "normal"}
 

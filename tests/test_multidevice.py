@@ -2,7 +2,7 @@
 
 Simulated devices share the machine's cores, and on a loaded 2-core machine one device's
 thread can wait long enough at a collective for XLA's CPU rendezvous watchdog to abort the
-process. ``gwa_jax.sharding.simulated_devices_env`` gives every simulated device one XLA
+process. ``gwa_jax.train.sharding.simulated_devices_env`` gives every simulated device one XLA
 thread and raises the rendezvous time-outs far above anything a loaded machine produces, so
 the runs are slow under load but never abort.
 """
@@ -19,7 +19,7 @@ import pytest
 
 from conftest import requires_fmnist
 from gwa_jax.config_check import ConfigError, validate
-from gwa_jax.sharding import simulated_devices_env
+from gwa_jax.train.sharding import simulated_devices_env
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = requires_fmnist

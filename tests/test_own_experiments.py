@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from gwa_jax import inspect_cli, report_cli, sweep_cli
+from gwa_jax.cli import inspect as inspect_cli
+from gwa_jax.cli import report as report_cli
+from gwa_jax.cli import sweep as sweep_cli
 from gwa_jax.experiments.grid import (
     GridError,
     expand_grid,
@@ -25,7 +27,7 @@ from gwa_jax.experiments.grid import (
 from gwa_jax.experiments.mislabels import InspectError, most_misaligned, resolve_epoch
 from gwa_jax.experiments.results import RunResult
 from gwa_jax.experiments.run_table import find_runs, grouped_rows, per_run_rows
-from gwa_jax.experiments.synthetic import write_run
+from synthetic import write_run
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -318,9 +320,9 @@ def test_console_scripts_are_declared():
     import tomllib
 
     scripts = tomllib.loads((SRC.parent / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"gwa-train": "gwa_jax.entry:main", "gwa-sweep": "gwa_jax.sweep_cli:run",
-                       "gwa-report": "gwa_jax.report_cli:run",
-                       "gwa-inspect": "gwa_jax.inspect_cli:run"}
+    assert scripts == {"gwa-train": "gwa_jax.cli.train:main", "gwa-sweep": "gwa_jax.cli.sweep:run",
+                       "gwa-report": "gwa_jax.cli.report:run",
+                       "gwa-inspect": "gwa_jax.cli.inspect:run"}
     for target in scripts.values():
         module, _, fn = target.partition(":")
         assert callable(getattr(__import__(module, fromlist=[fn]), fn))

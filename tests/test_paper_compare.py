@@ -11,7 +11,7 @@ import pytest
 from gwa_jax.experiments import tables as T
 from gwa_jax.experiments.paper_compare import compare_cells, comparison_markdown
 from gwa_jax.experiments.plan import expand
-from gwa_jax.experiments.synthetic import write_run
+from synthetic import write_run
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,8 @@ from gwa_jax.config_check import ConfigError, validate
 from gwa_jax.data import build_data
 from gwa_jax.data.splits import TRAIN, UNUSED, VAL
 from gwa_jax.data.train import padded_positions
-from gwa_jax.grad_accum import accumulating_step, multi_steps
-from gwa_jax.train import EpochBuffers, batch_gradient, create_train_state, make_train_step
+from gwa_jax.train.grad_accum import accumulating_step, multi_steps
+from gwa_jax.train.step import EpochBuffers, batch_gradient, create_train_state, make_train_step
 
 
 def _digits_config(**dataset):
@@ -217,7 +217,7 @@ def test_clean_validation_on_a_dataset_without_clean_labels_is_refused(monkeypat
 
 def test_gwa_train_logs_both_validation_accuracies_and_scores_every_id(tmp_path):
     """End to end on digits: 150 training ids in batches of 64 (the last one padded)."""
-    from gwa_jax.trainer import train_and_evaluate
+    from gwa_jax.train.trainer import train_and_evaluate
 
     c = _digits_config(val_fraction=0.2, train_subset=150)  # 150 = 2 * 64 + 22.
     c.dataset.label_noise.kind, c.dataset.label_noise.rate = "symmetric", 0.4

@@ -85,8 +85,8 @@ def test_every_markdown_file_has_well_formed_code_fences():
 
 
 def test_every_committed_result_says_which_protocol_produced_it():
-    """Each results/*/README.md names the run format (gwa_jax.run_format) of its numbers."""
-    from gwa_jax.run_format import FORMAT_VERSION
+    """Each results/*/README.md names the run format (gwa_jax.run.run_format) of its numbers."""
+    from gwa_jax.run.run_format import FORMAT_VERSION
 
     root = Path(__file__).resolve().parents[1] / "results"
     folders = sorted(p for p in root.iterdir() if p.is_dir())

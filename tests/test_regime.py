@@ -12,7 +12,7 @@ from gwa_jax.experiments import regime
 from gwa_jax.experiments.args import ArgError
 from gwa_jax.experiments.paper import load_config
 from gwa_jax.experiments.plan import expand
-from gwa_jax.experiments.synthetic import write_run
+from synthetic import write_run
 
 REPO = Path(__file__).resolve().parents[1]
 

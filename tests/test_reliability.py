@@ -12,14 +12,14 @@ import sys
 import numpy as np
 import pytest
 
-from gwa_jax import run_files
-from gwa_jax.checkpoints import DamagedCheckpointError, RunCheckpoints
 from gwa_jax.config_base import default_config
-from gwa_jax.integrity import finished_run_damage, verify_run
-from gwa_jax.resume import rebuild_metrics
-from gwa_jax.run_files import MetricsLog, atomic_write_bytes, save_npy, save_npz, write_json
-from gwa_jax.run_guard import RunError, guarded, remove_stray_temporaries
-from gwa_jax.workdir_lock import WorkdirBusyError, workdir_lock
+from gwa_jax.run import run_files
+from gwa_jax.run.checkpoints import DamagedCheckpointError, RunCheckpoints
+from gwa_jax.run.integrity import finished_run_damage, verify_run
+from gwa_jax.run.resume import rebuild_metrics
+from gwa_jax.run.run_files import MetricsLog, atomic_write_bytes, save_npy, save_npz, write_json
+from gwa_jax.run.run_guard import RunError, guarded, remove_stray_temporaries
+from gwa_jax.run.workdir_lock import WorkdirBusyError, workdir_lock
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
@@ -28,7 +28,7 @@ SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 
 HOLDER = """
 import sys, time
-from gwa_jax.workdir_lock import workdir_lock
+from gwa_jax.run.workdir_lock import workdir_lock
 with workdir_lock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(120)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from gwa_jax import report_cli
+from gwa_jax.cli import report as report_cli
 from gwa_jax.experiments.paper_compare import PaperSweep, detect_paper_sweeps
 from gwa_jax.experiments.plan import expand
-from gwa_jax.experiments.synthetic import write_run
+from synthetic import write_run
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import requires_fmnist
 from gwa_jax.config_check import ConfigError
-from gwa_jax.workdir import FINISHED, FRESH, RESUME, prepare_workdir
+from gwa_jax.run.workdir import FINISHED, FRESH, RESUME, prepare_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = requires_fmnist
@@ -110,7 +110,7 @@ def test_finished_workdir_reports_and_foreign_config_is_refused(reference, tmp_p
 
 def test_prepare_workdir_states(tmp_path):
     from gwa_jax.config_base import default_config
-    from gwa_jax.run_files import write_json
+    from gwa_jax.run.run_files import write_json
 
     c = default_config()
     assert prepare_workdir(c, tmp_path / "new") == FRESH
@@ -165,7 +165,7 @@ def assert_same_run(workdir, ref_dir):
 
 
 def test_a_second_command_in_the_same_workdir_exits_2_naming_the_pid(tmp_path):
-    from gwa_jax.workdir_lock import workdir_lock
+    from gwa_jax.run.workdir_lock import workdir_lock
 
     work = tmp_path / "busy"
     with workdir_lock(work):

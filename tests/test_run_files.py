@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from gwa_jax.run_files import MetricsLog, atomic_write_bytes, read_json, save_npy, write_json
+from gwa_jax.run.run_files import MetricsLog, atomic_write_bytes, read_json, save_npy, write_json
 
 
 def test_torn_last_line_is_ignored_and_truncation_deduplicates(tmp_path):

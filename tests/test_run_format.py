@@ -20,17 +20,19 @@ import optax
 import pytest
 
 from conftest import requires_fmnist
-from gwa_jax import models, run_format, trainer
-from gwa_jax.checkpoints import read_params
+from gwa_jax import models
 from gwa_jax.config_base import default_config
 from gwa_jax.config_check import ConfigError, check_values
 from gwa_jax.experiments.results import RunResult
 from gwa_jax.experiments.run_report import make_report
-from gwa_jax.experiments.synthetic import write_run
-from gwa_jax.init_from import init_params
-from gwa_jax.run_files import read_json, write_json
-from gwa_jax.train import create_train_state, model_overrides
-from gwa_jax.workdir import FINISHED, FRESH, RESUME, prepare_workdir
+from gwa_jax.run import run_format
+from gwa_jax.run.checkpoints import read_params
+from gwa_jax.run.run_files import read_json, write_json
+from gwa_jax.run.workdir import FINISHED, FRESH, RESUME, prepare_workdir
+from gwa_jax.train import trainer
+from gwa_jax.train.init_from import init_params
+from gwa_jax.train.step import create_train_state, model_overrides
+from synthetic import write_run
 from test_model_protocol import convnext_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ import time
 import pytest
 
 from conftest import requires_fmnist
-from gwa_jax import sharding
-from gwa_jax.run_guard import DISTRIBUTED_VARS, workdir_from_argv
+from gwa_jax.run.run_guard import DISTRIBUTED_VARS, workdir_from_argv
+from gwa_jax.train import sharding
 from signal_harness import (
     COMPILED,
     COMPILING,
@@ -76,7 +76,7 @@ def interrupted_at(line: str, sig: int) -> tuple[int, int]:
 def test_the_entry_point_imports_nothing_heavy():
     code = (
         "import sys\n"
-        "import gwa_jax, gwa_jax.entry, gwa_jax.run_guard, gwa_jax.interrupt\n"
+        "import gwa_jax, gwa_jax.cli.train, gwa_jax.run.run_guard, gwa_jax.run.interrupt\n"
         "heavy = sorted(m for m in ('jax', 'jaxlib', 'flax', 'tensorflow', 'orbax', 'absl.app')"
         " if m in sys.modules)\n"
         "assert not heavy, heavy\n"

@@ -22,8 +22,14 @@ from tensorboard.backend.event_processing import event_accumulator, plugin_event
 from tensorboard.util import tensor_util
 
 from conftest import requires_fmnist
-from gwa_jax import criteria, trainer
-from gwa_jax.tensorboard_writer import NUM_BUCKETS, TensorBoardWriter, scalar_items, score_groups
+from gwa_jax import criteria
+from gwa_jax.run.tensorboard_writer import (
+    NUM_BUCKETS,
+    TensorBoardWriter,
+    scalar_items,
+    score_groups,
+)
+from gwa_jax.train import trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,7 +151,7 @@ _NO_TF_SCRIPT = textwrap.dedent("""
 
     sys.meta_path.insert(0, BlockTensorFlow())
     import numpy as np
-    from gwa_jax.tensorboard_writer import TensorBoardWriter
+    from gwa_jax.run.tensorboard_writer import TensorBoardWriter
 
     logdir = sys.argv[1]
     rng = np.random.default_rng(1)

@@ -11,8 +11,8 @@ import optax
 import pytest
 
 from gwa_jax.config_base import default_config
-from gwa_jax.optim import make_optimizer, make_schedule
-from gwa_jax.train import (
+from gwa_jax.train.optim import make_optimizer, make_schedule
+from gwa_jax.train.step import (
     EpochBuffers,
     create_train_state,
     eval_step,
@@ -107,7 +107,7 @@ def test_unknown_optimizer_is_rejected():
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_offline_estimator_uses_the_train_steps_smoothed_targets(smoothing):
     from gwa_jax import SampleBuffer, head_alignment
-    from gwa_jax.train import offline_alignment_step
+    from gwa_jax.train.step import offline_alignment_step
 
     model = _Linear()
     x = np.random.default_rng(0).normal(size=(6, 2, 2, 1)).astype(np.float32)
@@ -130,7 +130,7 @@ def test_gradient_disparity_matches_the_authors_definition_by_chain_rule():
     """GD of 3 batches against an independent implementation: per-sample gradients (vmap)
     combined by the chain rule of ``mean(l_i / std(l))`` (std unbiased and differentiated),
     then the mean pairwise l2 distance in numpy."""
-    from gwa_jax.train import batch_gradient
+    from gwa_jax.train.step import batch_gradient
 
     model = _Linear()
     rng = np.random.default_rng(4)

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from conftest import requires_fmnist
-from gwa_jax import head_alignment, head_kernel, latent_from_collection, models, trainer
-from gwa_jax.checkpoints import RunCheckpoints
+from gwa_jax import head_alignment, head_kernel, latent_from_collection, models
 from gwa_jax.data import build_data
-from gwa_jax.optim import make_optimizer
-from gwa_jax.train import create_train_state, model_overrides
+from gwa_jax.run.checkpoints import RunCheckpoints
+from gwa_jax.train import trainer
+from gwa_jax.train.optim import make_optimizer
+from gwa_jax.train.step import create_train_state, model_overrides
 from gwa_jax.uncertainty import gwa_standard_error
 
 ROOT = Path(__file__).resolve().parents[1]

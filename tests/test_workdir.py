@@ -6,8 +6,8 @@ import pytest
 
 from gwa_jax.config_base import default_config
 from gwa_jax.config_check import ConfigError
-from gwa_jax.run_files import save_npy, write_json
-from gwa_jax.workdir import FRESH, clear_run, prepare_workdir
+from gwa_jax.run.run_files import save_npy, write_json
+from gwa_jax.run.workdir import FRESH, clear_run, prepare_workdir
 
 
 def tree(path):

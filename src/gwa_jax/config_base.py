@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import ml_collections
 
-from gwa_jax.run_format import FORMAT_VERSION
+from gwa_jax.run.run_format import FORMAT_VERSION
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message is one line that says what to change."""
 
 
 def default_config() -> ml_collections.ConfigDict:
     """Returns a ConfigDict holding every key with its default value."""
     c = ml_collections.ConfigDict()
-    # The run format this gwa-jax writes (see gwa_jax.run_format); recorded, not a setting.
+    # The run format this gwa-jax writes (see gwa_jax.run.run_format); recorded, not a setting.
     c.format_version = FORMAT_VERSION
     c.seed = 0
     c.total_steps = 1000  # The paper fixes optimisation steps, not epochs.
@@ -72,7 +76,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.drop_path = 0.0
     # ConvNeXt stem downsampling: None = the variant's default (4 for 224 px); 1 for 32 px.
     c.model.stem_stride = ml_collections.FieldReference(None, field_type=int)
-    # Pretrained start: an AugReg .npz, or another run's workdir (see gwa_jax.init_from).
+    # Pretrained start: an AugReg .npz, or another run's workdir (see gwa_jax.train.init_from).
     c.model.init_from = ml_collections.FieldReference(None, field_type=str)
     c.model.init_kind = "latest"  # Checkpoint of a workdir init_from: latest/best_gwa/best_val.
     c.model.reinit_head = ml_collections.config_dict.placeholder(bool)  # None: if labels change.

@@ -17,14 +17,10 @@ from typing import Any
 
 import ml_collections
 
-from gwa_jax.config_base import default_config
-from gwa_jax.run_format import FORMAT_KEY, FORMAT_VERSION
+from gwa_jax.config_base import ConfigError, default_config
+from gwa_jax.run.run_format import FORMAT_KEY, FORMAT_VERSION
 
 MODEL_KWARGS = "model.kwargs."
-
-
-class ConfigError(ValueError):
-    """An invalid configuration; the message is one line that says what to change."""
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -115,10 +111,12 @@ def _require(cond: bool, message: str) -> None:
 def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
                  check_files: bool = True) -> None:
     """Ranges and names, each failing with one line (see :func:`validate`)."""
+    # A deliberate late import to keep start-up light: the workdir checks use this module before JAX
+    # loads; models, data and optimizers import it.
     from gwa_jax import models
     from gwa_jax.data import DATASETS
     from gwa_jax.data.labels import check_val_labels
-    from gwa_jax.optim import OPTIMIZERS, SCHEDULES
+    from gwa_jax.train.optim import OPTIMIZERS, SCHEDULES
 
     c = config
     for key, value in _flatten(c.to_dict()).items():
@@ -169,6 +167,8 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
         _require(d.train_subset > 0,
                  f"config.dataset.train_subset must be positive or None, got {d.train_subset}")
     if d.get("classes") is not None:
+        # A deliberate late import to keep start-up light: the workdir checks use this module before
+        # JAX loads; models, data and optimizers import it.
         from gwa_jax.data.classes import check_classes
 
         try:
@@ -196,6 +196,8 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     _require(c.model.name in models.names() or models.is_user_model(c.model.name),
              f"unknown model '{c.model.name}'; choose one of {', '.join(models.names())} "
              f"or give package.module:factory")
+    # A deliberate late import to keep start-up light: the workdir checks use this module before JAX
+    # loads; models, data and optimizers import it.
     from gwa_jax.models import ModelError, model_fields
 
     try:
@@ -228,7 +230,9 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     _require(o.warmup_steps < c.total_steps,
              f"config.optim.warmup_steps={o.warmup_steps} is not below total_steps="
              f"{c.total_steps}; lower warmup_steps or raise total_steps")
-    from gwa_jax.init_from import INIT_KINDS, is_run_dir
+    # A deliberate late import to keep start-up light: the workdir checks use this module before JAX
+    # loads; models, data and optimizers import it.
+    from gwa_jax.train.init_from import INIT_KINDS, is_run_dir
 
     _require(c.model.init_kind in INIT_KINDS,
              f"config.model.init_kind must be one of {', '.join(INIT_KINDS)}, got "

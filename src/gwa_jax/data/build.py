@@ -112,6 +112,8 @@ def _test_sets(
     groups: dict[str, str] = {}
     names = list(dict.fromkeys((*spec.default_test_sets, *config.dataset.test_sets)))
     if names:
+        # A deliberate late import: this source's decoders (TFDS, PIL, scikit-learn) load only when
+        # it is used.
         from gwa_jax.data.records import open_record_split
     for name in names:
         extra = get_spec(name)

@@ -35,6 +35,8 @@ def train_images(config: ml_collections.ConfigDict | Mapping[str, Any],
         that was not in the run's training set.
       DatasetNotFoundError: the dataset is not available here.
     """
+    # A deliberate late import: this source's decoders (TFDS, PIL, scikit-learn) load only when it
+    # is used.
     from gwa_jax.data.registry import get_spec
     from gwa_jax.data.sources import load_train_source
 
@@ -53,6 +55,8 @@ def train_images(config: ml_collections.ConfigDict | Mapping[str, Any],
 
 def _streamed(cfg: ml_collections.ConfigDict, ids: np.ndarray) -> np.ndarray:
     """Through the run's own evaluation stream of its training set (no augmentation)."""
+    # A deliberate late import: this source's decoders (TFDS, PIL, scikit-learn) load only when it
+    # is used.
     from gwa_jax.data.build import build_data
 
     cfg = ml_collections.ConfigDict(cfg.to_dict())

@@ -158,6 +158,8 @@ class Preprocess:
         """Variable-size datasets: encoded image -> uint8 ``out_shape``, the inception crop
         drawn from the example's key data uint32 (2,) (``crop="inception"``) or the
         evaluation resize + center crop (``crop="none"``)."""
+        # A deliberate late import: this source's decoders (TFDS, PIL, scikit-learn) load only when
+        # it is used.
         from gwa_jax.data import host_image
 
         image = host_image.decode_image(encoded, self.native_shape[2])
@@ -168,6 +170,8 @@ class Preprocess:
     def host_eval_image(self, encoded: bytes) -> np.ndarray:
         """Variable-size datasets: encoded image -> uint8 ``out_shape`` (resize of the
         shorter side to ``size / 0.875``, center crop)."""
+        # A deliberate late import: this source's decoders (TFDS, PIL, scikit-learn) load only when
+        # it is used.
         from gwa_jax.data import host_image
 
         image = host_image.decode_image(encoded, self.native_shape[2])
@@ -179,6 +183,8 @@ class Preprocess:
         come from :meth:`host_eval_image`."""
         x = np.asarray(images, np.float32)
         if x.shape[1] != self.size or x.shape[2] != self.size:
+            # A deliberate late import: this source's decoders (TFDS, PIL, scikit-learn) load only
+            # when it is used.
             from gwa_jax.data.host_image import resize_bilinear
 
             x = np.stack([resize_bilinear(image, self.size) for image in x])

@@ -124,6 +124,8 @@ def record_eval_set(
 
     def image(data: bytes) -> np.ndarray:
         if preprocess.fixed_size:
+            # A deliberate late import: this source's decoders (TFDS, PIL, scikit-learn) load only
+            # when it is used.
             from gwa_jax.data.host_image import decode_image
 
             return decode_image(data, preprocess.native_shape[2])
@@ -175,6 +177,8 @@ def _array_source(images: np.ndarray, labels: np.ndarray, test_images: np.ndarra
 
 def load_digits_source(spec: DatasetSpec) -> TrainSource:
     """scikit-learn digits with the fixed 20% stratified test part (module docstring)."""
+    # A deliberate late import: this source's decoders (TFDS, PIL, scikit-learn) load only when it
+    # is used.
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -195,6 +199,8 @@ def load_digits_source(spec: DatasetSpec) -> TrainSource:
 def load_tfds_memory(spec: DatasetSpec, data_dir: str | None, label_key: str) -> TrainSource:
     """A small TFDS dataset (array_record) decoded into memory: train split in canonical id
     order + test split."""
+    # A deliberate late import: this source's decoders (TFDS, PIL, scikit-learn) load only when it
+    # is used.
     from gwa_jax.data.records import open_record_split
 
     keys = tuple(dict.fromkeys((spec.clean_label_key, label_key)))
@@ -221,6 +227,8 @@ def load_tfds_memory(spec: DatasetSpec, data_dir: str | None, label_key: str) ->
 def load_tfds_records(spec: DatasetSpec, data_dir: str | None, label_key: str
                       ) -> TrainSource:
     """A large TFDS dataset (array_record): cached label index now, images read by id."""
+    # A deliberate late import: this source's decoders (TFDS, PIL, scikit-learn) load only when it
+    # is used.
     from gwa_jax.data.records import open_record_split
 
     train = open_record_split(spec.tfds_name, spec.train_split, data_dir, spec.prepare)

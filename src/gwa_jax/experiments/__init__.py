@@ -15,7 +15,6 @@ Scripts stay thin (``scripts/sweep.py``, ``scripts/make_tables.py``,
 * :mod:`~gwa_jax.experiments.tables`: the paper's tables as Markdown, CSV and LaTeX, and
   :mod:`~gwa_jax.experiments.reports`, which writes them to ``results/<name>/``.
 * :mod:`~gwa_jax.experiments.figures`: Fig. 2, 3, 4, 6 and 16 (matplotlib, PNG).
-* :mod:`~gwa_jax.experiments.synthetic`: hand-made run directories for tests and demos.
 
 Your own configs (the ``gwa-sweep``, ``gwa-report`` and ``gwa-inspect`` commands):
 

@@ -12,7 +12,7 @@ written and said in one line.
   ``data_dir``, ``init_from``) and is not there, as notes for ``gwa-sweep --dry-run``.
 
 The readers here only parse; whether a file matches its recorded checksum is
-:mod:`gwa_jax.integrity`'s business.
+:mod:`gwa_jax.run.integrity`'s business.
 """
 
 from __future__ import annotations
@@ -277,6 +277,8 @@ def _tfds_root(data_dir: str | None) -> Path:
 def dataset_missing(name: str, data_dir: str | None) -> str | None:
     """Why dataset ``name`` is not on this machine's disk (one line), or None when its files
     are there (a cheap look at the directories; the files are not opened)."""
+    # A deliberate late import to keep start-up light: only this path needs the data, plotting or
+    # training modules.
     from gwa_jax.data.idx import find_fmnist_dir
     from gwa_jax.data.registry import DATASETS
 
@@ -298,8 +300,10 @@ def dataset_missing(name: str, data_dir: str | None) -> str | None:
 def missing_data(config: Mapping[str, Any] | Any) -> list[str]:
     """What ``config`` (a resolved, validated ConfigDict) needs from disk and is missing here:
     ``dataset.data_dir``, the training dataset and test sets, ``model.init_from``."""
+    # A deliberate late import to keep start-up light: only this path needs the data, plotting or
+    # training modules.
     from gwa_jax.data.registry import DATASETS
-    from gwa_jax.init_from import is_run_dir
+    from gwa_jax.train.init_from import is_run_dir
 
     d = config.dataset
     notes = []

@@ -242,6 +242,8 @@ def fig3(runs: Sequence[tuple[str, str, RunResult]], path: Path,
 
 def _load_images(run: RunResult, ids: Sequence[int]) -> dict[int, np.ndarray]:
     """Training images by id in [-1, 1] (:func:`gwa_jax.data.train_images`)."""
+    # A deliberate late import to keep start-up light: only this path needs the data, plotting or
+    # training modules.
     from gwa_jax.data import train_images
 
     if run.config is None:
@@ -405,6 +407,8 @@ def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
     of several models sit side by side; Fig. 3 always spans every model. A figure whose input
     is missing is skipped with one line through ``log``.
     """
+    # A deliberate late import to keep start-up light: only this path needs the data, plotting or
+    # training modules.
     from gwa_jax.experiments.plan import expand
 
     directory = Path(out) / plan

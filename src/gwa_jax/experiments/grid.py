@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,8 @@ def expand_grid(config: str, grid_items: Sequence[str]) -> list[Run]:
 def check_config_arguments(runs: Sequence[Run], configs_dir: str | os.PathLike = ".") -> None:
     """Loads each distinct argument string through the config's ``get_config`` (no training),
     so a bad grid key or value fails before anything runs; :class:`GridError` (one line)."""
+    # A deliberate late import to keep start-up light: only this path needs the data, plotting or
+    # training modules.
     from gwa_jax.experiments.paper import load_config
 
     seen = set()
@@ -151,20 +154,20 @@ def validate_runs(runs: Sequence[Run], root: str | os.PathLike,
                   configs_dir: str | os.PathLike = ".", overrides: Sequence[str] = ()
                   ) -> list[str]:
     """Checks every unfinished run's ``gwa-train`` command line exactly as gwa-train does on
-    start (:func:`gwa_jax.cli.parse_command_line`: the config file, override keys, types and
-    values), with one device and without the checks of files on this machine; the first bad
-    run raises :class:`GridError` (one line naming it). Returns notes (one line each) on data
-    the runs need that is not on this machine's disk (dataset files, ``data_dir``,
+    start (:func:`gwa_jax.cli.train_run.parse_command_line`: the config file, override keys,
+    types and values), with one device and without the checks of files on this machine; the
+    first bad run raises :class:`GridError` (one line naming it). Returns notes (one line each)
+    on data the runs need that is not on this machine's disk (dataset files, ``data_dir``,
     ``init_from``): a run elsewhere may have it."""
-    import sys
-
-    from gwa_jax.cli import UsageError, parse_command_line
+    # A deliberate late import to keep start-up light: only this path needs the data, plotting or
+    # training modules.
+    from gwa_jax.cli.train_run import UsageError, parse_command_line
     from gwa_jax.experiments.checks import missing_data
     from gwa_jax.experiments.sweep import DONE, run_status
 
     needs: dict[str, int] = {}
     cwd_added = os.getcwd() not in sys.path
-    if cwd_added:  # Runs start as `python -m gwa_jax.cli` here: this directory is importable.
+    if cwd_added:  # Runs start as `python -m gwa_jax.cli.train_run` here: cwd is importable.
         sys.path.insert(0, os.getcwd())
     try:
         for run in runs:

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from gwa_jax.experiments.results import RunResult, auroc
-from gwa_jax.integrity import META, DamagedRunError
+from gwa_jax.run.integrity import META, DamagedRunError
 
 
 class InspectError(ValueError):

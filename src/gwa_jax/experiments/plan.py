@@ -161,8 +161,8 @@ def shell_command(cmd: Sequence[str]) -> str:
 
 
 def python_executable() -> list[str]:
-    """How a sweep starts ``gwa-train``: ``python -m gwa_jax.cli`` with this interpreter."""
-    return [sys.executable, "-m", "gwa_jax.cli"]
+    """How a sweep starts ``gwa-train``: ``python -m gwa_jax.cli.train_run``, this interpreter."""
+    return [sys.executable, "-m", "gwa_jax.cli.train_run"]
 
 
 def _matrix(config: str, model: str, variants: Iterable[tuple[str, dict[str, Any]]],

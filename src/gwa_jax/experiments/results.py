@@ -6,9 +6,9 @@ epoch), ``summary.json`` (the epoch each criterion selected and the test accurac
 scores by id per epoch, ``meta.npz`` with the trained ids and the label-noise mask).
 :class:`RunResult` reads them lazily; the functions below compute what the tables report.
 
-Every file is checked against the run's ``checksums.json`` (:mod:`gwa_jax.integrity`) before
+Every file is checked against the run's ``checksums.json`` (:mod:`gwa_jax.run.integrity`) before
 it is used: a ``summary.json``, ``config.json``, ``metrics.jsonl`` or ``meta.npz`` that does
-not match raises :class:`~gwa_jax.integrity.DamagedRunError` (one line naming it); a damaged
+not match raises :class:`~gwa_jax.run.integrity.DamagedRunError` (one line naming it); a damaged
 per-epoch score file is skipped with a warning naming it; a run without a manifest is read
 with one warning naming the missing manifest. Nothing is written into the run folder.
 """
@@ -19,7 +19,7 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,9 @@ import numpy as np
 from absl import logging
 from scipy import stats
 
-from gwa_jax import integrity
 from gwa_jax.data.registry import CORRUPTION_GROUPS
-from gwa_jax.run_format import version_of
+from gwa_jax.run import integrity
+from gwa_jax.run.run_format import version_of
 
 #: Kept checkpoint whose ``final_eval`` a criterion reads (Table 2).
 FINAL_EVAL_KIND = {"val": "best_val", "gwa": "best_gwa"}
@@ -79,7 +79,7 @@ class RunResult:
     @classmethod
     def load_verified(cls, workdir: str | os.PathLike) -> RunResult | None:
         """:meth:`load`, then :meth:`verify`: raises
-        :class:`~gwa_jax.integrity.DamagedRunError` (one line) for a damaged run file."""
+        :class:`~gwa_jax.run.integrity.DamagedRunError` (one line) for a damaged run file."""
         result = cls.load(workdir)
         if result is not None:
             result.verify()
@@ -101,7 +101,7 @@ class RunResult:
 
     def verify(self, names: Sequence[str] = ("summary.json", "config.json", "metrics.jsonl",
                                              integrity.META)) -> None:
-        """Raises :class:`~gwa_jax.integrity.DamagedRunError` (one line) when one of
+        """Raises :class:`~gwa_jax.run.integrity.DamagedRunError` (one line) when one of
         ``names`` differs from its checksum, is missing while listed, or is unlisted."""
         problems = self.checks.problems
         for name in names:
@@ -138,7 +138,7 @@ class RunResult:
 
     @property
     def format_version(self) -> int:
-        """The run format that wrote this run (:mod:`gwa_jax.run_format`): recorded in
+        """The run format that wrote this run (:mod:`gwa_jax.run.run_format`): recorded in
         ``summary.json`` or ``config.json``, 1 when neither records one."""
         return version_of(self.summary, self.config)
 
@@ -313,16 +313,3 @@ def correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
                spearman=float(s.statistic), spearman_p=float(s.pvalue))
     return out
 
-
-def load_runs(workdirs: Mapping[Any, str | os.PathLike]) -> dict[Any, RunResult]:
-    """``{key: RunResult}`` for the workdirs holding a finished run (others are left out).
-
-    Raises:
-      DamagedRunError: a run file differs from its checksum (one line naming it).
-    """
-    out = {}
-    for key, workdir in workdirs.items():
-        result = RunResult.load_verified(workdir)
-        if result is not None:
-            out[key] = result
-    return out

@@ -30,7 +30,7 @@ from gwa_jax.experiments.run_table import (
     load_runs_or_fail,
     per_run_rows,
 )
-from gwa_jax.run_format import older_runs_note
+from gwa_jax.run.run_format import older_runs_note
 
 NOTES = ["Best epoch: highest test accuracy in hindsight (no criterion can see it); regret = "
          "best test accuracy - test accuracy at the criterion's stop."]
@@ -69,6 +69,8 @@ def write_figures(runs: Sequence[Run], out: str | os.PathLike, by: Sequence[str]
                   log: Callable[[str], None] = print) -> list[Path]:
     """Fig. 2 and Fig. 16 per run, Fig. 3 across runs, under ``out/figures``; a figure whose
     input is missing is skipped with one line through ``log``."""
+    # A deliberate late import to keep start-up light: only this path needs the data, plotting or
+    # training modules.
     from gwa_jax.experiments.figures import MissingInput, fig2, fig3, fig16
 
     directory = Path(out) / "figures"

@@ -616,6 +616,8 @@ _SCHEDULES = {"constant": "Constant", "cosine": "Cosine", "warmup_cosine": "Warm
 
 def hyperparameters(c: Any) -> dict[str, str]:
     """Table 4's rows for one resolved config."""
+    # A deliberate late import to keep start-up light: only this path needs the data, plotting or
+    # training modules.
     from gwa_jax.data import DATASETS
 
     o, a, d = c.optim, c.augment, c.dataset
@@ -649,6 +651,8 @@ def table4(configs_dir: str | os.PathLike,
            load: Callable[[Path, str], Any] | None = None) -> tuple[list[str], list[list[str]]]:
     """Table 4 from the config files: (header, rows)."""
     if load is None:
+        # A deliberate late import to keep start-up light: only this path needs the data, plotting
+        # or training modules.
         from gwa_jax.experiments.paper import load_config as load
     columns: list[tuple[str, dict[str, str]]] = []
     for title, stem, args in TABLE4_COLUMNS:

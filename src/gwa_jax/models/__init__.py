@@ -65,14 +65,18 @@ from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
-import jax
-import numpy as np
 
-from gwa_jax.models import convnext, vit
+from gwa_jax.models import convnext, custom, vit
 from gwa_jax.models.augreg import load_augreg_npz
-from gwa_jax.models.common import HEAD_NAME, LATENT_COLLECTION, LATENT_NAME, canonical_dtype
+from gwa_jax.models.common import (
+    HEAD_NAME,
+    LATENT_COLLECTION,
+    LATENT_NAME,
+    canonical_dtype,
+    num_params,
+)
 from gwa_jax.models.convnext import ConvNeXtV2
-from gwa_jax.models.custom import ModelError, check_contract, register
+from gwa_jax.models.custom import ModelError, check_contract
 from gwa_jax.models.vit import ViT
 
 __all__ = [
@@ -111,25 +115,29 @@ _REGISTRY: dict[str, tuple[type[nn.Module], Callable[..., nn.Module]]] = {
 _NOT_OVERRIDABLE = frozenset({"parent", "name", "num_classes"})
 
 
+def register(name: str, factory: custom.Factory) -> None:
+    """Makes ``factory`` available as ``config.model.name = name``.
+
+    Args:
+      name: a new name (not a zoo name, without ``:``).
+      factory: ``factory(num_classes) -> nn.Module`` (a function or the module class).
+    """
+    custom.register(name, factory, reserved=_REGISTRY)
+
+
 def names() -> list[str]:
     """Registered model names (the zoo and :func:`register`'s), sorted."""
-    from gwa_jax.models import custom
-
     return sorted([*_REGISTRY, *custom.registered()])
 
 
 def is_user_model(name: str) -> bool:
     """A :func:`register`-ed name or a ``package.module:factory`` import path."""
-    from gwa_jax.models import custom
-
     return name not in _REGISTRY and (name in custom.registered() or custom.is_import_path(name))
 
 
 def model_fields(name: str) -> list[str]:
     """The override keys accepted by :func:`create` for model ``name``, sorted."""
     if is_user_model(name):
-        from gwa_jax.models import custom
-
         return custom.fields(name)
     cls, _ = _lookup(name)
     return sorted(f.name for f in dataclasses.fields(cls) if f.name not in _NOT_OVERRIDABLE)
@@ -177,8 +185,6 @@ def create(name: str, num_classes: int, **overrides: Any) -> nn.Module:
     if int(num_classes) != num_classes or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     if is_user_model(name):
-        from gwa_jax.models import custom
-
         kw = dict(overrides)
         if "dtype" in kw:  # config.model.dtype is always set; float32 needs no field.
             dtype = canonical_dtype(kw.pop("dtype"))
@@ -201,7 +207,3 @@ def create(name: str, num_classes: int, **overrides: Any) -> nn.Module:
         kw["dtype"] = canonical_dtype(kw["dtype"])
     return factory(int(num_classes), **kw)
 
-
-def num_params(params: Any) -> int:
-    """Total number of parameters in a pytree of arrays or ``jax.ShapeDtypeStruct``."""
-    return int(sum(np.prod(x.shape, dtype=np.int64) for x in jax.tree_util.tree_leaves(params)))

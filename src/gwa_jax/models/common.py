@@ -19,6 +19,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 LATENT_COLLECTION = "latent_embeddings"
 LATENT_NAME = "x"
@@ -151,3 +152,8 @@ def drop_path_rates(rate: float, num_blocks: int) -> list[float]:
     if num_blocks <= 1:
         return [float(rate)] * num_blocks
     return [float(rate) * i / (num_blocks - 1) for i in range(num_blocks)]
+
+
+def num_params(params: Any) -> int:
+    """Total number of parameters in a pytree of arrays or ``jax.ShapeDtypeStruct``."""
+    return int(sum(np.prod(x.shape, dtype=np.int64) for x in jax.tree_util.tree_leaves(params)))

@@ -21,15 +21,21 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gwa_jax.config_check import ConfigError
-from gwa_jax.models.common import HEAD_NAME, LATENT_COLLECTION, LATENT_NAME
+from gwa_jax.config_base import ConfigError
+from gwa_jax.latents import latent_from_collection
+from gwa_jax.models.common import (
+    HEAD_NAME,
+    LATENT_COLLECTION,
+    LATENT_NAME,
+    num_params,
+)
 
 Factory = Callable[..., nn.Module]
 
@@ -42,16 +48,15 @@ class ModelError(ConfigError):
     """A model that cannot be built or breaks the GWA contract; the message is one line."""
 
 
-def register(name: str, factory: Factory) -> None:
+def register(name: str, factory: Factory, *, reserved: Collection[str] = ()) -> None:
     """Makes ``factory`` available as ``config.model.name = name``.
 
     Args:
       name: a new name (not a zoo name, without ``:``).
       factory: ``factory(num_classes) -> nn.Module`` (a function or the module class).
+      reserved: names taken already (:func:`gwa_jax.models.register` passes the zoo's).
     """
-    from gwa_jax.models import _REGISTRY
-
-    if ":" in name or name in _REGISTRY:
+    if ":" in name or name in reserved:
         raise ModelError(f"cannot register model {name!r}: the name contains ':' or is a zoo "
                          f"name")
     if not callable(factory):
@@ -140,8 +145,6 @@ def check_contract(model: nn.Module, image_shape: tuple[int, int, int], num_clas
     Raises:
       ModelError: one line naming the missing piece (sown latent, head, shapes).
     """
-    from gwa_jax.models import num_params
-
     label = f"model {name!r}" if name else "the model"
     x = jax.ShapeDtypeStruct((2, *image_shape), jnp.float32)
 
@@ -166,8 +169,6 @@ def check_contract(model: nn.Module, image_shape: tuple[int, int, int], num_clas
                          f"with nn.Dense(num_classes, name='{HEAD_NAME}')")
     dim, classes = head["kernel"].shape
     coll = mut.get(LATENT_COLLECTION, {}) if hasattr(mut, "get") else {}
-    from gwa_jax.latents import latent_from_collection
-
     try:
         z = latent_from_collection(coll)
     except KeyError:

@@ -39,9 +39,13 @@ PROG = "gwa-inspect"
 
 
 def _grid_png(images, found, classes, path: Path, title: str) -> Path:
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     import matplotlib
 
     matplotlib.use("Agg")
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     import matplotlib.pyplot as plt
 
     n = len(found.ids)
@@ -72,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     ``--per-class``, an ``--out`` that is a file, training images that cannot be loaded) is
     one line and exit 2, before anything is written.
     """
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     from gwa_jax.experiments.checks import (
         BadRunFile,
         check_meta,
@@ -86,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         to_csv,
     )
     from gwa_jax.experiments.results import RunResult
-    from gwa_jax.integrity import DamagedRunError
+    from gwa_jax.run.integrity import DamagedRunError
 
     doc = __doc__ or ""
     p = OneLineParser(prog=PROG, description=doc.split("\n\n")[0],
@@ -165,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 def _class_grids(run, epoch: int, per_class: int) -> list:
     """(class, images, picks) per given class, images loaded before anything is written;
     :class:`~gwa_jax.experiments.mislabels.InspectError` when they cannot be loaded."""
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     from gwa_jax.data import train_images
     from gwa_jax.experiments.mislabels import InspectError, most_misaligned
 

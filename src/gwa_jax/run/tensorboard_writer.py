@@ -134,7 +134,7 @@ class TensorBoardWriter:
             self._records = RecordWriter(self._file)
             self._write(event_pb2.Event(
                 wall_time=time.time(), file_version="brain.Event:2",
-                source_metadata=event_pb2.SourceMetadata(writer="gwa_jax.tensorboard_writer")))
+                source_metadata=event_pb2.SourceMetadata(writer="gwa_jax.run.tensorboard_writer")))
             self._file.flush()
 
     @classmethod

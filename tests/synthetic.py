@@ -1,4 +1,4 @@
-"""Hand-made run directories with the layout gwa-train writes, for tests and demos.
+"""Hand-made run directories with the layout gwa-train writes, for the tests.
 
     write_run(workdir, selected={"gwa": {"epoch": 3, "test_acc": 0.81}, ...},
               metrics=[{"epoch": 1, "step": 10, "gwa": 0.1, ...}, ...],
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
-from gwa_jax.run_format import FORMAT_KEY, FORMAT_VERSION
+from gwa_jax.run.run_files import MetricsLog, save_npy, save_npz, write_json
+from gwa_jax.run.run_format import FORMAT_KEY, FORMAT_VERSION
 
 
 def write_run(workdir: str | os.PathLike, *, selected: Mapping[str, Mapping[str, Any]],

@@ -3,7 +3,7 @@
 :func:`install` blocks both signals in every thread and waits for them in one daemon thread,
 so a signal is seen at once even while the main thread is inside XLA (compiling, or a long
 device call); it imports nothing but the standard library, and the ``gwa-train`` entry point
-(:mod:`gwa_jax.entry`) calls it on its first line, before JAX or TensorFlow load. Before
+(:mod:`gwa_jax.cli.train`) calls it on its first line, before JAX or TensorFlow load. Before
 :func:`defer` (imports, data loading, compiling and running the first train step) a signal
 ends the process at once with one line: nothing has been trained yet that a checkpoint could
 keep, and every file written so far is complete (writes are atomic). Once the first step is

@@ -4,7 +4,7 @@ A ``latest`` checkpoint of epoch E (or an ``interrupted`` one at step k of epoch
 run's metrics history in its JSON meta, so ``metrics.jsonl`` is rewritten from the checkpoint
 on every resume: a truncated, edited or garbled metrics file never reaches the criteria. A
 damaged newest checkpoint (or one without its checksum manifest) falls back to the previous
-verified one (see :meth:`gwa_jax.checkpoints.RunCheckpoints.restore_newest_good`); a
+verified one (see :meth:`gwa_jax.run.checkpoints.RunCheckpoints.restore_newest_good`); a
 mid-epoch checkpoint that cannot be trusted falls back to the last ``latest`` one.
 """
 
@@ -19,9 +19,9 @@ import jax
 import numpy as np
 from absl import logging
 
-from gwa_jax import integrity
-from gwa_jax.checkpoints import INTERRUPTED, DamagedCheckpointError, RunCheckpoints
-from gwa_jax.run_files import MetricsLog, dumps
+from gwa_jax.run import integrity
+from gwa_jax.run.checkpoints import INTERRUPTED, DamagedCheckpointError, RunCheckpoints
+from gwa_jax.run.run_files import MetricsLog, dumps
 
 
 @dataclasses.dataclass

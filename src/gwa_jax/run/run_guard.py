@@ -2,13 +2,14 @@
 undone, and every way a run can end turned into one ``gwa-train: error: ...`` line.
 
 :func:`guarded` is what the CLI calls; the training itself is
-:func:`gwa_jax.trainer.train_and_evaluate`. :func:`lock_early` takes the workdir's lock from
+:func:`gwa_jax.train.trainer.train_and_evaluate`. :func:`lock_early` takes the workdir's lock from
 a scan of the command line before JAX loads (a second gwa-train in the same workdir is refused
 within a second, not after the start-up), and :func:`guarded` takes that lock over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging as std_logging
 import os
@@ -22,11 +23,11 @@ from typing import Any
 
 from absl import logging
 
-from gwa_jax.workdir import LOCK_FILE, _is_run_entry
-from gwa_jax.workdir_lock import WorkdirBusyError, acquire, is_held, release, workdir_lock
+from gwa_jax.run.workdir import LOCK_FILE, _is_run_entry
+from gwa_jax.run.workdir_lock import WorkdirBusyError, acquire, is_held, release, workdir_lock
 
 USAGE_EXIT, RUNTIME_EXIT = 2, 1
-# Multi-host runs (see gwa_jax.sharding) lock in guarded(), once jax knows the process index.
+# Multi-host runs (see gwa_jax.train.sharding) lock in guarded(), once jax knows the process index.
 DISTRIBUTED_VARS = ("JAX_COORDINATOR_ADDRESS", "COORDINATOR_ADDRESS", "GWA_DISTRIBUTED")
 # Commands that take no lock: help, version, --print_config (cli.run handles them).
 NO_LOCK_FLAGS = ("-h", "--help", "--helpshort", "--helpfull", "--version", "--print_config",
@@ -238,11 +239,13 @@ def guarded(config: Any, workdir: str, overwrite: bool,
     Raises:
       RunError: with one line and the exit status for every expected way to fail.
     """
-    from gwa_jax.checkpoints import DamagedCheckpointError
+    # A deliberate late import to keep start-up light: the lock is taken before these (and JAX)
+    # load.
     from gwa_jax.config_check import ConfigError
     from gwa_jax.data import DatasetNotFoundError
-    from gwa_jax.interrupt import Interrupted
-    from gwa_jax.workdir import prepare_workdir
+    from gwa_jax.run.checkpoints import DamagedCheckpointError
+    from gwa_jax.run.interrupt import Interrupted
+    from gwa_jax.run.workdir import prepare_workdir
 
     early = _take_over_early_lock(workdir)
     if os.path.exists(workdir) and not os.path.isdir(workdir):
@@ -251,8 +254,8 @@ def guarded(config: Any, workdir: str, overwrite: bool,
     undo = early or _Undo(workdir)  # As the command found it, before its lock was taken.
     state = None
     silence_echoes()
-    import contextlib
-
+    # A deliberate late import to keep start-up light: the lock is taken before these (and JAX)
+    # load.
     import jax
 
     # Multi-host: every process shares the workdir; the first one holds the lock for all.

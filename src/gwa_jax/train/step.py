@@ -24,7 +24,7 @@ from flax.training import train_state
 from gwa_jax.accumulator import SampleBuffer
 from gwa_jax.alignment import head_alignment
 from gwa_jax.latents import LATENT_COLLECTION, head_kernel, latent_from_collection
-from gwa_jax.sharding import settle
+from gwa_jax.train.sharding import settle
 
 Batch = dict[str, jax.Array]
 
@@ -253,7 +253,7 @@ def epoch_gradient_disparity(grad_fn: Callable[..., Any], state: Any, train: Any
     drawn like training batches (same size and pipeline) from a stream of its own, keyed by
     (seed, ``GD_STREAM_OFFSET + epoch``), so training batches and their order are untouched
     and a resumed run draws the same ones. Each batch's gradient is taken in train mode with
-    a dropout key of its own (see :func:`gwa_jax.train.batch_gradient`); the weights are those
+    a dropout key of its own (see :func:`gwa_jax.train.step.batch_gradient`); the weights are those
     after the epoch's last step and are not changed.
     """
     base = jax.random.fold_in(jax.random.wrap_key_data(state.dropout_key), GD_STREAM_OFFSET + epoch)

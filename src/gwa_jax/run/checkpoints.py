@@ -25,8 +25,8 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
-from gwa_jax.integrity import checksum_status, digest_dir, manifest_path, matches_manifest
-from gwa_jax.run_files import write_json
+from gwa_jax.run.integrity import checksum_status, digest_dir, manifest_path, matches_manifest
+from gwa_jax.run.run_files import write_json
 
 KINDS = ("latest", "best_gwa", "best_val")
 KEEP = {"latest": 2}  # Steps kept per kind (default 1): a damaged newest one has a fallback.

@@ -4,7 +4,7 @@ The kernel releases the lock whenever the holder ends (exit, exception, SIGKILL)
 stale lock file never blocks a restart. The file holds the holder's PID for the error line.
 
 ``gwa-train`` takes the lock in its first second, before JAX loads (:func:`acquire`, from
-:func:`gwa_jax.run_guard.lock_early`), and :func:`workdir_lock` later takes that held lock
+:func:`gwa_jax.run.run_guard.lock_early`), and :func:`workdir_lock` later takes that held lock
 over instead of locking a second time.
 """
 
@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from gwa_jax.workdir import LOCK_FILE
+from gwa_jax.run.workdir import LOCK_FILE
 
 # Locks taken ahead of :func:`workdir_lock` in this process: real path of the workdir -> fd.
 _held: dict[str, int] = {}

@@ -116,6 +116,8 @@ def _raised_in_config_file(err: BaseException, path: str | None) -> str | None:
     ``ArgError`` (a bad ``FILE.py:ARG``) keeps its own message. None otherwise."""
     if not path:
         return None
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     from gwa_jax.experiments.args import ArgError
 
     target = os.path.realpath(path)
@@ -155,7 +157,9 @@ def parse_command_line(argv: list[str], num_devices: int | None = None,
 
     Returns (config, workdir, overwrite).
     """
-    from gwa_jax.cli_extras import set_model_kwargs, split_argv
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
+    from gwa_jax.cli.train_config import set_model_kwargs, split_argv
     from gwa_jax.config_check import ConfigError, validate
 
     extras = split_argv(argv)  # absl flags, --print_config and model kwargs are not ours.
@@ -183,6 +187,8 @@ def parse_command_line(argv: list[str], num_devices: int | None = None,
         raise UsageError("both --config FILE.py[:ARG] and --workdir DIR are required")
     set_model_kwargs(config, extras.model_kwargs)
     if num_devices is None:
+        # A deliberate late import to keep start-up light: argument errors and --help answer before
+        # the heavy modules load.
         import jax
 
         num_devices = jax.device_count()
@@ -195,6 +201,8 @@ def parse_command_line(argv: list[str], num_devices: int | None = None,
 
 def _load_failure(err: Exception, argv: list[str], path: str | None) -> str:
     """One line for an exception of loading the config file or applying its overrides."""
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     from gwa_jax.config_check import unknown_key_message
 
     raised = _raised_in_config_file(err, path)
@@ -235,11 +243,13 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> 
     if not flags.FLAGS["verbosity"].present:  # --verbosity / -v on the command line wins.
         logging.set_verbosity(logging.INFO)
     logging.get_absl_handler().addFilter(_QuietLibraries())
-    from gwa_jax.integrity import finished_run_damage
-    from gwa_jax.run_files import read_json
-    from gwa_jax.run_guard import RunError, guarded
-    from gwa_jax.trainer import NonFiniteError, print_selection_table, train_and_evaluate
-    from gwa_jax.workdir import FINISHED
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
+    from gwa_jax.run.integrity import finished_run_damage
+    from gwa_jax.run.run_files import read_json
+    from gwa_jax.run.run_guard import RunError, guarded
+    from gwa_jax.run.workdir import FINISHED
+    from gwa_jax.train.trainer import NonFiniteError, print_selection_table, train_and_evaluate
 
     def body(state: str) -> int:
         damage = finished_run_damage(workdir) if state == FINISHED else None
@@ -263,27 +273,35 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> 
 
 
 def run(argv: list[str] | None = None) -> None:
-    """The command. The console script is :func:`gwa_jax.entry.main`, which installs the signal
+    """The command. The console script is :func:`gwa_jax.cli.train.main`, which installs the signal
     handling and takes the workdir's lock before this module's imports, then calls this."""
     argv = list(sys.argv if argv is None else argv)
-    from gwa_jax import interrupt
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
+    from gwa_jax.run import interrupt
 
     interrupt.install()  # First: SIGINT/SIGTERM never raise a traceback (or a segfault).
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
         print(__doc__)
         print(make_flag_values().get_help())
         sys.exit(0)
-    from gwa_jax.cli_extras import describe_or_fail, split_argv
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
+    from gwa_jax.cli.train_config import describe_or_fail, split_argv
 
     extras = split_argv(argv)
     if extras.version:
+        # A deliberate late import to keep start-up light: argument errors and --help answer before
+        # the heavy modules load.
         from gwa_jax import __version__
 
         print(f"gwa-train (gwa-jax) {__version__}")
         sys.exit(0)
     if extras.dry_run and not any(a.startswith("--workdir") for a in argv):
         argv.append("--workdir=-")  # --print_config needs no workdir.
-    from gwa_jax.sharding import maybe_initialize_distributed
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
+    from gwa_jax.train.sharding import maybe_initialize_distributed
 
     maybe_initialize_distributed()
     try:

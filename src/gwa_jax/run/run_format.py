@@ -10,7 +10,7 @@ Every ``config.json`` (the config key ``format_version``) and ``summary.json`` c
 2. The GWA authors' protocol (``configs/PROTOCOL.md``): ConvNeXt stem conv without bias,
    tanh-approximate GELU, truncated-normal(0.02) kernels and head
    (:mod:`gwa_jax.models.convnext`); the cosine spans the requested ``total_steps`` + 1
-   (:func:`gwa_jax.optim.make_schedule`); an epoch is ``ceil(N / B)`` steps with the last
+   (:func:`gwa_jax.train.optim.make_schedule`); an epoch is ``ceil(N / B)`` steps with the last
    batch padded and masked, so every id is scored; validation on the clean labels
    (``dataset.val_labels``). ViT parameters unchanged.
 

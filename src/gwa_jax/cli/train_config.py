@@ -44,6 +44,8 @@ class SplitArgv:
 
 
 def _absl_flag_names() -> set[str]:
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     from absl import logging  # noqa: F401 - defines the logging flags on flags.FLAGS.
 
     ours = {"config", "workdir", "overwrite", "help", "helpshort", "helpfull", "helpxml"}
@@ -80,7 +82,7 @@ def parse_value(text: str) -> Any:
 
 def split_argv(argv: list[str]) -> SplitArgv:
     """Separates absl flags, model kwargs, ``--print_config``/``--dry_run`` and
-    ``--version`` from the arguments of :func:`gwa_jax.cli.parse_command_line`."""
+    ``--version`` from the arguments of :func:`gwa_jax.cli.train_run.parse_command_line`."""
     known = _absl_flag_names()
     out = SplitArgv(config_argv=list(argv[:1]), absl_argv=[], model_kwargs={})
     args = list(argv[1:])
@@ -127,10 +129,12 @@ def set_model_kwargs(config: ml_collections.ConfigDict, kwargs: dict[str, Any]) 
 def describe(config: ml_collections.ConfigDict) -> str:
     """The resolved config and what training would do: dataset sizes, steps per epoch, epochs
     and the model's parameter count (traced abstractly, nothing is trained or compiled)."""
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     from gwa_jax import models
     from gwa_jax.config_check import check_against_data, whole_epochs
     from gwa_jax.data import build_data
-    from gwa_jax.train import model_overrides
+    from gwa_jax.train.step import model_overrides
 
     data = build_data(config)
     info = data.info
@@ -159,6 +163,8 @@ def describe(config: ml_collections.ConfigDict) -> str:
 
 def describe_or_fail(config: ml_collections.ConfigDict, fail: Any) -> int:
     """Prints :func:`describe`; a config the data or model rejects goes to ``fail(message)``."""
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     from gwa_jax.config_check import ConfigError
     from gwa_jax.data import DatasetNotFoundError
 

@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     would refuse, a ``--root`` that is a file) is one line and exit 2 before anything is
     written, with ``--dry-run`` too; data missing on this machine is a note.
     """
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     from gwa_jax.experiments.sweep import sweep
 
     try:

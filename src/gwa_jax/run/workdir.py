@@ -6,7 +6,7 @@ refused unless ``--overwrite`` is given, which removes the files a run wrote (an
 those) from a directory that is recognisably a gwa-jax run; any other directory is refused.
 A ``config.json`` that differs from its checksum is rebuilt when this command's config is the
 one recorded, and refused (one line) otherwise; an unfinished run's files are checked before
-it resumes (:func:`gwa_jax.integrity.resume_warnings`).
+it resumes (:func:`gwa_jax.run.integrity.resume_warnings`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from gwa_jax import integrity
 from gwa_jax.config_check import ConfigError
-from gwa_jax.run_files import json_bytes, read_json, write_json
-from gwa_jax.run_format import FORMAT_VERSION, describe, resume_refusal, stamped, version_of
+from gwa_jax.run import integrity
+from gwa_jax.run.run_files import json_bytes, read_json, write_json
+from gwa_jax.run.run_format import FORMAT_VERSION, describe, resume_refusal, stamped, version_of
 
 FRESH, RESUME, FINISHED = "fresh", "resume", "finished"
 # Everything gwa-train writes at the top of a workdir (temporary files start with '.NAME.').
@@ -51,6 +51,8 @@ def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
 def _with_new_defaults(saved: Any) -> Any:
     """``saved`` with the schema keys it lacks set to their defaults: a run written before a
     key existed resumes unless the new config sets that key to something else."""
+    # A deliberate late import to keep start-up light: the lock is taken before the config modules
+    # load.
     from gwa_jax.config_base import default_config
 
     if not isinstance(saved, dict):
@@ -71,6 +73,8 @@ def _with_new_defaults(saved: Any) -> Any:
 def _is_run_config(saved: Any) -> bool:
     """Whether a parsed ``config.json`` is one gwa-train wrote: only schema keys, with the
     top-level sections every config has."""
+    # A deliberate late import to keep start-up light: the lock is taken before the config modules
+    # load.
     from gwa_jax.config_base import default_config
     from gwa_jax.config_check import _flatten
 

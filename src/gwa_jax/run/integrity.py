@@ -3,9 +3,9 @@
 One manifest per run folder, ``checksums.json``, holds the SHA-256 of ``config.json``,
 ``metrics.jsonl``, ``summary.json``, ``alignment/meta.npz`` and ``alignment/epoch_NNNN.npy``;
 the checkpoints keep theirs per step under ``checkpoints/checksums/KIND_STEP.json`` (see
-:mod:`gwa_jax.checkpoints`). :func:`verify_run` checks both and returns one line per problem.
+:mod:`gwa_jax.run.checkpoints`). :func:`verify_run` checks both and returns one line per problem.
 
-The writers of :mod:`gwa_jax.run_files` keep the manifest up to date in two steps around the
+The writers of :mod:`gwa_jax.run.run_files` keep the manifest up to date in two steps around the
 atomic rename that puts a file in place: before the rename the entry gets the new content's
 hash marked ``pending`` (with the hash of the content it replaces, when that content was
 itself verified); after the rename the entry is committed. So a kill at any point leaves a
@@ -29,7 +29,7 @@ What is done about damage:
   them as they are (``python scripts/seal_runs.py DIR``).
 * A checkpoint step without its checksum manifest is not trusted: resume falls back to an
   older verified step, or stops with one line (see
-  :meth:`gwa_jax.checkpoints.RunCheckpoints.restore_newest_good`).
+  :meth:`gwa_jax.run.checkpoints.RunCheckpoints.restore_newest_good`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Two sources:
 
 The optimizer state, step count and schedule start afresh: this is fine-tuning, not resuming.
 A source run of an older run format whose parameters do not fit is refused with one line
-(:func:`gwa_jax.run_format.init_from_refusal`).
+(:func:`gwa_jax.run.run_format.init_from_refusal`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 from absl import logging
 
-from gwa_jax.run_format import init_from_refusal
+from gwa_jax.run.run_format import init_from_refusal
 
 HEAD = "head"
 INIT_KINDS = ("latest", "best_gwa", "best_val")
@@ -94,10 +94,12 @@ def init_params(config: ml_collections.ConfigDict, params: Mapping[str, Any],
     if not path:
         return params
     if not os.path.isdir(path):
+        # A deliberate late import: only this kind of source needs it.
         from gwa_jax.models import load_augreg_npz
 
         return load_augreg_npz(path, params, image_size=image_size)
-    from gwa_jax.checkpoints import read_params
+    # A deliberate late import: only this kind of source needs it.
+    from gwa_jax.run.checkpoints import read_params
 
     kind = config.model.get("init_kind", "latest")
     with open(os.path.join(path, "config.json")) as f:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ml_collections
 import optax
 
-from gwa_jax.grad_accum import multi_steps
+from gwa_jax.train.grad_accum import multi_steps
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")

@@ -27,31 +27,33 @@ from absl import logging
 from jax.sharding import Mesh
 from tqdm import tqdm
 
-from gwa_jax import interrupt, models
+from gwa_jax import models
 from gwa_jax.accumulator import SampleBuffer, summarize_scores
 from gwa_jax.alignment import jlt_projection
-from gwa_jax.checkpoints import INTERRUPTED, RunCheckpoints
 from gwa_jax.config_check import ConfigError, check_against_data, validate, whole_epochs
 from gwa_jax.criteria import labelwave_changes
 from gwa_jax.data import build_data
 from gwa_jax.data.train import EpochReader
-from gwa_jax.grad_accum import accumulating_step
-from gwa_jax.init_from import init_params
-from gwa_jax.optim import make_optimizer
-from gwa_jax.progress import StepProgress
-from gwa_jax.resume import history_for_meta, restore_run, save_interrupted
-from gwa_jax.run_files import MetricsLog, save_npy, save_npz, write_json
-from gwa_jax.run_format import FORMAT_KEY, FORMAT_VERSION, stamped
-from gwa_jax.sharding import (
+from gwa_jax.run import interrupt
+from gwa_jax.run.checkpoints import INTERRUPTED, RunCheckpoints
+from gwa_jax.run.progress import StepProgress
+from gwa_jax.run.resume import history_for_meta, restore_run, save_interrupted
+from gwa_jax.run.run_files import MetricsLog, save_npy, save_npz, write_json
+from gwa_jax.run.run_format import FORMAT_KEY, FORMAT_VERSION, stamped
+from gwa_jax.run.tensorboard_writer import TensorBoardWriter
+from gwa_jax.run.workdir import refuse_older_run
+from gwa_jax.tracker import EpochTracker
+from gwa_jax.train.grad_accum import accumulating_step
+from gwa_jax.train.init_from import init_params
+from gwa_jax.train.optim import make_optimizer
+from gwa_jax.train.sharding import (
     make_mesh,
     one_program_at_a_time,
     prefetch_to_mesh,
     replicated,
     settle,
 )
-from gwa_jax.tensorboard_writer import TensorBoardWriter
-from gwa_jax.tracker import EpochTracker
-from gwa_jax.train import (
+from gwa_jax.train.step import (
     EpochBuffers,
     batch_gradient,
     create_train_state,
@@ -63,7 +65,6 @@ from gwa_jax.train import (
     offline_alignment_step,
 )
 from gwa_jax.uncertainty import gwa_standard_error
-from gwa_jax.workdir import refuse_older_run
 
 MAIN_TEST = "test"
 #: The second validation accuracy, on the labels ``dataset.val_labels`` does not select.
@@ -148,7 +149,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     steps_per_epoch = info.steps_per_epoch
     # Whole epochs only (as the paper's code): every epoch a criterion can select is scored
     # from every training id. The GWA warm-up uses the effective step count; the learning-rate
-    # schedule the requested one (see gwa_jax.optim.make_schedule).
+    # schedule the requested one (see gwa_jax.train.optim.make_schedule).
     num_epochs, total_steps = whole_epochs(int(config.total_steps), steps_per_epoch)
     if total_steps != config.total_steps:
         logging.info("Training %d whole epochs of %d steps: %d steps (total_steps=%d rounded "

@@ -6,13 +6,14 @@ on resume it is truncated to the lines whose epoch the restored checkpoint cover
 run never leaves a duplicated or half-written line. The run files (``config.json``,
 ``metrics.jsonl``, ``summary.json``, ``alignment/meta.npz``, ``alignment/epoch_NNNN.npy``)
 get their SHA-256 recorded in the run's ``checksums.json`` around the rename (pending before,
-committed after; see :mod:`gwa_jax.integrity`). Files get the usual mode (0666 less the
+committed after; see :mod:`gwa_jax.run.integrity`). Files get the usual mode (0666 less the
 umask, e.g. 0644), so shared run folders stay readable; a failed write (a full disk) raises
 ``OSError`` naming the file.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from gwa_jax.integrity import FILE_MODE, atomic_write  # noqa: F401 - FILE_MODE re-exported.
+from gwa_jax.run.integrity import FILE_MODE, atomic_write  # noqa: F401 - FILE_MODE re-exported.
 
 
 def _named(err: OSError, path: str | os.PathLike) -> OSError:
@@ -56,7 +57,7 @@ def dumps(obj: Any) -> str:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, track: bool = True) -> None:
-    """Writes ``data`` to ``path`` atomically (:func:`gwa_jax.integrity.atomic_write`, which
+    """Writes ``data`` to ``path`` atomically (:func:`gwa_jax.run.integrity.atomic_write`, which
     keeps the run's ``checksums.json``); a failed write raises its OSError naming ``path``."""
     try:
         atomic_write(path, data, track=track)
@@ -82,16 +83,12 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Atomically saves one array as ``.npy``."""
-    import io
-
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
-    import io
-
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     Bad input (a path that is a file, a damaged run file, an ``--out`` that is a file, an
     unknown ``--metric`` or ``--by`` key) is one line and exit 2, before anything is written.
     """
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     from gwa_jax.experiments.run_report import make_report
     from gwa_jax.experiments.run_table import NoFinishedRuns
 
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check(args: argparse.Namespace) -> str | None:
     """The first bad input among the path, ``--out``, the run files and ``--metric``."""
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     from gwa_jax.data.registry import CORRUPTION_GROUPS
     from gwa_jax.experiments.checks import BadRunFile, check_run_files, metric_names
     from gwa_jax.experiments.grid import MANIFEST
@@ -122,6 +126,8 @@ def _check(args: argparse.Namespace) -> str | None:
 
 def check_manifest(path: Path) -> None:
     """``sweep.json``: a JSON object whose ``runs`` is a list of entries with a workdir."""
+    # A deliberate late import to keep start-up light: argument errors and --help answer before the
+    # heavy modules load.
     from gwa_jax.experiments.checks import BadRunFile, read_json_object
 
     runs = read_json_object(path).get("runs")
