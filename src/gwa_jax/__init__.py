@@ -13,6 +13,7 @@ import importlib as _importlib
 import importlib.abc as _importlib_abc
 import importlib.util as _importlib_util
 import sys as _sys
+import types as _types
 import warnings as _warnings
 
 # Public name -> the submodule that defines it.
@@ -90,16 +91,17 @@ MOVED_MODULES = {
 class _MovedModules(_importlib_abc.MetaPathFinder, _importlib_abc.Loader):
     """Finds ``gwa_jax.<old>`` and loads it as the module it moved to."""
 
-    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001, ANN201
+    def find_spec(self, fullname: str, path: object = None, target: object = None
+                  ) -> object:
         package, _, name = fullname.rpartition(".")
         if package != __name__ or name not in MOVED_MODULES:
             return None
         return _importlib_util.spec_from_loader(fullname, self)
 
-    def create_module(self, spec):  # noqa: ANN001, ANN201
+    def create_module(self, spec: object) -> None:
         return None  # The default module; exec_module replaces it in sys.modules.
 
-    def exec_module(self, module) -> None:  # noqa: ANN001
+    def exec_module(self, module: _types.ModuleType) -> None:
         new = f"{__name__}.{MOVED_MODULES[module.__name__.rpartition('.')[2]]}"
         # Attributed to this module, so hidden by Python's default filters: a console script
         # installed by an older gwa-jax imports the old path and prints only its own lines.

@@ -110,15 +110,17 @@ def _require(cond: bool, message: str) -> None:
 
 def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
                  check_files: bool = True) -> None:
-    """Ranges and names, each failing with one line (see :func:`validate`)."""
-    # A deliberate late import to keep start-up light: the workdir checks use this module before JAX
-    # loads; models, data and optimizers import it.
-    from gwa_jax import models
-    from gwa_jax.data import DATASETS
-    from gwa_jax.data.labels import check_val_labels
-    from gwa_jax.train.optim import OPTIMIZERS, SCHEDULES
+    """Ranges and names, each failing with one line (see :func:`validate`), section by
+    section in a fixed order (the first problem is the one reported)."""
+    _check_run(config, num_devices)
+    _check_dataset(config, check_files)
+    _check_augment(config)
+    _check_model(config)
+    _check_optim(config, num_devices, check_files)
+    _check_gwa_and_criteria(config)
 
-    c = config
+
+def _check_run(c: ml_collections.ConfigDict, num_devices: int) -> None:
     for key, value in _flatten(c.to_dict()).items():
         _require(not isinstance(value, float) or math.isfinite(value),
                  f"config.{key} must be a finite number, got {value}")
@@ -133,6 +135,14 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     _require(c.eval_batch_size > 0 and c.eval_batch_size % num_devices == 0,
              f"config.eval_batch_size={c.eval_batch_size} must be a positive multiple of the "
              f"{num_devices} devices")
+
+
+def _check_dataset(c: ml_collections.ConfigDict, check_files: bool) -> None:
+    # A deliberate late import to keep start-up light: the workdir checks use this module
+    # before JAX loads; the data modules import it.
+    from gwa_jax.data import DATASETS
+    from gwa_jax.data.labels import check_val_labels
+
     d = c.dataset
     _require(d.name in DATASETS,
              f"unknown dataset '{d.name}'; choose one of {', '.join(sorted(DATASETS))}")
@@ -167,8 +177,7 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
         _require(d.train_subset > 0,
                  f"config.dataset.train_subset must be positive or None, got {d.train_subset}")
     if d.get("classes") is not None:
-        # A deliberate late import to keep start-up light: the workdir checks use this module before
-        # JAX loads; models, data and optimizers import it.
+        # A deliberate late import to keep start-up light: the data layer imports JAX.
         from gwa_jax.data.classes import check_classes
 
         try:
@@ -181,6 +190,9 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
              f"'{n.kind}'")
     _require(0.0 <= n.rate < 1.0, f"config.dataset.label_noise.rate must be in [0, 1), got "
              f"{n.rate}")
+
+
+def _check_augment(c: ml_collections.ConfigDict) -> None:
     a = c.augment
     _require(a.crop in ("none", "pad_crop", "inception", "resize_crop"),
              f"config.augment.crop must be none/pad_crop/inception/resize_crop, got '{a.crop}'")
@@ -193,13 +205,17 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
              "config.augment.randaug_magnitude and randaug_num_ops must be >= 0")
     _require(0.0 <= a.label_smoothing < 1.0,
              f"config.augment.label_smoothing must be in [0, 1), got {a.label_smoothing}")
+
+
+def _check_model(c: ml_collections.ConfigDict) -> None:
+    # A deliberate late import to keep start-up light: the workdir checks use this module
+    # before JAX loads; the models import it.
+    from gwa_jax import models
+    from gwa_jax.models import ModelError, model_fields
+
     _require(c.model.name in models.names() or models.is_user_model(c.model.name),
              f"unknown model '{c.model.name}'; choose one of {', '.join(models.names())} "
              f"or give package.module:factory")
-    # A deliberate late import to keep start-up light: the workdir checks use this module before JAX
-    # loads; models, data and optimizers import it.
-    from gwa_jax.models import ModelError, model_fields
-
     try:
         fields = model_fields(c.model.name)
     except ModelError as err:
@@ -220,6 +236,14 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
         _require(c.model.stem_stride >= 1, "config.model.stem_stride must be >= 1")
     _require(c.model.dtype in ("float32", "bfloat16"),
              f"config.model.dtype must be float32 or bfloat16, got '{c.model.dtype}'")
+
+
+def _check_optim(c: ml_collections.ConfigDict, num_devices: int, check_files: bool) -> None:
+    # A deliberate late import to keep start-up light: the workdir checks use this module
+    # before JAX loads; optax and the checkpoint readers import it.
+    from gwa_jax.train.init_from import INIT_KINDS, is_run_dir
+    from gwa_jax.train.optim import OPTIMIZERS, SCHEDULES
+
     o = c.optim
     _require(o.name in OPTIMIZERS, f"unknown optim.name '{o.name}'; choose one of {OPTIMIZERS}")
     _require(o.schedule in SCHEDULES,
@@ -230,10 +254,6 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
     _require(o.warmup_steps < c.total_steps,
              f"config.optim.warmup_steps={o.warmup_steps} is not below total_steps="
              f"{c.total_steps}; lower warmup_steps or raise total_steps")
-    # A deliberate late import to keep start-up light: the workdir checks use this module before JAX
-    # loads; models, data and optimizers import it.
-    from gwa_jax.train.init_from import INIT_KINDS, is_run_dir
-
     _require(c.model.init_kind in INIT_KINDS,
              f"config.model.init_kind must be one of {', '.join(INIT_KINDS)}, got "
              f"'{c.model.init_kind}'")
@@ -250,6 +270,9 @@ def check_values(config: ml_collections.ConfigDict, num_devices: int = 1,
              f"of {o.accumulate_steps * num_devices}")
     if o.grad_clip_norm is not None:
         _require(o.grad_clip_norm > 0, "config.optim.grad_clip_norm must be positive or None")
+
+
+def _check_gwa_and_criteria(c: ml_collections.ConfigDict) -> None:
     g = c.gwa
     _require(g.beta > 0, f"config.gwa.beta must be positive, got {g.beta}")
     _require(math.isfinite(g.min_denominator) and g.min_denominator > 0,

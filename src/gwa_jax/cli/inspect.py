@@ -34,6 +34,7 @@ from gwa_jax.experiments.checks import (
     output_dir_problem,
     positive_int,
 )
+from gwa_jax.run.run_guard import USAGE_EXIT
 
 PROG = "gwa-inspect"
 
@@ -89,30 +90,18 @@ def main(argv: list[str] | None = None) -> int:
         InspectError,
         most_misaligned,
         resolve_epoch,
-        to_csv,
     )
     from gwa_jax.experiments.results import RunResult
     from gwa_jax.run.integrity import DamagedRunError
 
-    doc = __doc__ or ""
-    p = OneLineParser(prog=PROG, description=doc.split("\n\n")[0],
-                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                      epilog="\n\n".join(doc.split("\n\n")[1:]))
-    p.add_argument("workdir", help="a finished (or running) gwa-train workdir")
-    p.add_argument("--epoch", default="gwa",
-                   help="epoch number, 'last' or a criterion name (default: gwa)")
-    p.add_argument("-k", type=positive_int, default=15, help="how many samples (default 15)")
-    p.add_argument("--per-class", type=non_negative_int, default=8,
-                   help="images per class in the PNG grids; 0: no images (default 8)")
-    p.add_argument("--out", help="output directory (default: <workdir>/inspect)")
     try:
-        args = p.parse_args(argv)
+        args = _parser().parse_args(argv)
     except SystemExit as stop:  # --help, or a bad option (one line printed).
         return int(stop.code or 0)
 
     def fail(message: str) -> int:
         print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
-        return 2
+        return USAGE_EXIT
 
     workdir = Path(args.workdir)
     if not workdir.exists():
@@ -147,10 +136,35 @@ def main(argv: list[str] | None = None) -> int:
         grids = _class_grids(run, epoch, args.per_class) if args.per_class > 0 else []
     except (InspectError, BadRunFile, DamagedRunError) as err:
         return fail(str(err))
+    _write(out, args.workdir, epoch, found, grids)
+    return 0
+
+
+def _parser() -> OneLineParser:
+    doc = __doc__ or ""
+    p = OneLineParser(prog=PROG, description=doc.split("\n\n")[0],
+                      formatter_class=argparse.RawDescriptionHelpFormatter,
+                      epilog="\n\n".join(doc.split("\n\n")[1:]))
+    p.add_argument("workdir", help="a finished (or running) gwa-train workdir")
+    p.add_argument("--epoch", default="gwa",
+                   help="epoch number, 'last' or a criterion name (default: gwa)")
+    p.add_argument("-k", type=positive_int, default=15, help="how many samples (default 15)")
+    p.add_argument("--per-class", type=non_negative_int, default=8,
+                   help="images per class in the PNG grids; 0: no images (default 8)")
+    p.add_argument("--out", help="output directory (default: <workdir>/inspect)")
+    return p
+
+
+def _write(out: Path, workdir: str, epoch: int, found, grids: list) -> None:
+    """The table (CSV), the report (JSON) and the per-class image grids (PNG)."""
+    # A deliberate late import to keep start-up light: argument errors and --help answer
+    # before the heavy modules load.
+    from gwa_jax.experiments.mislabels import to_csv
+
     out.mkdir(parents=True, exist_ok=True)
     stem = f"misaligned_epoch{epoch:04d}"
     (out / f"{stem}.csv").write_text(to_csv(found))
-    report = {"workdir": str(args.workdir), "epoch": epoch, "k": len(found.ids),
+    report = {"workdir": str(workdir), "epoch": epoch, "k": len(found.ids),
               "num_scored": found.num_scored, "precision_at_k": found.precision,
               "auroc": found.auroc, "noise_rate": found.noise_rate}
     (out / f"inspect_epoch{epoch:04d}.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -165,7 +179,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"(red: mislabelled, with its true class)")
     if grids:
         print(f"per-class image grids: {out / (stem + '_class*.png')}")
-    return 0
 
 
 def _class_grids(run, epoch: int, per_class: int) -> list:

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from gwa_jax.experiments.checks import OneLineParser, output_dir_problem
+from gwa_jax.run.run_guard import RUNTIME_EXIT, USAGE_EXIT
 
 PROG = "gwa-report"
 
@@ -66,16 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     problem = _check(args)
     if problem:
         print(f"{PROG}: error: {' '.join(problem.split())}", file=sys.stderr)
-        return 2
+        return USAGE_EXIT
     try:
         make_report(args.path, args.out, by=args.by, figures=not args.no_figures,
                     metric=args.metric, command=command, paper=not args.no_paper)
     except NoFinishedRuns as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 1
+        return RUNTIME_EXIT
     except KeyError as err:
         print(f"{PROG}: error: {err.args[0]}", file=sys.stderr)
-        return 2
+        return USAGE_EXIT
     return 0
 
 

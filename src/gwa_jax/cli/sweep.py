@@ -34,13 +34,14 @@ from gwa_jax.experiments.grid import (
     write_manifest,
 )
 from gwa_jax.experiments.sweep import add_sweep_options
+from gwa_jax.run.run_guard import USAGE_EXIT
 
 PROG = "gwa-sweep"
 
 
 def _fail(message: str) -> int:
     print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
-    return 2
+    return USAGE_EXIT
 
 
 def build_parser() -> argparse.ArgumentParser:

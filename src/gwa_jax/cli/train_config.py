@@ -20,6 +20,8 @@ from typing import Any
 import ml_collections
 from absl import flags
 
+from gwa_jax.run.run_guard import USAGE_EXIT
+
 KWARGS_PREFIX = "--config.model.kwargs."
 DRY_RUN_FLAGS = ("--print_config", "--dry_run")
 
@@ -172,6 +174,6 @@ def describe_or_fail(config: ml_collections.ConfigDict, fail: Any) -> int:
         text = describe(config)
     except (ConfigError, DatasetNotFoundError, ValueError) as err:
         fail(" ".join(str(err).split()))
-        return 2
+        return USAGE_EXIT
     print(text)
     return 0

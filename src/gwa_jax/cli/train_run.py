@@ -28,7 +28,7 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-USAGE_EXIT = 2
+from gwa_jax.run.run_guard import USAGE_EXIT
 
 
 class UsageError(Exception):

@@ -391,6 +391,28 @@ def _eq(a: Any, b: Any) -> bool:
     return a == b
 
 
+def _single_run_and_twin(table: list, variants: list[str], *, model: str | None,
+                         variant: str | None, seed: int, run_dir: str | None,
+                         val_run_dir: str | None) -> tuple[RunResult | None, RunResult | None]:
+    """The single-run figures' 0%-split run (``run_dir``, else ``model`` / ``variant`` /
+    ``seed``, the noisiest variant with a finished run by default) and its 10%-split twin."""
+    if run_dir:
+        main = RunResult.load_verified(run_dir)
+    elif variant is not None:
+        main = pick(table, model=model, variant=variant, split=0.0, seed=seed)
+    else:
+        main = next((found for v in reversed(variants)  # The noisiest variant first.
+                     if (found := pick(table, model=model, variant=v, split=0.0, seed=seed))
+                     is not None), None)
+    twin = None
+    if main is not None:
+        twin = RunResult.load_verified(val_run_dir) if val_run_dir else None
+        if twin is None and not run_dir:
+            key = next(k for k, r in table if r is main)
+            twin = pick(table, model=key[0], variant=key[1], split=0.1, seed=key[3])
+    return main, twin
+
+
 def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
                  only: Sequence[str] = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig16"),
                  model: str | None = None, variant: str | None = None, seed: int = 0,
@@ -419,27 +441,8 @@ def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
     if not table and not run_dir:
         log(f"{plan}: no finished run under {root}; nothing to draw")
     variants = list(dict.fromkeys(r.variant for r in runs if r.role == "table"))
-
-    def default_run(split: float) -> RunResult | None:
-        if split == 0.0 and run_dir:
-            return RunResult.load_verified(run_dir)
-        if split == 0.1 and val_run_dir:
-            return RunResult.load_verified(val_run_dir)
-        if variant is not None:
-            return pick(table, model=model, variant=variant, split=split, seed=seed)
-        for v in reversed(variants):  # The noisiest variant first.
-            found = pick(table, model=model, variant=v, split=split, seed=seed)
-            if found is not None:
-                return found
-        return None
-
-    main = default_run(0.0)
-    twin = None
-    if main is not None:
-        twin = RunResult.load_verified(val_run_dir) if val_run_dir else None
-        if twin is None and not run_dir:
-            key = next(k for k, r in table if r is main)
-            twin = pick(table, model=key[0], variant=key[1], split=0.1, seed=key[3])
+    main, twin = _single_run_and_twin(table, variants, model=model, variant=variant, seed=seed,
+                                      run_dir=run_dir, val_run_dir=val_run_dir)
     written: list[Path] = []
 
     def attempt(name: str, fn: Any, *args: Any, **kwargs: Any) -> None:

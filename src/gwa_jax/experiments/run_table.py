@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from gwa_jax.criteria import CRITERIA
 from gwa_jax.experiments.args import format_value
 from gwa_jax.experiments.grid import read_manifest
 from gwa_jax.experiments.results import RunResult
 
 MISSING = "–"
-CRITERIA_ORDER = ("val", "gwa", "gwa_finetune", "labelwave", "gd", "gd_up5", "last")
 
 
 class NoFinishedRuns(LookupError):
@@ -108,7 +108,7 @@ def best_in_hindsight(result: RunResult, metric: str = "test_acc"
 def criteria_of(runs: Sequence[Run]) -> list[str]:
     """The criteria selected in any run, in a fixed order (unknown names last)."""
     names = {c for r in runs for c in r.result.summary.get("selected", {})}
-    return [c for c in CRITERIA_ORDER if c in names] + sorted(names - set(CRITERIA_ORDER))
+    return [c for c in CRITERIA if c in names] + sorted(names - set(CRITERIA))
 
 
 @dataclasses.dataclass(frozen=True)

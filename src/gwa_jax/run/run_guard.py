@@ -26,6 +26,7 @@ from absl import logging
 from gwa_jax.run.workdir import LOCK_FILE, _is_run_entry
 from gwa_jax.run.workdir_lock import WorkdirBusyError, acquire, is_held, release, workdir_lock
 
+#: Exit statuses of every command: bad input (a usage or config problem) and a failed run.
 USAGE_EXIT, RUNTIME_EXIT = 2, 1
 # Multi-host runs (see gwa_jax.train.sharding) lock in guarded(), once jax knows the process index.
 DISTRIBUTED_VARS = ("JAX_COORDINATOR_ADDRESS", "COORDINATOR_ADDRESS", "GWA_DISTRIBUTED")

@@ -10,6 +10,7 @@ A restarted run resumes from ``latest`` and reproduces the uninterrupted run exa
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import itertools
 import math
@@ -31,7 +32,7 @@ from gwa_jax import models
 from gwa_jax.accumulator import SampleBuffer, summarize_scores
 from gwa_jax.alignment import jlt_projection
 from gwa_jax.config_check import ConfigError, check_against_data, validate, whole_epochs
-from gwa_jax.criteria import labelwave_changes
+from gwa_jax.criteria import CRITERIA, labelwave_changes
 from gwa_jax.data import build_data
 from gwa_jax.data.train import EpochReader
 from gwa_jax.run import interrupt
@@ -69,7 +70,6 @@ from gwa_jax.uncertainty import gwa_standard_error
 MAIN_TEST = "test"
 #: The second validation accuracy, on the labels ``dataset.val_labels`` does not select.
 ALT_VAL_KEY = {"clean": "val_acc_noisy", "noisy": "val_acc_clean"}
-SUMMARY_CRITERIA = ("val", "gwa", "gwa_finetune", "labelwave", "gd", "gd_up5", "last")
 
 
 class NonFiniteError(RuntimeError):
@@ -124,10 +124,70 @@ def _test_key(name: str) -> str:
     return "test_acc" if name == MAIN_TEST else f"test/{name}_acc"
 
 
+@dataclasses.dataclass
+class _Run:
+    """What one run sets up once: data, model, jitted steps, checkpoints and logs."""
+
+    config: ml_collections.ConfigDict
+    workdir: Path
+    main: bool  # Multi-host: only the first process writes the run's own files.
+    data: Any
+    mesh: Mesh
+    repl: Any
+    steps_per_epoch: int
+    num_epochs: int
+    total_steps: int
+    schedule: Callable[[int], Any]
+    step_fn: Callable[..., Any]
+    reset_fn: Callable[..., Any]
+    eval_fn: Callable[..., Any]
+    offline_fn: Callable[..., Any]
+    grad_fn: Callable[..., Any]
+    ckpts: RunCheckpoints
+    log: MetricsLog
+    tb: TensorBoardWriter
+
+    @property
+    def has_val(self) -> bool:
+        return self.data.val is not None
+
+
+@dataclasses.dataclass
+class _Loop:
+    """What changes from epoch to epoch (besides the tracker)."""
+
+    state: Any
+    buffers: Any
+    prev: Any  # The previous epoch's predictions and their seen mask (LabelWave).
+    started: bool = False  # interrupt.defer() once this process's first train step is done.
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Runs (or resumes) one experiment in ``workdir`` and returns its summary dict."""
+    run, state, buffers = _set_up(config, Path(workdir))
+    # ---- Resume (newest intact checkpoint, mid-epoch included; metrics rebuilt) --------
+    point = restore_run(run.ckpts, run.log, state, buffers, run.data.info.num_ids,
+                        run.steps_per_epoch)
+    del state, buffers  # Only the restored ones stay on the device.
+    state, buffers = jax.device_put((point.state, point.buffers), run.repl)
+    loop = _Loop(state, buffers, point.prev)
+    tracker = EpochTracker.from_config(config, run.total_steps, point.history)
+    progress = StepProgress(run.total_steps, config.batch_size, config.log_every_steps,
+                            run.num_epochs)
+    for epoch in range(point.epoch, run.num_epochs + 1):
+        t0 = time.time()
+        resume = point if epoch == point.epoch else None
+        host, train_time = _train_epoch(run, loop, epoch, resume, progress, tracker.history)
+        row, ep, preds_seen = _evaluate(run, loop, epoch, host)
+        row["train_time_s"] = round(train_time, 3)
+        _select_and_save(run, loop, tracker, epoch, row, ep, preds_seen, t0)
+    return _finish(run, loop, tracker)
+
+
+def _set_up(config: ml_collections.ConfigDict, workdir_path: Path) -> tuple[_Run, Any, Any]:
+    """Checks the config, writes ``config.json``, builds the data, the model, its fresh
+    train state and epoch buffers (returned beside the run) and the jitted steps."""
     validate(config, jax.device_count())  # The CLI's checks, for direct API callers too.
-    workdir_path = Path(workdir)
     workdir_path.mkdir(parents=True, exist_ok=True)
     # Multi-host: every process trains and saves checkpoints (orbax coordinates them), only
     # the first writes the run's own files into the shared workdir.
@@ -171,7 +231,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         state = state.replace(params=params)
     state = jax.device_put(state, repl)
     buffers = jax.device_put(EpochBuffers.create(info.num_ids), repl)
+    steps = _jit_steps(config, model, state, data, repl)
 
+    kinds = ("latest", "best_gwa") + (("best_val",) if data.val is not None else ()) + (
+        INTERRUPTED,)
+    ckpts = RunCheckpoints(str(workdir_path), kinds)
+    log = MetricsLog(workdir_path / "metrics.jsonl", writable=main)
+    tb = TensorBoardWriter.for_workdir(workdir_path, enabled=main)
+    if main:
+        save_npz(workdir_path / "alignment" / "meta.npz", **data.meta)
+    run = _Run(config=config, workdir=workdir_path, main=main, data=data, mesh=mesh,
+               repl=repl, steps_per_epoch=steps_per_epoch, num_epochs=num_epochs,
+               total_steps=total_steps, schedule=schedule, ckpts=ckpts, log=log, tb=tb,
+               **steps)
+    return run, state, buffers
+
+
+def _jit_steps(config: ml_collections.ConfigDict, model: Any, state: Any, data: Any,
+               repl: Any) -> dict[str, Callable[..., Any]]:
+    """The jitted train step (device finish, then GWA scores into the buffers), the buffer
+    reset, the evaluation, the offline GWA pass and the Gradient Disparity gradient."""
     projection = None
     if config.gwa.jlt_dim:
         latent_dim = state.params["head"]["kernel"].shape[0]
@@ -187,189 +266,198 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     finish = data.train.device_finish()  # Augmentation, [-1, 1] and mixup in the step.
     train_step = finish_then(train_step, finish, batch_arg=2)
     gradient = finish_then(gradient, finish, batch_arg=1)
-    step_fn = jax.jit(train_step, donate_argnums=(0, 1), out_shardings=(repl, repl))
-    reset_fn = jax.jit(lambda b: b.reset(), donate_argnums=0, out_shardings=repl)
-    eval_fn = jax.jit(functools.partial(eval_step, model.apply))
-    offline_fn = jax.jit(functools.partial(
-        offline_alignment_step, model.apply, projection=projection,
-        label_smoothing=float(config.augment.label_smoothing)), donate_argnums=1)
-    grad_fn = jax.jit(gradient)
+    return {
+        "step_fn": jax.jit(train_step, donate_argnums=(0, 1), out_shardings=(repl, repl)),
+        "reset_fn": jax.jit(lambda b: b.reset(), donate_argnums=0, out_shardings=repl),
+        "eval_fn": jax.jit(functools.partial(eval_step, model.apply)),
+        "offline_fn": jax.jit(functools.partial(
+            offline_alignment_step, model.apply, projection=projection,
+            label_smoothing=float(config.augment.label_smoothing)), donate_argnums=1),
+        "grad_fn": jax.jit(gradient),
+    }
 
-    has_val = data.val is not None
-    kinds = ("latest", "best_gwa") + (("best_val",) if has_val else ()) + (INTERRUPTED,)
-    ckpts = RunCheckpoints(str(workdir_path), kinds)
-    log = MetricsLog(workdir_path / "metrics.jsonl", writable=main)
-    tb = TensorBoardWriter.for_workdir(workdir_path, enabled=main)
-    if main:
-        save_npz(workdir_path / "alignment" / "meta.npz", **data.meta)
 
-    # ---- Resume (newest intact checkpoint, mid-epoch included; metrics rebuilt) --------
-    num_ids = info.num_ids
-    point = restore_run(ckpts, log, state, buffers, num_ids, steps_per_epoch)
-    state, buffers = jax.device_put((point.state, point.buffers), repl)
-    prev, start_epoch, history = point.prev, point.epoch, point.history
-    started = False  # interrupt.defer() once this process's first train step is done.
-    tracker = EpochTracker.from_config(config, total_steps, history)
-    history = tracker.history  # One list: the tracker's rows are the run's history.
+def _train_epoch(run: _Run, loop: _Loop, epoch: int, resume: Any, progress: StepProgress,
+                 history: list[dict[str, Any]]) -> tuple[Any, float]:
+    """One epoch of train steps (from the resume point's step when ``resume`` is given); the
+    epoch's buffers on the host and the training time. A signal saves the epoch so far."""
+    t0 = time.time()
+    n_steps = run.steps_per_epoch
+    first_step = (epoch - 1) * n_steps
+    start = resume.start_step if resume is not None else 0
+    if not start:
+        loop.buffers = settle(run.reset_fn(loop.buffers))
+    reader = EpochReader(run.data.train, epoch, start,
+                         resume.data_state if resume is not None and start else None)
+    batches = itertools.islice(reader, n_steps - start)
+    bar = tqdm(total=n_steps, initial=start, desc=f"epoch {epoch}/{run.num_epochs}",
+               leave=False, disable=None, unit="step")
+    done = start
+    in_flight: collections.deque[jax.Array] = collections.deque()
+    for batch in prefetch_to_mesh(batches, run.mesh, process_local=True):
+        if not loop.started:
+            progress.compiling(first_step + done + 1)
+        loop.state, loop.buffers = settle(run.step_fn(loop.state, loop.buffers, batch))
+        if not one_program_at_a_time():
+            in_flight.append(_done_marker(loop.buffers.count))
+        bar.update(1)
+        done += 1
+        progress.update(first_step + done, epoch, loop.state, loop.buffers)
+        if not loop.started:
+            # The first step is done: from now on a signal stops the run after a step,
+            # with a checkpoint (before, the process exits at once: nothing to keep).
+            jax.block_until_ready((loop.state, loop.buffers))
+            interrupt.defer()
+            loop.started = True
+        # JAX dispatches asynchronously: without a wait the loop would queue the whole
+        # epoch ahead of the device and see a signal only at its end. Waiting for the
+        # previous step keeps at most this one queued; only when Python waits changes.
+        while len(in_flight) > 1:
+            in_flight.popleft().block_until_ready()
+        if interrupt.requested() and done < n_steps:
+            break
+    bar.close()
+    if done < n_steps:  # Stopped by a signal: keep the epoch so far.
+        save_interrupted(run.ckpts, epoch=epoch, step_in_epoch=done, step=first_step + done,
+                         state=loop.state, buffers=loop.buffers, prev=loop.prev,
+                         history=history,
+                         data_state=reader.state_after(done - start) if done > start
+                         else None)
+        raise interrupt.Interrupted(interrupt.requested(), (
+            f"interrupted by {interrupt.signal_name()} at step {first_step + done} (epoch "
+            f"{epoch}); saved a checkpoint there, rerun the same command to resume"))
+    # The epoch's single device-to-host transfer of the per-sample buffers.
+    host = jax.device_get(loop.buffers)
+    if int(host.first_bad_step) >= 0:
+        run.ckpts.wait()
+        raise NonFiniteError(int(host.first_bad_step), epoch,
+                             run.ckpts.latest_epoch("latest") is not None)
+    return host, time.time() - t0
 
+
+def _evaluate(run: _Run, loop: _Loop, epoch: int, host: Any
+              ) -> tuple[dict[str, Any], Any, tuple[np.ndarray, np.ndarray]]:
+    """The epoch's metrics row: GWA and the score moments, LabelWave, validation and test
+    accuracy, Gradient Disparity and the offline GWA pass when enabled."""
+    config = run.config
+    ep = summarize_scores(host.scores.values, host.scores.seen, beta=config.gwa.beta,
+                          eps=config.gwa.min_denominator, epoch=epoch)
+    gwa_se = gwa_standard_error(ep.scores, num_resamples=config.gwa.bootstrap_resamples,
+                                seed=config.seed, epoch=epoch, beta=config.gwa.beta,
+                                eps=config.gwa.min_denominator)  # NaN when resamples=0.
+    preds, seen = np.asarray(host.preds.values), np.asarray(host.preds.seen)
+    step = epoch * run.steps_per_epoch
+    row: dict[str, Any] = {
+        "epoch": epoch,
+        "step": step,
+        "lr": float(run.schedule(step)),
+        "train_loss": float(host.loss_sum / max(host.count, 1.0)),
+        "train_acc": float(host.correct / max(host.count, 1.0)),
+        "gwa": ep.gwa,
+        "gwa_se": gwa_se,
+        "align_mean": ep.mean,
+        "align_var": ep.variance,
+        "align_kurtosis": ep.kurtosis,
+        "gwa_denominator": ep.kurtosis + config.gwa.beta,
+        "align_seen": ep.num_seen,
+        "labelwave": labelwave_changes(loop.prev, preds, seen),
+    }
+    loop.prev = (preds, seen)
+    logging.info("Epoch %d: evaluating", epoch)
+    t_eval = time.time()
+    params = loop.state.params
+    if run.has_val:
+        res = evaluate_accuracy(run.eval_fn, params, run.data.val, run.mesh)
+        row["val_acc"] = res["acc"]
+        if "alt_acc" in res:  # The validation labels differ from the training labels.
+            row[ALT_VAL_KEY[config.dataset.val_labels]] = res["alt_acc"]
+    for name, test_set in run.data.tests.items():
+        if _final_only(name):
+            continue
+        res = evaluate_accuracy(run.eval_fn, params, test_set, run.mesh)
+        row[_test_key(name)] = res.get("real_acc", res["acc"])
     gd_cfg = config.criteria.gd
-    progress = StepProgress(total_steps, config.batch_size, config.log_every_steps, num_epochs)
-    for epoch in range(start_epoch, num_epochs + 1):
-        t0 = time.time()
-        first_step = (epoch - 1) * steps_per_epoch
-        n_steps = steps_per_epoch
-        start = point.start_step if epoch == start_epoch else 0
-        if not start:
-            buffers = settle(reset_fn(buffers))
-        reader = EpochReader(data.train, epoch, start,
-                             point.data_state if epoch == start_epoch and start else None)
-        batches = itertools.islice(reader, n_steps - start)
-        bar = tqdm(total=n_steps, initial=start, desc=f"epoch {epoch}/{num_epochs}",
-                   leave=False, disable=None, unit="step")
-        done = start
-        in_flight: collections.deque[jax.Array] = collections.deque()
-        for batch in prefetch_to_mesh(batches, mesh, process_local=True):
-            if not started:
-                progress.compiling(first_step + done + 1)
-            state, buffers = settle(step_fn(state, buffers, batch))
-            if not one_program_at_a_time():
-                in_flight.append(_done_marker(buffers.count))
-            bar.update(1)
-            done += 1
-            progress.update(first_step + done, epoch, state, buffers)
-            if not started:
-                # The first step is done: from now on a signal stops the run after a step,
-                # with a checkpoint (before, the process exits at once: nothing to keep).
-                jax.block_until_ready((state, buffers))
-                interrupt.defer()
-                started = True
-            # JAX dispatches asynchronously: without a wait the loop would queue the whole
-            # epoch ahead of the device and see a signal only at its end. Waiting for the
-            # previous step keeps at most this one queued; only when Python waits changes.
-            while len(in_flight) > 1:
-                in_flight.popleft().block_until_ready()
-            if interrupt.requested() and done < n_steps:
-                break
-        bar.close()
-        if done < n_steps:  # Stopped by a signal: keep the epoch so far.
-            save_interrupted(ckpts, epoch=epoch, step_in_epoch=done, step=first_step + done,
-                             state=state, buffers=buffers, prev=prev, history=history,
-                             data_state=reader.state_after(done - start) if done > start
-                             else None)
-            raise interrupt.Interrupted(interrupt.requested(), (
-                f"interrupted by {interrupt.signal_name()} at step {first_step + done} (epoch "
-                f"{epoch}); saved a checkpoint there, rerun the same command to resume"))
-        # The epoch's single device-to-host transfer of the per-sample buffers.
-        host = jax.device_get(buffers)
-        if int(host.first_bad_step) >= 0:
-            ckpts.wait()
-            raise NonFiniteError(int(host.first_bad_step), epoch,
-                                 ckpts.latest_epoch("latest") is not None)
-        train_time = time.time() - t0
+    if gd_cfg.enabled:
+        row["gd"] = epoch_gradient_disparity(run.grad_fn, loop.state, run.data.train, epoch,
+                                             gd_cfg.num_batches, run.repl)
+    if config.gwa.offline_every and epoch % config.gwa.offline_every == 0:
+        buf = jax.device_put(SampleBuffer.create(run.data.info.num_ids), run.repl)
+        for batch in prefetch_to_mesh(run.data.train.eval_stream(), run.mesh):
+            buf = settle(run.offline_fn(params, buf, batch))
+        off = summarize_scores(*jax.device_get((buf.values, buf.seen)),
+                               beta=config.gwa.beta, eps=config.gwa.min_denominator,
+                               epoch=epoch)
+        row.update(gwa_offline=off.gwa, align_mean_offline=off.mean,
+                   align_kurtosis_offline=off.kurtosis)
+    row["eval_time_s"] = round(time.time() - t_eval, 3)
+    return row, ep, (preds, seen)
 
-        ep = summarize_scores(host.scores.values, host.scores.seen, beta=config.gwa.beta,
-                              eps=config.gwa.min_denominator, epoch=epoch)
-        gwa_se = gwa_standard_error(ep.scores, num_resamples=config.gwa.bootstrap_resamples,
-                                    seed=config.seed, epoch=epoch, beta=config.gwa.beta,
-                                    eps=config.gwa.min_denominator)  # NaN when resamples=0.
-        preds, seen = np.asarray(host.preds.values), np.asarray(host.preds.seen)
-        step = first_step + n_steps
-        row: dict[str, Any] = {
-            "epoch": epoch,
-            "step": step,
-            "lr": float(schedule(step)),
-            "train_loss": float(host.loss_sum / max(host.count, 1.0)),
-            "train_acc": float(host.correct / max(host.count, 1.0)),
-            "gwa": ep.gwa,
-            "gwa_se": gwa_se,
-            "align_mean": ep.mean,
-            "align_var": ep.variance,
-            "align_kurtosis": ep.kurtosis,
-            "gwa_denominator": ep.kurtosis + config.gwa.beta,
-            "align_seen": ep.num_seen,
-            "labelwave": labelwave_changes(prev, preds, seen),
-        }
-        prev = (preds, seen)
-        logging.info("Epoch %d: evaluating", epoch)
-        t_eval = time.time()
-        if has_val:
-            res = evaluate_accuracy(eval_fn, state.params, data.val, mesh)
-            row["val_acc"] = res["acc"]
-            if "alt_acc" in res:  # The validation labels differ from the training labels.
-                row[ALT_VAL_KEY[config.dataset.val_labels]] = res["alt_acc"]
-        for name, test_set in data.tests.items():
-            if _final_only(name):
-                continue
-            res = evaluate_accuracy(eval_fn, state.params, test_set, mesh)
-            row[_test_key(name)] = res.get("real_acc", res["acc"])
-        if gd_cfg.enabled:
-            row["gd"] = epoch_gradient_disparity(grad_fn, state, data.train, epoch,
-                                                 gd_cfg.num_batches, repl)
-        if config.gwa.offline_every and epoch % config.gwa.offline_every == 0:
-            buf = jax.device_put(SampleBuffer.create(num_ids), repl)
-            for batch in prefetch_to_mesh(data.train.eval_stream(), mesh):
-                buf = settle(offline_fn(state.params, buf, batch))
-            off = summarize_scores(*jax.device_get((buf.values, buf.seen)),
-                                   beta=config.gwa.beta, eps=config.gwa.min_denominator,
-                                   epoch=epoch)
-            row.update(gwa_offline=off.gwa, align_mean_offline=off.mean,
-                       align_kurtosis_offline=off.kurtosis)
-        row["eval_time_s"] = round(time.time() - t_eval, 3)
-        row["train_time_s"] = round(train_time, 3)
 
-        every = config.gwa.save_scores_every
-        if main and every and (epoch % every == 0 or epoch == num_epochs):
-            save_npy(workdir_path / "alignment" / f"epoch_{epoch:04d}.npy", ep.scores)
-        tracker.append(row)
-        row = history[-1]  # The tracker keeps a copy; the timings below go into it too.
-        logging.info("Epoch %d: saving checkpoints", epoch)
-        t_ckpt = time.time()
-        meta_json = {"epoch": epoch, "step": step}
-        if tracker.is_best("gwa"):
-            ckpts.save("best_gwa", epoch, state, meta_json)
-        if has_val and tracker.is_best("val"):
-            ckpts.save("best_val", epoch, state, meta_json)
-        row["ckpt_time_s"] = round(time.time() - t_ckpt, 3)
-        row["epoch_time_s"] = round(time.time() - t0, 3)
-        # The metrics line goes first: a `latest` checkpoint of epoch E implies E's line exists.
-        log.append(row)
-        tb.write_epoch(epoch, row, ep.scores, data.meta.get("noise_mask"))
-        latest = ("latest", epoch, {"state": state, "prev_preds": preds, "prev_seen": seen},
-                  {**meta_json, "history": history_for_meta(history)})
-        saved = (epoch % config.checkpoint_every == 0 or epoch == num_epochs
-                 or interrupt.requested() is not None)
-        if saved:
+def _select_and_save(run: _Run, loop: _Loop, tracker: EpochTracker, epoch: int,
+                     row: dict[str, Any], ep: Any, preds_seen: tuple[np.ndarray, np.ndarray],
+                     t0: float) -> None:
+    """Saves the epoch's scores, updates the criteria, saves the checkpoints they select,
+    appends the metrics line; a signal ends the run here with a checkpoint."""
+    config, ckpts, num_epochs, step = run.config, run.ckpts, run.num_epochs, row["step"]
+    every = config.gwa.save_scores_every
+    if run.main and every and (epoch % every == 0 or epoch == num_epochs):
+        save_npy(run.workdir / "alignment" / f"epoch_{epoch:04d}.npy", ep.scores)
+    tracker.append(row)
+    row = tracker.history[-1]  # The tracker keeps a copy; the timings below go into it too.
+    logging.info("Epoch %d: saving checkpoints", epoch)
+    t_ckpt = time.time()
+    meta_json = {"epoch": epoch, "step": step}
+    if tracker.is_best("gwa"):
+        ckpts.save("best_gwa", epoch, loop.state, meta_json)
+    if run.has_val and tracker.is_best("val"):
+        ckpts.save("best_val", epoch, loop.state, meta_json)
+    row["ckpt_time_s"] = round(time.time() - t_ckpt, 3)
+    row["epoch_time_s"] = round(time.time() - t0, 3)
+    # The metrics line goes first: a `latest` checkpoint of epoch E implies E's line exists.
+    run.log.append(row)
+    run.tb.write_epoch(epoch, row, ep.scores, run.data.meta.get("noise_mask"))
+    preds, seen = preds_seen
+    latest = ("latest", epoch, {"state": loop.state, "prev_preds": preds, "prev_seen": seen},
+              {**meta_json, "history": history_for_meta(tracker.history)})
+    saved = (epoch % config.checkpoint_every == 0 or epoch == num_epochs
+             or interrupt.requested() is not None)
+    if saved:
+        ckpts.save(*latest)
+    if ckpts.latest_epoch(INTERRUPTED) is not None:
+        ckpts.delete_all(INTERRUPTED)
+    logging.info(
+        "epoch %d/%d step %d | loss %.4f train_acc %.4f | GWA %s mean %.4f kurt %.3f | "
+        "labelwave %s | %s%s | %.1fs", epoch, num_epochs, step, row["train_loss"],
+        row["train_acc"], _fmt(ep.gwa), ep.mean, ep.kurtosis, _fmt(row["labelwave"], 0),
+        f"val_acc {row['val_acc']:.4f} " if run.has_val else "",
+        f"test_acc {row.get('test_acc', math.nan):.4f}", row["epoch_time_s"])
+    if interrupt.requested() is not None and epoch < num_epochs:
+        if not saved:  # A signal came during the save above: keep this epoch too.
             ckpts.save(*latest)
-        if ckpts.latest_epoch(INTERRUPTED) is not None:
-            ckpts.delete_all(INTERRUPTED)
-        logging.info(
-            "epoch %d/%d step %d | loss %.4f train_acc %.4f | GWA %s mean %.4f kurt %.3f | "
-            "labelwave %s | %s%s | %.1fs", epoch, num_epochs, step, row["train_loss"],
-            row["train_acc"], _fmt(ep.gwa), ep.mean, ep.kurtosis, _fmt(row["labelwave"], 0),
-            f"val_acc {row['val_acc']:.4f} " if has_val else "",
-            f"test_acc {row.get('test_acc', math.nan):.4f}", row["epoch_time_s"])
-        if interrupt.requested() is not None and epoch < num_epochs:
-            if not saved:  # A signal came during the save above: keep this epoch too.
-                ckpts.save(*latest)
-            ckpts.seal()
-            raise interrupt.Interrupted(interrupt.requested(), (
-                f"interrupted by {interrupt.signal_name()} after epoch {epoch}; saved a "
-                f"checkpoint there, rerun the same command to resume"))
+        ckpts.seal()
+        raise interrupt.Interrupted(interrupt.requested(), (
+            f"interrupted by {interrupt.signal_name()} after epoch {epoch}; saved a "
+            f"checkpoint there, rerun the same command to resume"))
 
-    ckpts.wait()
-    tb.close()
-    summary = _summarize(tracker, ckpts, total_steps, str(workdir_path))
-    summary["requested_total_steps"] = int(config.total_steps)
+
+def _finish(run: _Run, loop: _Loop, tracker: EpochTracker) -> dict[str, Any]:
+    """Waits for the checkpoints, evaluates the robustness suites once, writes
+    ``summary.json`` (every criterion's selected epoch) and returns it."""
+    run.ckpts.wait()
+    run.tb.close()
+    summary = _summarize(tracker, run.ckpts, run.total_steps, str(run.workdir))
+    summary["requested_total_steps"] = int(run.config.total_steps)
     summary[FORMAT_KEY] = FORMAT_VERSION
-    summary["final_eval"] = _final_evaluation(data, ckpts, state, eval_fn, mesh)
+    summary["final_eval"] = _final_evaluation(run.data, run.ckpts, loop.state, run.eval_fn,
+                                              run.mesh)
     memory = device_memory(jax.local_devices())
     if memory is not None:
         summary["device_memory"] = memory
         logging.info("Device memory: peak %.2f GiB in use of %.2f GiB",
                      memory["peak_bytes_in_use"] / 2**30, memory["bytes_limit"] / 2**30)
-    if main:
-        write_json(workdir_path / "summary.json", summary)
-    ckpts.close()
+    if run.main:
+        write_json(run.workdir / "summary.json", summary)
+    run.ckpts.close()
     return summary
 
 
@@ -382,7 +470,7 @@ def _summarize(tracker: EpochTracker, ckpts: RunCheckpoints, total_steps: int,
     history = tracker.history
     sel = tracker.selections()
     selected = {}
-    for name in SUMMARY_CRITERIA:
+    for name in CRITERIA:
         if name not in sel:
             continue
         row = history[sel[name]]
