@@ -102,7 +102,7 @@ def evaluate_accuracy(eval_fn: Callable[..., dict[str, jax.Array]], params: Any,
     """Accuracy (``acc``; ``alt_acc`` on the batches' ``alt_label``; ``real_acc`` with ReaL
     labels) over padded eval batches.
 
-    ``eval_fn(params, batch)`` returns summed hits (see ``train.eval_step``); the sums stay on
+    ``eval_fn(params, batch)`` returns summed hits (see ``train.step.eval_step``); the sums stay on
     the device until the last batch.
     """
     sums = None
