@@ -117,6 +117,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.criteria.gd.enabled = False
     c.criteria.gd.num_batches = 5  # Batches whose pairwise gradient distances are averaged.
     c.criteria.gd.patience = 5
+    # Early stopping that ends training: after `patience` epochs past the GWA warm-up without a
+    # new maximum of `criterion` ("gwa", or "gwa_finetune", counted from its initial minimum;
+    # an epoch with undefined GWA is no new maximum). 0 = train to total_steps (the paper's
+    # protocol). Not part of a run's identity: resume a stopped run with a larger patience, or
+    # 0, to train on.
+    c.criteria.early_stop = ml_collections.ConfigDict(dict(patience=0, criterion="gwa"))
 
     # --- Checkpoints and logging ---------------------------------------------------------
     c.checkpoint_every = 1  # Epochs between "latest" checkpoints.

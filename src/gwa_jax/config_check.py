@@ -288,6 +288,14 @@ def _check_gwa_and_criteria(c: ml_collections.ConfigDict) -> None:
     _require(c.criteria.labelwave_window >= 1, "config.criteria.labelwave_window must be >= 1")
     _require(c.criteria.gd.num_batches >= 2 and c.criteria.gd.patience >= 1,
              "config.criteria.gd.num_batches must be >= 2 and patience >= 1")
+    stop = c.criteria.early_stop
+    _require(isinstance(stop.patience, int) and not isinstance(stop.patience, bool)
+             and stop.patience >= 0,
+             f"config.criteria.early_stop.patience must be an integer >= 0 (0 = train to "
+             f"total_steps), got {stop.patience!r}")
+    _require(stop.criterion in ("gwa", "gwa_finetune"),
+             f"config.criteria.early_stop.criterion must be 'gwa' or 'gwa_finetune', got "
+             f"{stop.criterion!r}")
     _require(c.checkpoint_every >= 1, "config.checkpoint_every must be >= 1")
     _require(c.get("log_every_steps", 0) >= 0, "config.log_every_steps must be >= 0 (0 = never)")
 

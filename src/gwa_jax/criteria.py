@@ -31,6 +31,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 CRITERIA = ("val", "gwa", "gwa_finetune", "labelwave", "gd", "gd_up5", "last")
+#: The criteria ``criteria.early_stop.criterion`` may name (see :func:`early_stop_epoch`).
+EARLY_STOP_CRITERIA = ("gwa", "gwa_finetune")
 
 
 def _clean(values: Sequence[float | None]) -> np.ndarray:
@@ -96,6 +98,44 @@ def select_gwa_finetune(gwa: Sequence[float | None], steps: Sequence[int], total
     if m is None:
         return select_gwa(gwa, steps, total_steps, warmup_fraction)
     return argmax_earliest(gwa, m + 1)
+
+
+def early_stop_epoch(gwa: Sequence[float | None], steps: Sequence[int], total_steps: int,
+                     warmup_fraction: float = 0.1, patience: int = 0,
+                     criterion: str = "gwa") -> int | None:
+    """Index of the epoch after which training stops early, or None (train on).
+
+    Counts the epochs without a new maximum of ``criterion``'s GWA; the first epoch whose count
+    reaches ``patience`` is returned. For ``gwa`` the count starts at the first epoch after the
+    warm-up (``warmup_fraction * total_steps``); for ``gwa_finetune`` at the epoch that shows its
+    initial minimum (the first finite GWA after :func:`first_local_min`, searched from the first
+    epoch as :func:`select_all` does), before which it never stops. An epoch with undefined GWA
+    (NaN or None) counts as one without a new maximum. ``patience`` 0 never stops.
+    """
+    if criterion not in EARLY_STOP_CRITERIA:
+        raise ValueError(f"unknown early-stopping criterion {criterion!r}; choose one of "
+                         f"{', '.join(EARLY_STOP_CRITERIA)}.")
+    if patience < 0:
+        raise ValueError(f"patience must be >= 0 (0 = never stop), got {patience}.")
+    x = _clean(gwa)
+    if patience == 0:
+        return None
+    if criterion == "gwa":
+        start = warmup_epochs(steps, total_steps, warmup_fraction)
+    else:
+        m = first_local_min(x)
+        if m is None:
+            return None
+        start = next(i for i in range(m + 1, len(x)) if not math.isnan(x[i]))
+    best, without = math.nan, 0
+    for i in range(start, len(x)):
+        if not math.isnan(x[i]) and (math.isnan(best) or x[i] > best):
+            best, without = x[i], 0
+        else:
+            without += 1
+            if without >= patience:
+                return i
+    return None
 
 
 def moving_average(values: Sequence[float | None], window: int) -> np.ndarray:

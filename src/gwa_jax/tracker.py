@@ -156,6 +156,14 @@ class EpochTracker:
         best = self.best_index(criterion)
         return best is not None and len(self.history) - 1 - best >= patience
 
+    def early_stop_index(self, patience: int, criterion: str = "gwa") -> int | None:
+        """Index into :attr:`history` of the epoch after which ``criteria.early_stop`` stops
+        the run (:func:`criteria.early_stop_epoch`), or None: train on (``patience`` 0 never
+        stops). gwa-train stops when this is the latest epoch."""
+        return criteria.early_stop_epoch(
+            [h.get("gwa") for h in self.history], [int(h["step"]) for h in self.history],
+            self.total_steps, self.warmup_fraction, patience, criterion)
+
     # ---- Checkpointing ------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state (settings and history; NaN stored as None)."""

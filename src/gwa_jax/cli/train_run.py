@@ -19,6 +19,7 @@ sets any dataclass field of the model. ``python -m gwa_jax`` is ``gwa-train``.
 
 from __future__ import annotations
 
+import json
 import logging as std_logging
 import os
 import re
@@ -252,8 +253,18 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> 
     from gwa_jax.train.trainer import NonFiniteError, print_selection_table, train_and_evaluate
 
     def body(state: str) -> int:
+        if state == FINISHED and _trains_on(config, workdir):
+            logging.info("%s stopped early; criteria.early_stop differs now: training on",
+                         workdir)
+            state = "resume"
         damage = finished_run_damage(workdir) if state == FINISHED else None
         if state == FINISHED and damage is None:
+            stopped = read_json(os.path.join(workdir, "summary.json")).get("stopped_early")
+            if stopped:
+                print(f"{workdir} stopped early after epoch {stopped['epoch']} "
+                      f"(criteria.early_stop.patience={stopped['patience']}, criterion "
+                      f"{stopped['criterion']}); the same patience: nothing to train. A larger "
+                      f"patience, or 0, trains on.")
             print(f"{workdir} holds a finished run of this config; its selections:")
             print_selection_table(read_json(os.path.join(workdir, "summary.json")), workdir)
             return 0
@@ -270,6 +281,20 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> 
     except NonFiniteError as err:
         _fail(str(err), code=1)
     return 1
+
+
+def _trains_on(config: ml_collections.ConfigDict, workdir: str) -> bool:
+    """Whether ``workdir``'s finished run stopped early under another ``criteria.early_stop``
+    than ``config``'s (it then resumes: a larger patience, or 0, trains on)."""
+    try:
+        with open(os.path.join(workdir, "summary.json")) as f:
+            stopped = json.load(f).get("stopped_early")
+    except (OSError, ValueError, AttributeError):
+        return False
+    if not isinstance(stopped, dict):
+        return False
+    stop = config.criteria.early_stop
+    return (stopped.get("patience"), stopped.get("criterion")) != (stop.patience, stop.criterion)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -1,6 +1,7 @@
 """What a workdir already holds: nothing, an unfinished run to resume, or a finished run.
 
-A workdir belongs to one resolved config (``config.json``). Restarting the same command
+A workdir belongs to one resolved config (``config.json``; ``criteria.early_stop`` aside, see
+:data:`NOT_IDENTITY`). Restarting the same command
 resumes or, when ``summary.json`` exists, reports the finished run; a different config is
 refused unless ``--overwrite`` is given, which removes the files a run wrote (and only
 those) from a directory that is recognisably a gwa-jax run; any other directory is refused.
@@ -45,6 +46,25 @@ def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
             out += _diff(va, vb, f"{prefix}{k}.")
         elif va != vb:
             out.append(f"{prefix}{k}")
+    return out
+
+
+#: Config keys that are not part of a run's identity: a run resumes under other values of them
+#: (a stopped run trains on under a larger or zero ``criteria.early_stop.patience``).
+NOT_IDENTITY = (("criteria", "early_stop"),)
+
+
+def _identity(config: Any) -> Any:
+    """``config`` (a parsed ``config.json``) without the :data:`NOT_IDENTITY` keys."""
+    if not isinstance(config, dict):
+        return config
+    out = json.loads(json.dumps(config))
+    for path in NOT_IDENTITY:
+        section = out
+        for key in path[:-1]:
+            section = section.get(key) if isinstance(section, dict) else None
+        if isinstance(section, dict):
+            section.pop(path[-1], None)
     return out
 
 
@@ -144,7 +164,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str | Path,
         _check_format(saved, path)
     current = _normalise(stamped(config.to_dict()))
     saved = _with_new_defaults(saved)
-    if saved != current:
+    if _identity(saved) != _identity(current):
         if overwrite:
             clear_run(path)
             return FRESH
@@ -152,7 +172,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str | Path,
             raise ConfigError(
                 f"workdir {path} holds a config.json that is not a gwa-jax run config "
                 f"(unreadable or foreign); choose another --workdir")
-        changed = _diff(saved, current)[:5]
+        changed = _diff(_identity(saved), _identity(current))[:5]
         raise ConfigError(
             f"workdir {path} holds a run of a different config (differs in: "
             f"{', '.join(changed)}); pass --overwrite to replace it or choose another --workdir")

@@ -174,14 +174,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     tracker = EpochTracker.from_config(config, run.total_steps, point.history)
     progress = StepProgress(run.total_steps, config.batch_size, config.log_every_steps,
                             run.num_epochs)
+    stopped = _stopped_early(config, tracker)
+    if stopped is not None and point.epoch <= run.num_epochs:
+        logging.info("Already stopped early after epoch %d (%s); nothing to train",
+                     stopped["epoch"], _stop_reason(stopped))
     for epoch in range(point.epoch, run.num_epochs + 1):
+        if stopped is not None:
+            break
         t0 = time.time()
         resume = point if epoch == point.epoch else None
         host, train_time = _train_epoch(run, loop, epoch, resume, progress, tracker.history)
         row, ep, preds_seen = _evaluate(run, loop, epoch, host)
         row["train_time_s"] = round(train_time, 3)
-        _select_and_save(run, loop, tracker, epoch, row, ep, preds_seen, t0)
-    return _finish(run, loop, tracker)
+        stopped = _select_and_save(run, loop, tracker, epoch, row, ep, preds_seen, t0)
+    return _finish(run, loop, tracker, stopped)
+
+
+def _stopped_early(config: ml_collections.ConfigDict, tracker: EpochTracker
+                   ) -> dict[str, Any] | None:
+    """``summary.json``'s ``stopped_early`` (the last epoch trained, the criterion, the
+    patience) when ``criteria.early_stop`` stops the run after the epochs in ``tracker``."""
+    stop = config.criteria.early_stop
+    if tracker.early_stop_index(int(stop.patience), stop.criterion) is None:
+        return None
+    return {"epoch": tracker.history[-1]["epoch"], "criterion": stop.criterion,
+            "patience": int(stop.patience)}
+
+
+def _stop_reason(stopped: dict[str, Any]) -> str:
+    return (f"criteria.early_stop: {stopped['patience']} epoch(s) without a new maximum of "
+            f"{stopped['criterion']}")
 
 
 def _set_up(config: ml_collections.ConfigDict, workdir_path: Path) -> tuple[_Run, Any, Any]:
@@ -395,15 +417,17 @@ def _evaluate(run: _Run, loop: _Loop, epoch: int, host: Any
 
 def _select_and_save(run: _Run, loop: _Loop, tracker: EpochTracker, epoch: int,
                      row: dict[str, Any], ep: Any, preds_seen: tuple[np.ndarray, np.ndarray],
-                     t0: float) -> None:
+                     t0: float) -> dict[str, Any] | None:
     """Saves the epoch's scores, updates the criteria, saves the checkpoints they select,
-    appends the metrics line; a signal ends the run here with a checkpoint."""
+    appends the metrics line; a signal ends the run here with a checkpoint. Returns
+    ``stopped_early`` when ``criteria.early_stop`` ends the run after this epoch."""
     config, ckpts, num_epochs, step = run.config, run.ckpts, run.num_epochs, row["step"]
     every = config.gwa.save_scores_every
     if run.main and every and (epoch % every == 0 or epoch == num_epochs):
         save_npy(run.workdir / "alignment" / f"epoch_{epoch:04d}.npy", ep.scores)
     tracker.append(row)
     row = tracker.history[-1]  # The tracker keeps a copy; the timings below go into it too.
+    stopped = _stopped_early(config, tracker)
     logging.info("Epoch %d: saving checkpoints", epoch)
     t_ckpt = time.time()
     meta_json = {"epoch": epoch, "step": step}
@@ -419,7 +443,7 @@ def _select_and_save(run: _Run, loop: _Loop, tracker: EpochTracker, epoch: int,
     preds, seen = preds_seen
     latest = ("latest", epoch, {"state": loop.state, "prev_preds": preds, "prev_seen": seen},
               {**meta_json, "history": history_for_meta(tracker.history)})
-    saved = (epoch % config.checkpoint_every == 0 or epoch == num_epochs
+    saved = (epoch % config.checkpoint_every == 0 or epoch == num_epochs or stopped is not None
              or interrupt.requested() is not None)
     if saved:
         ckpts.save(*latest)
@@ -431,21 +455,29 @@ def _select_and_save(run: _Run, loop: _Loop, tracker: EpochTracker, epoch: int,
         row["train_acc"], _fmt(ep.gwa), ep.mean, ep.kurtosis, _fmt(row["labelwave"], 0),
         f"val_acc {row['val_acc']:.4f} " if run.has_val else "",
         f"test_acc {row.get('test_acc', math.nan):.4f}", row["epoch_time_s"])
-    if interrupt.requested() is not None and epoch < num_epochs:
+    if stopped is not None and epoch < num_epochs:
+        logging.info("Stopping early after epoch %d of %d: %s", epoch, num_epochs,
+                     _stop_reason(stopped))
+    if interrupt.requested() is not None and epoch < num_epochs and stopped is None:
         if not saved:  # A signal came during the save above: keep this epoch too.
             ckpts.save(*latest)
         ckpts.seal()
         raise interrupt.Interrupted(interrupt.requested(), (
             f"interrupted by {interrupt.signal_name()} after epoch {epoch}; saved a "
             f"checkpoint there, rerun the same command to resume"))
+    return stopped
 
 
-def _finish(run: _Run, loop: _Loop, tracker: EpochTracker) -> dict[str, Any]:
+def _finish(run: _Run, loop: _Loop, tracker: EpochTracker,
+            stopped: dict[str, Any] | None = None) -> dict[str, Any]:
     """Waits for the checkpoints, evaluates the robustness suites once, writes
-    ``summary.json`` (every criterion's selected epoch) and returns it."""
+    ``summary.json`` (every criterion's selected epoch; ``stopped_early`` when
+    ``criteria.early_stop`` ended the run) and returns it."""
     run.ckpts.wait()
     run.tb.close()
     summary = _summarize(tracker, run.ckpts, run.total_steps, str(run.workdir))
+    if stopped is not None:
+        summary["stopped_early"] = stopped
     summary["requested_total_steps"] = int(run.config.total_steps)
     summary[FORMAT_KEY] = FORMAT_VERSION
     summary["final_eval"] = _final_evaluation(run.data, run.ckpts, loop.state, run.eval_fn,
