@@ -82,6 +82,18 @@ def test_tracker_early_stop_index():
     assert tracker.early_stop_index(2, "gwa_finetune") is None  # Still falling.
 
 
+def test_a_rule_that_fires_at_the_last_epoch_stops_nothing():
+    tracker = EpochTracker(60, warmup_fraction=0.0)
+    for i, g in enumerate([1, 2, 3, 2, 1, 0.5]):
+        tracker.append({"epoch": i + 1, "step": STEPS10[i], "gwa": g})
+    config = digits_config(patience=2)
+    assert tracker.early_stop_index(2) == 4
+    assert trainer._stopped_early(config, tracker, 6) is None  # Epoch 6 is the last anyway.
+    assert trainer._stopped_early(config, tracker, 7) == {
+        "epoch": 6, "criterion": "gwa", "patience": 2}
+    assert trainer._stopped_early(digits_config(patience=0), tracker, 7) is None
+
+
 # --- Bad input: one line ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("key,value,pattern", [

@@ -174,8 +174,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     tracker = EpochTracker.from_config(config, run.total_steps, point.history)
     progress = StepProgress(run.total_steps, config.batch_size, config.log_every_steps,
                             run.num_epochs)
-    stopped = _stopped_early(config, tracker)
-    if stopped is not None and point.epoch <= run.num_epochs:
+    stopped = _stopped_early(config, tracker, run.num_epochs)
+    if stopped is not None:
         logging.info("Already stopped early after epoch %d (%s); nothing to train",
                      stopped["epoch"], _stop_reason(stopped))
     for epoch in range(point.epoch, run.num_epochs + 1):
@@ -190,11 +190,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     return _finish(run, loop, tracker, stopped)
 
 
-def _stopped_early(config: ml_collections.ConfigDict, tracker: EpochTracker
-                   ) -> dict[str, Any] | None:
+def _stopped_early(config: ml_collections.ConfigDict, tracker: EpochTracker,
+                   num_epochs: int) -> dict[str, Any] | None:
     """``summary.json``'s ``stopped_early`` (the last epoch trained, the criterion, the
-    patience) when ``criteria.early_stop`` stops the run after the epochs in ``tracker``."""
+    patience) when ``criteria.early_stop`` stops the run after the epochs in ``tracker``,
+    before its last epoch ``num_epochs`` (a rule that fires at the last epoch stops nothing)."""
     stop = config.criteria.early_stop
+    if not tracker.history or tracker.history[-1]["epoch"] >= num_epochs:
+        return None
     if tracker.early_stop_index(int(stop.patience), stop.criterion) is None:
         return None
     return {"epoch": tracker.history[-1]["epoch"], "criterion": stop.criterion,
@@ -427,7 +430,7 @@ def _select_and_save(run: _Run, loop: _Loop, tracker: EpochTracker, epoch: int,
         save_npy(run.workdir / "alignment" / f"epoch_{epoch:04d}.npy", ep.scores)
     tracker.append(row)
     row = tracker.history[-1]  # The tracker keeps a copy; the timings below go into it too.
-    stopped = _stopped_early(config, tracker)
+    stopped = _stopped_early(config, tracker, num_epochs)
     logging.info("Epoch %d: saving checkpoints", epoch)
     t_ckpt = time.time()
     meta_json = {"epoch": epoch, "step": step}
@@ -455,7 +458,7 @@ def _select_and_save(run: _Run, loop: _Loop, tracker: EpochTracker, epoch: int,
         row["train_acc"], _fmt(ep.gwa), ep.mean, ep.kurtosis, _fmt(row["labelwave"], 0),
         f"val_acc {row['val_acc']:.4f} " if run.has_val else "",
         f"test_acc {row.get('test_acc', math.nan):.4f}", row["epoch_time_s"])
-    if stopped is not None and epoch < num_epochs:
+    if stopped is not None:
         logging.info("Stopping early after epoch %d of %d: %s", epoch, num_epochs,
                      _stop_reason(stopped))
     if interrupt.requested() is not None and epoch < num_epochs and stopped is None:
