@@ -12,7 +12,7 @@ from gwa_jax.config_base import ConfigError, default_config
 from gwa_jax.config_check import validate
 from gwa_jax.criteria import early_stop_epoch
 from gwa_jax.run.checkpoints import RunCheckpoints
-from gwa_jax.run.workdir import RESUME, prepare_workdir
+from gwa_jax.run.workdir import FINISHED, prepare_workdir
 from gwa_jax.tracker import EpochTracker
 from gwa_jax.train import trainer
 
@@ -206,7 +206,7 @@ def test_stops_early_then_resumes(full_run, tmp_path, capsys):
     assert metrics(workdir) == rows and summary(workdir)["stopped_early"]["epoch"] == 5
 
     # A different patience is the same run (not refused); 0 trains on to total_steps.
-    assert prepare_workdir(digits_config(patience=0), workdir) != RESUME  # Finished files.
+    assert prepare_workdir(digits_config(patience=0), workdir) == FINISHED  # Not refused.
     code, _ = cli_train(digits_config(patience=0), workdir, capsys)
     assert code == 0
     assert metrics(workdir) == full
