@@ -3,7 +3,7 @@
 A small ViT (``vit_fmnist``) is pretrained on Fashion-MNIST classes 0-4 (T-shirt, trouser,
 pullover, dress, coat), then fine-tuned from that run's last checkpoint on classes 5-9
 (sandal, shirt, sneaker, bag, ankle boot) with a new head, label noise 0% or 17% symmetric,
-a validation split of 10%, 1% or 0% of the fine-tuning pool, seeds 0-2. The table reports
+a validation split of 10%, 1% or 0% of the fine-tuning pool, seeds 0-5. The table reports
 Val Set (10%) / (1%), GWA and the fine-tuning rule ``gwa_finetune`` (first local minimum of
 GWA, then its maximum) as in Table 3; Fig. 5 shows whether GWA first dips.
 

@@ -3,16 +3,16 @@
 The project's own evidence, runnable on a CPU: small ViT (``vit_fmnist``) and ConvNeXt
 (``convnext_fmnist``) trained on a stratified pool of Fashion-MNIST training images with
 symmetric label noise {0, 9, 17, 40%} (or class-dependent asymmetric noise), a validation split
-of 10%, 1% or 0% *of the pool*, 3 seeds; the criteria and table format of Table 1. The noise
+of 10%, 1% or 0% *of the pool*, 6 seeds; the criteria and table format of Table 1. The noise
 is fixed by ``noise_seed`` (like CIFAR-10-N's fixed human labels), not by the training seed.
 
 Sizing (2 CPU cores): a 2000-image pool, batch 64, 600 steps for the ConvNeXt (about 20
 epochs) and 1000 for the ViT (33 epochs; at 600 it had not yet begun to memorise), no
 augmentation (so the noisy labels start being memorised within the budget), Adam 2e-3 with
 cosine decay, evaluation batches of 100 (the full 10k test set is evaluated every epoch).
-Measured here: a ConvNeXt run takes about 1.5 minutes, a ViT run about 2.2 minutes. The
-sweep (``python scripts/sweep.py fmnist_n``: 2 models x 4 noise x 3 splits x 3 seeds + 2
-Fig. 6 runs = 74 runs) takes about 2.3 hours (ConvNeXt half 55 min, ViT half 80 min).
+The sweep (``python scripts/sweep.py fmnist_n``: 2 models x 4 noise x 3 splits x 6 seeds
+(``plan.OFFLINE_SEEDS``) + 2 Fig. 6 runs = 146 runs) trains every 0%-split run first; its
+measured cost and the budget are in ``results/README.md``.
 
 Arguments (``--config FILE:ARG``, comma separated, all optional):
 

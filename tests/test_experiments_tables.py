@@ -78,7 +78,14 @@ def test_plans_expand_to_the_paper_matrix():
     assert counts["table1"] == 72 and counts["table2"] == 18
     assert counts["table3"] == 3 * 3 * 3
     assert counts["table5"] == 24 + 2 * 4 * 2 * 3  # Table 1's 10% runs + 90/1, 90/0 runs.
-    assert counts["fmnist_n"] == 2 * 4 * 3 * 3 + 2
+    assert counts["fmnist_n"] == 2 * 4 * 3 * 6 + 2  # 6 seeds (OFFLINE_SEEDS) + 2 Fig. 6 runs.
+    assert counts["fmnist_n_asym"] == 2 * 2 * 3 * 6
+    assert counts["finetune_fmnist"] == 1 + 2 * 3 * 6
+    fm = expand("fmnist_n")
+    # The 0% split of every model, noise and seed is trained before any Val Set run.
+    first_val = min(i for i, r in enumerate(fm) if r.split > 0)
+    assert first_val == 2 * 4 * 6 and all(r.split == 0 for r in fm[:first_val])
+    assert {r.seed for r in fm[:first_val]} == set(range(6))
     assert counts["paper"] == 72 + 27 + 48
     for name in PLANS:
         runs = expand(name)
@@ -118,15 +125,16 @@ def test_sweep_dry_run_and_print_commands_skip_finished(tmp_path, monkeypatch, c
     monkeypatch.chdir(REPO)
     script = load_script("sweep")
     root = tmp_path / "runs"
-    runs = [r for r in expand("fmnist_n") if r.matches(["model=vit", "noise=0", "split=0"])
-            and r.role == "table"]
+    runs = [r for r in expand("fmnist_n")
+            if r.matches(["model=vit", "noise=0", "split=0", "seed=0,1,2"]) and r.role == "table"]
     assert [r.seed for r in runs] == [0, 1, 2]
     write_run(runs[0].workdir(root), selected={"last": {"epoch": 1, "test_acc": 0.5}})
     runs[1].workdir(root).mkdir(parents=True)
     (runs[1].workdir(root) / "config.json").write_text("{}")
     assert [run_status(r, root) for r in runs] == ["done", "partial", "new"]
 
-    only = ["--only", "model=vit", "noise=0", "split=0", "role=table", "--root", str(root)]
+    only = ["--only", "model=vit", "noise=0", "split=0", "seed=0,1,2", "role=table",
+            "--root", str(root)]
     assert script.main(["fmnist_n", "--dry-run", *only]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("[1/3] finished, skipped: ")
@@ -161,7 +169,7 @@ def test_sweep_runs_everything_and_reports_failures(tmp_path, monkeypatch):
                         lambda: [sys.executable, str(fake)])
     root = tmp_path / "runs"
     runs = [r for r in expand("fmnist_n") if r.matches(["model=convnext", "noise=0.4",
-                                                        "split=0.1"])]
+                                                        "split=0.1", "seed=0,1,2"])]
     out = io.StringIO()
     failed = sweep(runs, root, CONFIGS, out=out)
     assert failed == 1
@@ -188,16 +196,17 @@ VIT0 = {0.1: {"val": (0.85, 0.85, 0.85)}, 0.01: {"val": (0.83, 0.83, 0.83)},
 
 
 def make_fmnist_root(root: Path) -> None:
-    """Known test accuracies for ViT at 0% and 17% noise and two seeds of a ConvNeXt cell."""
+    """Known test accuracies for ViT at 0% and 17% noise (seeds 3-5 repeat seeds 0-2, so the
+    means and ranges are those of the three values) and two seeds of a ConvNeXt cell."""
     for run in expand("fmnist_n"):
         if run.role != "table":
             continue
         spec = {("vit", "noise0.17"): VIT17, ("vit", "noise0"): VIT0}.get((run.model,
                                                                            run.variant))
         if spec is not None:
-            sel = {c: {"epoch": 2 + i, "test_acc": v[run.seed]}
+            sel = {c: {"epoch": 2 + i, "test_acc": v[run.seed % 3]}
                    for i, (c, v) in enumerate(spec[run.split].items())}
-            mean = 0.1 + 0.01 * run.seed + (0.05 if run.variant == "noise0" else 0.0)
+            mean = 0.1 + 0.01 * (run.seed % 3) + (0.05 if run.variant == "noise0" else 0.0)
             write_run(run.workdir(root), selected=sel, max_align_mean=mean)
         elif (run.model, run.variant, run.split) == ("convnext", "noise0", 0.1) and run.seed < 2:
             write_run(run.workdir(root), selected={"val": {"epoch": 3, "test_acc": [0.9, 0.92][
@@ -213,11 +222,11 @@ def test_table_cells_means_ranges_bold_and_missing(tmp_path):
     make_fmnist_root(tmp_path)
     spec = T.table_specs()["fmnist_n"]
     results, planned = T.collect(spec.plan, tmp_path)
-    assert len(results) == 9 + 9 + 2  # ViT 0% and 17% (3 splits x 3 seeds), 2 ConvNeXt runs.
+    assert len(results) == 18 + 18 + 2  # ViT 0% and 17% (3 splits x 6 seeds), 2 ConvNeXt runs.
     cells = T.build_cells(spec, results, planned)
     col17 = [c.variant for c in spec.columns].index("noise0.17")
     gwa = cells[4][col17]
-    assert gwa.values == pytest.approx([84.0, 82.0, 86.0]) and gwa.expected == 3
+    assert gwa.values == pytest.approx([84.0, 82.0, 86.0] * 2) and gwa.expected == 6
     assert (gwa.mean, gwa.range) == pytest.approx((84.0, 4.0))
     md = T.to_markdown(spec, cells)
     assert md_row(md, "Val Set (10%)")[col17] == "81.00 (2.00)"
@@ -258,7 +267,7 @@ def test_relative_mode_reports_differences_to_the_10_percent_row(tmp_path):
               and r["model"] == "vit")
     assert float(gd["mean"]) == pytest.approx(72.3333, abs=1e-3)
     assert float(gd["difference_to_reference"]) == pytest.approx(-8.6667, abs=1e-3)
-    assert gd["n_seeds"] == "3" and gd["values"] == "70;75;72"
+    assert gd["n_seeds"] == "6" and gd["values"] == "70;75;72;70;75;72"
     gwa = next(r for r in rows if r["row"] == "GWA" and r["variant"] == "noise0.17"
                and r["model"] == "vit")
     assert gwa["rank"] == "1"
@@ -276,7 +285,7 @@ def test_make_table_writes_markdown_csv_latex_and_extras(tmp_path, capsys):
             assert (d / f"{stem}{suffix}").stat().st_size > 0, stem + suffix
     assert "make_tables.py fmnist_n" in (d / "command.txt").read_text()
     corr = list(csv.reader(io.StringIO((d / "fig3_correlation.csv").read_text())))
-    assert corr[0][:3] == ["Model", "runs", "Pearson r"] and corr[1][:2] == ["ViT", "6"]
+    assert corr[0][:3] == ["Model", "runs", "Pearson r"] and corr[1][:2] == ["ViT", "12"]
     # No run has alignment files here, so no AUROC table is written.
     assert not (d / "mislabel_auroc.md").exists()
     assert script.main(["table3", "--root", str(root), "--out", str(out)]) == 1
@@ -461,7 +470,7 @@ def test_correlation_matches_scipy(tmp_path):
         if model == "vit" and r.value("last") is not None:
             xs.append(r.max_align_mean)
             ys.append(r.value("last"))
-    assert raw["vit"]["n"] == 6 == len(xs)
+    assert raw["vit"]["n"] == 12 == len(xs)
     assert raw["vit"]["pearson"] == pytest.approx(stats.pearsonr(xs, ys).statistic)
     assert raw["vit"]["spearman"] == pytest.approx(stats.spearmanr(xs, ys).statistic)
     assert rows[0][0] == "ViT" and rows[-1][0] == "all"

@@ -197,7 +197,7 @@ def test_finetune_config_starts_from_the_plans_pretraining_run():
     pre = load_config(path, pretrain[0].arg)
     assert pre.model.init_from is None and pre.dataset.classes == (0, 1, 2, 3, 4)
     table = [r for r in runs if r.role == "table"]
-    assert len(table) == 2 * 3 * 3
+    assert len(table) == 2 * 3 * 6
     for run in table:
         c = load_config(path, run.arg)
         validate(c, check_files=False)
