@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from gwa_jax.experiments.claims import md_table
 from gwa_jax.experiments.plan import (
     CIFAR_NOISE,
     FINETUNE_FMNIST_NOISE,
@@ -432,8 +433,7 @@ def grid_markdown(title: str, header: Sequence[str], rows: Sequence[Sequence[str
     lines = [f"### {title}", ""]
     if command:
         lines += [f"`{command}`", ""]
-    lines += ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += [md_table(header, rows)]
     if notes:
         lines += [""] + [f"{n}  " for n in notes]
     return "\n".join(lines).rstrip() + "\n"

@@ -555,15 +555,22 @@ def device_memory(devices: Iterable[Any]) -> dict[str, int] | None:
             "num_devices": len(stats)}
 
 
-def print_selection_table(summary: dict[str, Any], workdir: str) -> str:
-    """The end-of-run table: criterion | selected epoch | test accuracy."""
-    lines = ["", f"{'criterion':<14}{'epoch':>7}{'test_acc':>11}{'GWA':>10}",
-             "-" * 42]
+def selection_table(summary: dict[str, Any]) -> str:
+    """``summary.json``'s selections as the end-of-run table: criterion | selected epoch |
+    test accuracy | GWA (the lines ``gwa-train`` prints and the README quotes)."""
+    lines = [f"{'criterion':<14}{'epoch':>7}{'test_acc':>11}{'GWA':>10}", "-" * 42]
     for name, entry in summary["selected"].items():
         acc = entry.get("test_acc")
         lines.append(f"{name:<14}{entry['epoch']:>7}"
                      f"{'' if acc is None else f'{100 * acc:10.2f}%'}"
                      f"{_fmt(entry.get('gwa')):>10}")
+    return "\n".join(lines)
+
+
+def print_selection_table(summary: dict[str, Any], workdir: str) -> str:
+    """The end-of-run table: criterion | selected epoch | test accuracy, and where the
+    GWA-best checkpoint, metrics and summary are."""
+    lines = ["", selection_table(summary)]
     best = summary["checkpoints"].get("best_gwa")
     lines.append("")
     lines.append(f"GWA-best checkpoint: {best and os.path.join(workdir, best)}")

@@ -1,0 +1,263 @@
+"""The generators of the write-ups' generated blocks (see :mod:`gwa_jax.experiments.claims`).
+
+Each generator reads committed files under ``results/`` of a repository root and returns the
+markdown of one block; :func:`generators` binds them to a root. Block names say where they
+are used: ``quickstart-*`` in ``README.md`` and ``results/quickstart/README.md``,
+``fmnist-n-*`` in ``results/fmnist_n/README.md``, ``regime-*`` in ``results/regime/README.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gwa_jax.experiments.claims import md_table, paired_test, verdict
+from gwa_jax.experiments.results import RunResult
+from gwa_jax.uncertainty import epochs_within_se
+
+Generator = Callable[[Path], str]
+GENERATORS: dict[str, Generator] = {}
+
+
+def generator(name: str) -> Callable[[Generator], Generator]:
+    """Registers ``fn(root) -> markdown`` as the generator of block ``name``."""
+    def register(fn: Generator) -> Generator:
+        GENERATORS[name] = fn
+        return fn
+    return register
+
+
+def generators(root: str | Path) -> dict[str, Callable[[], str]]:
+    """Every registered generator bound to the repository ``root`` (results read from
+    ``root/results``)."""
+    root = Path(root)
+    return {name: functools.partial(fn, root) for name, fn in GENERATORS.items()}
+
+
+def _run(path: Path) -> RunResult:
+    run = RunResult.load_verified(path)
+    if run is None:
+        raise FileNotFoundError(f"no finished run in {path}")
+    return run
+
+
+def _pct(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else \
+        f"{100 * x:.{digits}f}"
+
+
+# --- the quickstart ---------------------------------------------------------------------------
+
+
+@generator("quickstart-table")
+def quickstart_table(root: Path) -> str:
+    """The end-of-run table of the committed quickstart run, as ``gwa-train`` prints it."""
+    from gwa_jax.train.trainer import selection_table  # JAX only when a write-up asks.
+
+    summary = _run(root / "results" / "quickstart").summary
+    return f"```\n{selection_table(summary)}\n```"
+
+
+def quickstart_facts(run: RunResult) -> dict[str, float | int]:
+    """The numbers the quickstart prose quotes: best test epoch and accuracy, each
+    criterion's epoch and accuracy, epochs within one SE of GWA's maximum, the last epoch's
+    train accuracy and the sum of the logged epoch times [s]."""
+    epochs, test = run.column("test_acc")
+    _, gwa = run.column("gwa")
+    _, se = run.column("gwa_se")
+    _, train = run.column("train_acc")
+    _, seconds = run.column("epoch_time_s")
+    best = int(np.nanargmax(test))
+    g = run.selected_epoch("gwa")
+    return {"epochs": int(epochs[-1]), "best_epoch": int(epochs[best]),
+            "best_acc": float(test[best]), "gwa_epoch": g, "gwa_acc": run.value("gwa"),
+            "labelwave_epoch": run.selected_epoch("labelwave"),
+            "labelwave_acc": run.value("labelwave"), "last_acc": run.value("last"),
+            "within_se": epochs_within_se(gwa, se, int(np.flatnonzero(epochs == g)[0])),
+            "train_acc_last": float(train[-1]), "seconds": float(np.nansum(seconds))}
+
+
+@generator("quickstart-facts")
+def quickstart_facts_block(root: Path) -> str:
+    f = quickstart_facts(_run(root / "results" / "quickstart"))
+    return (f"In the committed run (`results/quickstart/`) the train accuracy ends at "
+            f"{_pct(f['train_acc_last'], 1)}% and the test accuracy peaks at epoch "
+            f"{f['best_epoch']} with {_pct(f['best_acc'], 2)}%; GWA stops at epoch "
+            f"{f['gwa_epoch']} ({_pct(f['gwa_acc'])}%), LabelWave at epoch "
+            f"{f['labelwave_epoch']} ({_pct(f['labelwave_acc'])}%), the last epoch has "
+            f"{_pct(f['last_acc'])}%; {f['within_se'] - 1} other epochs lie within one "
+            f"bootstrap standard error of GWA's maximum. Its {f['epochs']} epochs took "
+            f"{f['seconds']:.0f} s (sum of the logged epoch times) on a 2-core CPU.")
+
+
+# --- paired comparisons over committed runs -------------------------------------------------
+
+
+def paired_rows(pairs: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+                a: str, b: str, unit: str) -> str:
+    """A markdown table of paired tests, one row per ``(label, a_values, b_values)``: n, mean
+    difference, ahead/level/behind, sign and Wilcoxon p, and the verdict."""
+    rows = []
+    for label, xa, xb in pairs:
+        t = paired_test(xa, xb)
+        words = verdict(t, a, b, unit).split(": ")[-1]
+        rows.append([label, str(t.n), f"{t.mean_diff:+.2f}", f"{t.ahead}/{t.level}/{t.behind}",
+                     f"{t.sign_p:.2g}", f"{t.wilcoxon_p:.2g}", words])
+    return md_table(["units", "n", f"{a} - {b} [points]", "ahead/level/behind", "sign p",
+                     "Wilcoxon p", "verdict"], rows)
+
+
+# --- the regime study -----------------------------------------------------------------------
+
+
+def regime_items(root: Path) -> list:
+    """The committed runs of the regime study (``results/regime/runs/<name>``), plan order."""
+    from gwa_jax.experiments import regime
+    from gwa_jax.experiments.plan import expand
+
+    out = []
+    for run in expand("regime"):
+        result = RunResult.load_verified(root / "results" / "regime" / "runs" / run.name)
+        if result is not None and result.metrics:
+            out.append(regime.run_regret(run, result))
+    return out
+
+
+def _key(it) -> tuple:
+    a = dict(it.run.args)
+    return a["model"], a["pool"], a["recipe"], a["noise"], a["seed"]
+
+
+@generator("regime-run-times")
+def regime_run_times(root: Path) -> str:
+    rows = []
+    for recipe in ("paper", "plain"):
+        minutes = [sum(r.get("epoch_time_s") or 0.0 for r in
+                       RunResult.load_verified(root / "results" / "regime" / "runs" /
+                                               it.run.name).metrics) / 60
+                   for it in regime_items(root) if _key(it)[2] == recipe]
+        rows.append([recipe, str(len(minutes)), f"{min(minutes):.1f}-{max(minutes):.1f}"])
+    return md_table(["recipe", "runs", "sum of epoch times a run [min]"], rows)
+
+
+@generator("regime-labelwave")
+def regime_labelwave(root: Path) -> str:
+    stops = [it.stops.get("labelwave") for it in regime_items(root)
+             if _key(it)[2] == "paper" and _key(it)[3] == 0.0]
+    stops = [s for s in stops if s is not None]
+    return (f"On clean labels with the paper recipe LabelWave stops at epochs "
+            f"{min(stops)}-{max(stops)} ({len(stops)} runs).")
+
+
+def _gwa_vs(items: Sequence, other: str, keep: Callable) -> tuple[list[float], list[float]]:
+    chosen = [it for it in items if keep(_key(it)) and it.accs.get("gwa") is not None
+              and it.accs.get(other) is not None]
+    return ([100 * it.accs["gwa"] for it in chosen], [100 * it.accs[other] for it in chosen])
+
+
+@generator("regime-claims")
+def regime_claims(root: Path) -> str:
+    """Paired tests of the regime study: GWA against the last epoch, LabelWave and GD per
+    (recipe, noise) over (model, pool, seed) units; regret at 8k against 2k per (model,
+    recipe) over (noise, seed) units."""
+    items = regime_items(root)
+    pairs = []
+    for other in ("last", "labelwave", "gd"):
+        for recipe in ("paper", "plain"):
+            for noise in (0.0, 0.17):
+                a, b = _gwa_vs(items, other, lambda k, r=recipe, n=noise: k[2:4] == (r, n))
+                pairs.append((f"GWA - {other}: {recipe} recipe, {noise:.0%} noise", a, b))
+    table = paired_rows(pairs, "GWA", "other", "(model, pool, seed) units")
+    by = {_key(it): it.regret("gwa") for it in items}
+    pool_pairs = []
+    for model in ("convnext", "vit"):
+        for recipe in ("paper", "plain"):
+            for noises, label in (((0.0,), "clean"), ((0.0, 0.17), "clean + 17%")):
+                ks = [(model, 2000, recipe, n, s) for n in noises for s in range(3)]
+                ks = [k for k in ks if by.get(k) is not None
+                      and by.get((k[0], 8000, *k[2:])) is not None]
+                pool_pairs.append((f"{model}, {recipe} recipe, {label}",
+                                   [by[(k[0], 8000, *k[2:])] for k in ks], [by[k] for k in ks]))
+    pools = paired_rows(pool_pairs, "regret at 8k", "at 2k", "(noise, seed) units")
+    return ("Test accuracy at GWA's stop against the other criteria's (units: model, pool "
+            "and seed):\n\n" + table + "\n\nGWA's regret at the 8,000-image pool against the "
+            "2,000-image pool (units: noise and seed; > 0: the regret grows with the pool):"
+            "\n\n" + pools)
+
+
+# --- the Table-1-style offline studies ------------------------------------------------------
+
+#: Rows compared against GWA: (label, criterion, split of the run that has it).
+AGAINST = (("last epoch", "last", 0.0), ("LabelWave", "labelwave", 0.0), ("GD", "gd", 0.0),
+           ("Val Set (10%)", "val", 0.1))
+#: A per-cell paired test over fewer seeds cannot reach p < 0.05 (two-sided, 5 seeds: 0.0625).
+MIN_CELL_SEEDS = 6
+
+
+def study_values(root: Path, study: str, plan: str | None = None
+                 ) -> dict[tuple[str, str, int, str], float]:
+    """Test accuracy [points] of every committed run of a Table-1-style study by (model,
+    variant, seed, criterion); GWA, LabelWave, GD and the last epoch from the 0% split run,
+    ``val`` from the 10% split run. Runs are read from ``results/<study>/runs/<name>``."""
+    from gwa_jax.experiments.plan import expand
+
+    out = {}
+    for run in expand(plan or study):
+        if run.role != "table" or run.split not in (0.0, 0.1):
+            continue
+        result = RunResult.load_verified(root / "results" / study / "runs" / run.name)
+        if result is None:
+            continue
+        for crit in (("val",) if run.split else ("gwa", "last", "labelwave", "gd")):
+            value = result.value(crit)
+            if value is not None:
+                out[(run.model, run.variant, run.seed, crit)] = 100 * value
+    return out
+
+
+def _pairs_over(values: dict, model: str | None, variant: str | None, crit: str
+                ) -> tuple[list[float], list[float]]:
+    keys = sorted(k[:3] for k in values if k[3] == "gwa" and (model is None or k[0] == model)
+                  and (variant is None or k[1] == variant) and (*k[:3], crit) in values)
+    return [values[(*k, "gwa")] for k in keys], [values[(*k, crit)] for k in keys]
+
+
+def study_claims(root: Path, study: str, plan: str | None = None) -> str:
+    """Paired tests of GWA against each other row of a Table-1-style study: per model pooled
+    over (noise, seed) units, over both models, and per cell where a cell has
+    :data:`MIN_CELL_SEEDS` seeds or more."""
+    values = study_values(root, study, plan)
+    models = sorted({k[0] for k in values}, reverse=True)  # vit, convnext
+    variants = sorted({k[1] for k in values})
+    seeds = {v: {k[2] for k in values if k[1] == v and k[3] == "gwa"} for v in variants}
+    pairs = []
+    for label, crit, _ in AGAINST:
+        for model in (*models, None):
+            a, b = _pairs_over(values, model, None, crit)
+            if a:
+                pairs.append((f"GWA - {label}: {model or 'both models'}", a, b))
+    out = ["Pooled units: (noise, seed) of a model, or (model, noise, seed) for both models.",
+           "", paired_rows(pairs, "GWA", "row", "units")]
+    cells = []
+    for label, crit, _ in AGAINST:
+        for model in models:
+            for variant in variants:
+                a, b = _pairs_over(values, model, variant, crit)
+                if len(a) >= MIN_CELL_SEEDS:
+                    cells.append((f"GWA - {label}: {model} {variant}", a, b))
+    most = max((len(s) for s in seeds.values()), default=0)
+    if cells:
+        out += ["", "Per cell (units: seeds):", "", paired_rows(cells, "GWA", "row", "seeds")]
+    else:
+        out += ["", f"No per-cell test: the cells have at most {most} seeds, and a two-sided "
+                f"paired test needs {MIN_CELL_SEEDS} to go below p = 0.05."]
+    return "\n".join(out)
+
+
+for _study, _plan in (("fmnist_n", "fmnist_n"), ("fmnist_n_asym", "fmnist_n_asym")):
+    generator(f"{_study.replace('_', '-')}-claims")(
+        functools.partial(study_claims, study=_study, plan=_plan))

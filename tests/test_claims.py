@@ -1,0 +1,199 @@
+"""The write-ups' numbers against the committed files they come from.
+
+Generated blocks (``<!-- begin generated: NAME -->``) are regenerated from the committed runs
+and diffed; the paired tests behind the comparative claims are checked against a brute-force
+enumeration; numbers left in prose are recomputed one by one below.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from gwa_jax.experiments import claims
+from gwa_jax.experiments.claims import BlockError, paired_test, render_blocks
+from gwa_jax.experiments.results import RunResult
+from gwa_jax.experiments.writeups import GENERATORS, generators, quickstart_facts
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"_script_{name}", ROOT / "scripts" /
+                                                  f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_ups() -> list[Path]:
+    return load_script("make_claims").write_ups(ROOT)
+
+
+# --- generated blocks ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", write_ups(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_generated_blocks_match_the_committed_files(path):
+    text = path.read_text()
+    fresh = render_blocks(text, generators(ROOT))
+    stale = claims.changed_blocks(text, fresh)
+    assert not stale, (f"{path}: generated blocks {stale} differ from the committed files; run "
+                       "python scripts/make_claims.py")
+
+
+def test_every_generator_is_used_and_every_block_has_one():
+    used = [n for p in write_ups() for n in claims.block_names(p.read_text())]
+    assert sorted(used) == sorted(GENERATORS), "unused generators or unknown blocks"
+    assert len(used) == len(set(used))
+
+
+def test_make_claims_check_reports_a_stale_block_and_rewrites_only_blocks(tmp_path, capsys):
+    (tmp_path / "results").mkdir()
+    shutil.copytree(RESULTS / "quickstart", tmp_path / "results" / "quickstart")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro 67.50%\n<!-- begin generated: quickstart-table -->\nold 67.50%\n"
+                      "<!-- end generated: quickstart-table -->\noutro\n")
+    script = load_script("make_claims")
+    assert script.main(["--root", str(tmp_path), "--check", str(readme)]) == 1
+    assert "block quickstart-table differs" in capsys.readouterr().out
+    assert "old 67.50%" in readme.read_text()  # --check writes nothing
+    assert script.main(["--root", str(tmp_path), str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro 67.50%\n") and text.endswith("outro\n")
+    assert "old" not in text and "last               31     68.61%" in text
+    assert script.main(["--root", str(tmp_path), "--check", str(readme)]) == 0
+
+
+def test_malformed_markers_get_one_line(tmp_path, capsys):
+    bad = {"unclosed": "<!-- begin generated: a -->\nx\n",
+           "nested": "<!-- begin generated: a -->\n<!-- begin generated: b -->\n",
+           "stray end": "<!-- end generated: a -->\n",
+           "unknown": "<!-- begin generated: nope -->\n<!-- end generated: nope -->\n"}
+    for text in bad.values():
+        with pytest.raises(BlockError):
+            render_blocks(text, generators(ROOT))
+    path = tmp_path / "README.md"
+    path.write_text(bad["unknown"])
+    assert load_script("make_claims").main(["--check", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no generator for block(s) nope" in err and "\n" not in err
+
+
+# --- the paired tests ------------------------------------------------------------------------
+
+
+def brute_force_p(d: np.ndarray) -> tuple[float, float]:
+    """Exact two-sided sign and signed-rank p-values by enumerating every sign pattern of the
+    nonzero differences (no ties among their absolute values)."""
+    d = d[d != 0]
+    n = len(d)
+    ranks = stats.rankdata(np.abs(d))
+    w_obs = ranks[d > 0].sum()
+    k_obs = int((d > 0).sum())
+    w_all, k_all = [], []
+    for signs in itertools.product((0, 1), repeat=n):
+        s = np.array(signs, bool)
+        w_all.append(ranks[s].sum())
+        k_all.append(s.sum())
+    w_all, k_all = np.array(w_all), np.array(k_all)
+    mean_w, mean_k = n * (n + 1) / 4, n / 2
+    p_w = np.mean(np.abs(w_all - mean_w) >= abs(w_obs - mean_w) - 1e-12)
+    p_k = np.mean(np.abs(k_all - mean_k) >= abs(k_obs - mean_k) - 1e-12)
+    return float(p_k), float(p_w)
+
+
+@pytest.mark.parametrize("d", [[1.0, 2.5, 3.0, 4.25, 5.5, -6.0],
+                               [0.5, -1.5, 2.0, -2.5, 3.5, 4.0, 0.0, 5.25],
+                               [-1.0, -2.0, -3.5],
+                               [0.1 * k for k in range(1, 13)]])
+def test_paired_test_equals_brute_force_enumeration(d):
+    d = np.array(d)
+    b = np.linspace(60, 70, len(d))
+    t = paired_test(b + d, b)
+    p_sign, p_wil = brute_force_p(np.round(d, 10))
+    assert t.n == len(d) and (t.ahead, t.level, t.behind) == (
+        int((d > 0).sum()), int((d == 0).sum()), int((d < 0).sum()))
+    assert t.sign_p == pytest.approx(p_sign, abs=1e-9)
+    assert t.wilcoxon_p == pytest.approx(p_wil, abs=1e-9)
+    assert t.mean_diff == pytest.approx(d.mean())
+
+
+def test_paired_test_hand_computed_cases_and_verdicts():
+    # 5 ahead, 1 behind: sign p = 2 * (1 + 6) / 64.
+    t = paired_test([2, 2, 2, 2, 2, 0], [1, 1, 1, 1, 1, 1])
+    assert t.sign_p == pytest.approx(14 / 64) and not t.significant
+    assert "not significant" in claims.verdict(t, "GWA", "last", "seeds")
+    # 6 of 6 behind: p = 2 / 64 under both tests -> significant, direction "behind".
+    t = paired_test([1, 2, 3, 4, 5, 6], [2, 4, 6, 8, 10, 12])
+    assert t.sign_p == pytest.approx(2 / 64) and t.wilcoxon_p == pytest.approx(2 / 64)
+    words = claims.verdict(t, "GWA", "last", "seeds")
+    assert words.startswith("GWA behind last: -3.50 points") and "0/0/6 over 6 seeds" in words
+    assert words.endswith("significant (p < 0.05, two-sided)")
+    # Five seeds cannot reach 0.05 two-sided, whatever the differences.
+    assert paired_test(np.arange(5) + 10.0, np.zeros(5)).p == pytest.approx(0.0625)
+    # All level: nothing to test.
+    t = paired_test([70.0, 71.0], [70.0, 71.0])
+    assert (t.level, t.sign_p, t.wilcoxon_p) == (2, 1.0, 1.0)
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_test([1.0, 2.0], [1.0])
+
+
+# --- numbers in prose ------------------------------------------------------------------------
+
+
+def selected(study: str, run: str) -> dict:
+    return json.loads((RESULTS / study / "runs" / run / "summary.json").read_text())["selected"]
+
+
+def test_quickstart_prose_numbers():
+    f = quickstart_facts(RunResult.load_verified(RESULTS / "quickstart"))
+    text = (RESULTS / "quickstart" / "README.md").read_text()
+    assert (f["gwa_epoch"], f["labelwave_epoch"], f["best_epoch"], f["epochs"]) == (11, 16, 19, 31)
+    assert f"{100 * f['best_acc']:.1f}%" == "71.8%" and "71.8%" in text
+    assert f"{100 * f['train_acc_last']:.1f}%" == "90.8%" and "90.8%" in text
+    assert f"{100 * f['last_acc']:.1f}%" == "68.6%" and "68.6%" in text
+
+
+def test_finetune_prose_numbers():
+    failed = selected("finetune_fmnist", "stage-finetune_noise0.17_split0.01_seed2")
+    drop = 100 * (failed["gwa_finetune"]["test_acc"] - failed["last"]["test_acc"])
+    assert failed["gwa_finetune"]["epoch"] == failed["gwa"]["epoch"] == 3
+    assert f"{drop:.2f}" == "-7.42"
+    text = (RESULTS / "finetune_fmnist" / "README.md").read_text()
+    assert "7.42 points" in text and "66.46%" in text and "73.88%" in text
+    # The only fine-tuning run (of 18) where gwa_finetune is > 2 points below the last epoch.
+    drops = []
+    for run in (RESULTS / "finetune_fmnist" / "runs").glob("stage-finetune_*"):
+        s = selected("finetune_fmnist", run.name)
+        drops.append((100 * (s["gwa_finetune"]["test_acc"] - s["last"]["test_acc"]), run.name))
+    assert len(drops) == 18 and [n for v, n in drops if v < -2] == [
+        "stage-finetune_noise0.17_split0.01_seed2"]
+    # "in the two runs where the fine-tuning rule and the plain rule agree on a late epoch".
+    agree = [s for s in (selected("finetune_fmnist", f"stage-finetune_noise{n}_split0_seed{k}")
+                         for n in ("0", "0.17") for k in range(3))
+             if s["gwa"]["epoch"] == s["gwa_finetune"]["epoch"] and s["gwa"]["epoch"] > 5]
+    assert len(agree) == 2 and "in the two runs" in text
+
+
+def test_fmnist_n_asym_prose_numbers():
+    accs = {k: {c: round(100 * v["test_acc"], 2) for c, v in selected(
+        "fmnist_n_asym", f"model-vit_noise0.4_noise_kind-asymmetric_split0_seed{k}").items()}
+        for k in range(3)}
+    assert [(a["gwa"], a["labelwave"]) for a in accs.values()] == [
+        (60.49, 60.33), (56.99, 61.94), (59.47, 58.23)]
+    assert [a["labelwave"] > a["gwa"] for a in accs.values()] == [False, True, False]
+    table = (RESULTS / "fmnist_n_asym" / "table1.md").read_text()
+    row = {line.split("|")[1].strip(): line.split("|")[3].split()[0].strip("*<u>/")
+           for line in table.splitlines() if line.startswith("| ") and "Early" not in line}
+    ranked = sorted(row, key=lambda r: -float(row[r]))
+    assert ranked.index("GWA") == 2 and len(ranked) == 5  # third of five at ViT 40%
+    assert "third of five (58.98)" in (RESULTS / "fmnist_n_asym" / "README.md").read_text()
