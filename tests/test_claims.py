@@ -197,3 +197,17 @@ def test_fmnist_n_asym_prose_numbers():
     ranked = sorted(row, key=lambda r: -float(row[r]))
     assert ranked.index("GWA") == 2 and len(ranked) == 5  # third of five at ViT 40%
     assert "third of five (58.98)" in (RESULTS / "fmnist_n_asym" / "README.md").read_text()
+
+
+def test_early_stop_prose_numbers():
+    import csv
+
+    with open(RESULTS / "early_stop" / "patience.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    epochs = {int(r["epochs"]) for r in rows}
+    assert (min(epochs), max(epochs)) == (15, 179)  # "runs of 15 to 179 epochs"
+    at3 = [r for r in rows if r["study"] == "fmnist_n" and r["patience"] == "3"]
+    for model in ("vit_fmnist", "convnext_fmnist"):  # "a run in four or five loses > 1 point"
+        mine = [r for r in at3 if r["model"] == model]
+        losing = sum(1 for r in mine if r["acc_change"] and float(r["acc_change"]) < -1)
+        assert 4 <= len(mine) / losing <= 5

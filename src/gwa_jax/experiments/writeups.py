@@ -261,3 +261,49 @@ def study_claims(root: Path, study: str, plan: str | None = None) -> str:
 for _study, _plan in (("fmnist_n", "fmnist_n"), ("fmnist_n_asym", "fmnist_n_asym")):
     generator(f"{_study.replace('_', '-')}-claims")(
         functools.partial(study_claims, study=_study, plan=_plan))
+
+
+# --- the post-hoc patience table ------------------------------------------------------------
+
+
+@generator("early-stop-table")
+def early_stop_table(root: Path) -> str:
+    """The rows of ``results/early_stop/patience.md`` for patience 3, 5 and 10."""
+    lines = (root / "results" / "early_stop" / "patience.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| study |"))
+    header, rule = lines[start], lines[start + 1]
+    col = [c.strip() for c in header.strip("|").split("|")].index("patience")
+    rows = [line for line in lines[start + 2:] if line.startswith("| ")
+            and line.strip("|").split("|")[col].strip() in ("3", "5", "10")]
+    return "\n".join([header, rule, *rows])
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@generator("early-stop-regime")
+def early_stop_regime(root: Path) -> str:
+    """The paper-recipe 2k ViT runs of the regime study at patience 5 against the plain ones."""
+    rows = _csv_rows(root / "results" / "early_stop" / "patience.csv")
+
+    def pick(recipe: str) -> list[dict[str, str]]:
+        return [r for r in rows if r["study"] == "regime" and r["patience"] == "5"
+                and "model-vit_pool2000_recipe-" + recipe in r["run"]]
+
+    def span(values: Sequence[float], fmt: str = "{:.0f}") -> str:
+        return f"{fmt.format(min(values))} to {fmt.format(max(values))}"
+
+    paper, plain = pick("paper"), pick("plain")
+    full = [int(r["full_selected_epoch"]) for r in paper]
+    stop = [int(r["stop_epoch"]) for r in paper]
+    return (f"The {len(paper)} paper-recipe ViT runs of the regime study at 2,000 images train "
+            f"{paper[0]['epochs']} epochs and select by GWA at epochs {span(full)} in the full "
+            f"run; patience 5 stops them after epoch {span(stop)} and changes their test "
+            f"accuracy by {span([float(r['acc_change']) for r in paper], '{:+.2f}')} points. "
+            f"The {len(plain)} plain-recipe ViT runs at 2,000 images ({plain[0]['epochs']} "
+            f"epochs) change by "
+            f"{span([float(r['acc_change']) for r in plain], '{:+.2f}')} points at patience 5.")
