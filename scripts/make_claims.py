@@ -1,6 +1,6 @@
 """Rewrites the generated blocks of the write-ups from the committed run files.
 
-    python scripts/make_claims.py            # rewrite every block of README.md, results/*/README.md
+    python scripts/make_claims.py            # rewrite every block of every README
     python scripts/make_claims.py --check    # list the blocks that differ; write nothing (exit 1)
     python scripts/make_claims.py results/regime/README.md
 
@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_ups(root: Path) -> list[Path]:
-    """README.md and every results/*/README.md under ``root``."""
-    return [root / "README.md", *sorted((root / "results").glob("*/README.md"))]
+    """README.md, results/README.md and every results/*/README.md under ``root``."""
+    return [root / "README.md", root / "results" / "README.md",
+            *sorted((root / "results").glob("*/README.md"))]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -198,18 +198,18 @@ AGAINST = (("last epoch", "last", 0.0), ("LabelWave", "labelwave", 0.0), ("GD", 
 MIN_CELL_SEEDS = 6
 
 
-def study_values(root: Path, study: str, plan: str | None = None
+def study_values(root: Path, study: str, plan: str | None = None, runs: str = "runs"
                  ) -> dict[tuple[str, str, int, str], float]:
     """Test accuracy [points] of every committed run of a Table-1-style study by (model,
     variant, seed, criterion); GWA, LabelWave, GD and the last epoch from the 0% split run,
-    ``val`` from the 10% split run. Runs are read from ``results/<study>/runs/<name>``."""
+    ``val`` from the 10% split run. Runs are read from ``results/<study>/<runs>/<name>``."""
     from gwa_jax.experiments.plan import expand
 
     out = {}
     for run in expand(plan or study):
         if run.role != "table" or run.split not in (0.0, 0.1):
             continue
-        result = RunResult.load_verified(root / "results" / study / "runs" / run.name)
+        result = RunResult.load_verified(root / "results" / study / runs / run.name)
         if result is None:
             continue
         for crit in (("val",) if run.split else ("gwa", "last", "labelwave", "gd")):
@@ -226,11 +226,11 @@ def _pairs_over(values: dict, model: str | None, variant: str | None, crit: str
     return [values[(*k, "gwa")] for k in keys], [values[(*k, crit)] for k in keys]
 
 
-def study_claims(root: Path, study: str, plan: str | None = None) -> str:
+def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "runs") -> str:
     """Paired tests of GWA against each other row of a Table-1-style study: per model pooled
     over (noise, seed) units, over both models, and per cell where a cell has
     :data:`MIN_CELL_SEEDS` seeds or more."""
-    values = study_values(root, study, plan)
+    values = study_values(root, study, plan, runs)
     models = sorted({k[0] for k in values}, reverse=True)  # vit, convnext
     variants = sorted({k[1] for k in values})
     seeds = {v: {k[2] for k in values if k[1] == v and k[3] == "gwa"} for v in variants}
@@ -307,3 +307,72 @@ def early_stop_regime(root: Path) -> str:
             f"The {len(plain)} plain-recipe ViT runs at 2,000 images ({plain[0]['epochs']} "
             f"epochs) change by "
             f"{span([float(r['acc_change']) for r in plain], '{:+.2f}')} points at patience 5.")
+
+
+def study_means(root: Path, study: str, plan: str | None = None, runs: str = "runs") -> str:
+    """Mean test accuracy [%] (seeds) per criterion and (model, noise) column of a
+    Table-1-style study; the 10% split's ``val`` row where those runs exist."""
+    values = study_values(root, study, plan, runs)
+    cols = sorted({k[:2] for k in values}, key=lambda c: (c[0] != "vit", c[1]))
+    rows = []
+    for label, crit in (("GWA", "gwa"), *((a[0], a[1]) for a in AGAINST)):
+        cells = []
+        for model, variant in cols:
+            xs = [v for k, v in values.items() if k[:2] == (model, variant) and k[3] == crit]
+            cells.append(f"{np.mean(xs):.2f} ({len(xs)})" if xs else "–")
+        if any(c != "–" for c in cells):
+            rows.append([label, *cells])
+    return md_table(["criterion", *(f"{m} {v}" for m, v in cols)], rows)
+
+
+# --- results/README.md: the rerun budget ----------------------------------------------------
+
+#: study -> (sweep plan, folders of its committed format-2 runs, of its earlier runs).
+BUDGET_STUDIES = {"fmnist_n": ("fmnist_n", "runs_format2", "runs"),
+                  "fmnist_n_asym": ("fmnist_n_asym", "runs_format2", "runs"),
+                  "finetune_fmnist": ("finetune_fmnist", "runs_format2", "runs"),
+                  "regime": ("regime", "runs_format2", "runs")}
+
+
+def _minutes(run_dir: Path) -> float | None:
+    result = RunResult.load_verified(run_dir)
+    if result is None or not result.metrics:
+        return None
+    return sum(r.get("epoch_time_s") or 0.0 for r in result.metrics) / 60
+
+
+def _model_minutes(root: Path, study: str, folder: str, plan: str) -> dict[str, list[float]]:
+    from gwa_jax.experiments.plan import expand
+
+    out: dict[str, list[float]] = {}
+    for run in expand(plan):
+        m = _minutes(root / "results" / study / folder / run.name)
+        if m is not None:
+            out.setdefault(run.model, []).append(m)
+    return out
+
+
+@generator("results-budget")
+def results_budget(root: Path) -> str:
+    """Per study: planned runs, format-2 runs committed, minutes a run (sum of the logged
+    epoch times, format-2 runs where there are any, else the earlier runs), and the CPU hours
+    the missing runs need at that rate."""
+    from gwa_jax.experiments.plan import expand
+
+    rows, total = [], 0.0
+    for study, (plan, new, old) in BUDGET_STUDIES.items():
+        runs = expand(plan)
+        fresh = _model_minutes(root, study, new, plan)
+        rate = {m: fresh.get(m) or v for m, v in _model_minutes(root, study, old, plan).items()}
+        rate.update({m: v for m, v in fresh.items() if m not in rate})
+        done = sum(len(v) for v in fresh.values())
+        missing = [r for r in runs if _minutes(root / "results" / study / new / r.name) is None]
+        hours = sum(float(np.mean(rate[r.model])) for r in missing if r.model in rate) / 60
+        total += hours
+        per_model = ", ".join(f"{m} {np.mean(v):.1f} ({'format 2' if m in fresh else 'earlier'})"
+                              for m, v in sorted(rate.items()))
+        rows.append([study, str(len(runs)), str(done), per_model, f"{hours:.1f}"])
+    rows.append(["all", str(sum(int(r[1]) for r in rows)), str(sum(int(r[2]) for r in rows)),
+                 "", f"{total:.1f}"])
+    return md_table(["study", "planned runs", "format-2 runs committed",
+                     "minutes a run by model (source)", "CPU hours left at that rate"], rows)
