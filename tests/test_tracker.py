@@ -54,10 +54,20 @@ def test_should_stop_after_patience_epochs_without_gwa_improvement():
     for i, g in enumerate(gwa):
         tracker.update(g, step=10 * (i + 1))
         stops.append(tracker.should_stop(patience=3))
-    # Best after warm-up: epoch 3 (0.3) until epoch 7 (0.5); 3 epochs without improvement at 6.
-    assert stops == [False, False, False, False, False, True, False, False, False, True]
+    # Best after warm-up: epoch 3 (0.3); 3 epochs without a new maximum at 6: stop there, and
+    # the decision stands (gwa-train's rule: later epochs never move an earlier stop).
+    assert stops == [False] * 5 + [True] * 5
+    stop = criteria.early_stop_epoch(gwa, [10 * (i + 1) for i in range(10)], 100, patience=3)
+    assert stop == 5 == tracker.early_stop_index(3)
     assert tracker.best_epoch("gwa") == 7  # Epoch 1's 9.0 lies in the warm-up.
     assert not tracker.should_stop(patience=1, criterion="last")
+    # val: "not improved for patience epochs", counted from the current best.
+    val = EpochTracker(total_steps=100)
+    flags = []
+    for i, v in enumerate([0.5, 0.6, 0.55, 0.58, 0.7, 0.6]):
+        val.update(float("nan"), step=10 * (i + 1), val_acc=v)
+        flags.append(val.should_stop(patience=2, criterion="val"))
+    assert flags == [False, False, False, True, False, False]
 
 
 def test_update_from_epoch_alignment_and_errors():

@@ -146,13 +146,19 @@ class EpochTracker:
     def should_stop(self, patience: int = 5, criterion: str = "gwa") -> bool:
         """Online early stopping: ``criterion``'s selection is ``patience`` epochs old.
 
-        For ``gwa`` this is "GWA has not improved for ``patience`` epochs after the warm-up";
-        for ``val`` the same with validation accuracy; for LabelWave and the GD rules, which
-        select the last epoch until they trigger, it is ``patience`` epochs after the trigger.
-        Never stops while the criterion has no selection (e.g. still in the warm-up).
+        For ``gwa`` and ``gwa_finetune`` this is gwa-train's ``criteria.early_stop`` rule
+        (:meth:`early_stop_index`: ``patience`` epochs without a new maximum after the warm-up,
+        or after the fine-tuning rule's initial minimum; an undefined GWA counts as no new
+        maximum); for ``val`` it is "validation accuracy has not improved for ``patience``
+        epochs"; for LabelWave and the GD rules, which select the last epoch until they
+        trigger, it is ``patience`` epochs after the trigger. Those never stop while the
+        criterion has no selection.
         """
         if patience < 1:
             raise ValueError(f"patience must be >= 1, got {patience}.")
+        if criterion in criteria.EARLY_STOP_CRITERIA:
+            stop = self.early_stop_index(patience, criterion)
+            return stop is not None and stop <= len(self.history) - 1
         best = self.best_index(criterion)
         return best is not None and len(self.history) - 1 - best >= patience
 
