@@ -6,10 +6,11 @@
 
 A run folder is a directory with ``summary.json`` or ``config.json``. Its manifest lists the
 SHA-256 of the run files it keeps (``config.json``, ``metrics.jsonl``, ``summary.json``,
-``alignment/meta.npz``, ``alignment/epoch_NNNN.npy``); gwa-report, gwa-inspect and the table
-and figure scripts verify them. Entries that already match are kept, new files are added and
-files that are gone are dropped; a file that differs from its entry is left as damaged (exit
-1, one line each) unless ``--accept``. Nothing but ``checksums.json`` is written.
+``alignment/meta.npz``, ``alignment/epoch_NNNN.npy``, ``scores.npz``); gwa-report,
+gwa-inspect and the table and figure scripts verify them. Entries that already match are
+kept, new files are added and files that are gone are dropped; a file that differs from its
+entry is left as damaged (exit 1, one line each) unless ``--accept``. Nothing but
+``checksums.json`` is written.
 """
 
 from __future__ import annotations

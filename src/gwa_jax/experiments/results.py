@@ -3,14 +3,18 @@
 A workdir written by ``gwa-train`` holds ``config.json``, ``metrics.jsonl`` (one line per
 epoch), ``summary.json`` (the epoch each criterion selected and the test accuracies there,
 ``max_align_mean``, ``final_eval`` of the robustness suites) and ``alignment/`` (per-sample
-scores by id per epoch, ``meta.npz`` with the trained ids and the label-noise mask).
-:class:`RunResult` reads them lazily; the functions below compute what the tables report.
+scores by id per epoch, ``meta.npz`` with the trained ids and the label-noise mask). An
+exported run folder may keep ``scores.npz`` instead of ``alignment/`` (the trained ids'
+scores at a few epochs, float16; :mod:`gwa_jax.run.packed_scores`): it is read when
+``alignment/`` is absent, with the same results. :class:`RunResult` reads them lazily; the
+functions below compute what the tables report.
 
 Every file is checked against the run's ``checksums.json`` (:mod:`gwa_jax.run.integrity`) before
-it is used: a ``summary.json``, ``config.json``, ``metrics.jsonl`` or ``meta.npz`` that does
-not match raises :class:`~gwa_jax.run.integrity.DamagedRunError` (one line naming it); a damaged
-per-epoch score file is skipped with a warning naming it; a run without a manifest is read
-with one warning naming the missing manifest. Nothing is written into the run folder.
+it is used: a ``summary.json``, ``config.json``, ``metrics.jsonl``, ``meta.npz`` or
+``scores.npz`` that does not match raises :class:`~gwa_jax.run.integrity.DamagedRunError`
+(one line naming it); a damaged per-epoch score file is skipped with a warning naming it; a
+run without a manifest is read with one warning naming the missing manifest. Nothing is
+written into the run folder.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from scipy import stats
 
 from gwa_jax.data.registry import CORRUPTION_GROUPS
 from gwa_jax.run import integrity
+from gwa_jax.run.packed_scores import SCORES_FILE, PackedScores, PackedScoresError, read_packed
 from gwa_jax.run.run_format import version_of
 
 #: Kept checkpoint whose ``final_eval`` a criterion reads (Table 2).
@@ -60,6 +65,7 @@ class RunResult:
     _metrics: list[dict[str, Any]] | None = dataclasses.field(default=None, repr=False)
     _meta: dict[str, np.ndarray] | None = dataclasses.field(default=None, repr=False)
     _check: integrity.FileCheck | None = dataclasses.field(default=None, repr=False)
+    _packed: PackedScores | None = dataclasses.field(default=None, repr=False)
     _warned: set[str] = dataclasses.field(default_factory=set, repr=False)
 
     @classmethod
@@ -100,7 +106,7 @@ class RunResult:
         return self._check
 
     def verify(self, names: Sequence[str] = ("summary.json", "config.json", "metrics.jsonl",
-                                             integrity.META)) -> None:
+                                             integrity.META, SCORES_FILE)) -> None:
         """Raises :class:`~gwa_jax.run.integrity.DamagedRunError` (one line) when one of
         ``names`` differs from its checksum, is missing while listed, or is unlisted."""
         problems = self.checks.problems
@@ -112,8 +118,29 @@ class RunResult:
                     f"checkpoint)")
 
     def score_problem(self, epoch: int) -> str | None:
-        """Why ``alignment/epoch_NNNN.npy`` cannot be trusted (one line), or None."""
+        """Why ``alignment/epoch_NNNN.npy`` (or, for a packed run, ``scores.npz``) cannot be
+        trusted (one line), or None."""
+        if self.packed_run:
+            return self.checks.problems.get(SCORES_FILE)
         return self.checks.problems.get(f"alignment/epoch_{epoch:04d}.npy")
+
+    @property
+    def packed_run(self) -> bool:
+        """Whether the scores come from ``scores.npz`` (no ``alignment/`` folder)."""
+        return not (self.workdir / "alignment").is_dir() and (
+            self.workdir / SCORES_FILE).is_file()
+
+    def packed(self) -> PackedScores | None:
+        """``scores.npz`` (verified: raises :class:`~gwa_jax.run.integrity.DamagedRunError`,
+        one line, when it differs from its checksum or is not a packed scores file), or None
+        when the run keeps ``alignment/`` or no ``scores.npz``."""
+        if self._packed is None and self.packed_run:
+            self.verify((SCORES_FILE,))
+            try:
+                self._packed = read_packed(self.workdir / SCORES_FILE)
+            except PackedScoresError as err:
+                raise integrity.DamagedRunError(str(err)) from None
+        return self._packed
 
     def _skip_scores(self, epoch: int) -> bool:
         line = self.score_problem(epoch)
@@ -211,7 +238,10 @@ class RunResult:
 
     def meta(self) -> dict[str, np.ndarray] | None:
         """``alignment/meta.npz`` (ids, true_labels, train_labels, noise_mask, split;
-        verified)."""
+        verified), or its trained ids' part from ``scores.npz`` (see
+        :meth:`~gwa_jax.run.packed_scores.PackedScores.meta`)."""
+        if self._meta is None and self.packed_run:
+            self._meta = self.packed().meta()
         if self._meta is None:
             self.verify((integrity.META,))
             path = self.workdir / "alignment" / "meta.npz"
@@ -223,8 +253,11 @@ class RunResult:
 
     def score_epochs(self) -> list[int]:
         """Epochs with a saved ``alignment/epoch_NNNN.npy`` that verifies, sorted (a damaged
-        one is skipped with a warning naming it)."""
+        one is skipped with a warning naming it); for a packed run, the epochs kept in
+        ``scores.npz`` (none, with a warning, when it differs from its checksum)."""
         directory = self.workdir / "alignment"
+        if self.packed_run:
+            return [] if self._skip_scores(0) else list(self.packed().epochs)
         if not directory.is_dir():
             return []
         out = []
@@ -239,7 +272,10 @@ class RunResult:
 
     def scores(self, epoch: int) -> np.ndarray | None:
         """Per-sample alignment scores by id at ``epoch`` (NaN for ids not trained); None when
-        the file is missing or damaged (named in a warning)."""
+        the file is missing or damaged (named in a warning). A packed run's float16 scores
+        come back as float32."""
+        if self.packed_run:
+            return None if self._skip_scores(epoch) else self.packed().scores_at(epoch)
         path = self.workdir / "alignment" / f"epoch_{epoch:04d}.npy"
         if not path.exists() or self._skip_scores(epoch):
             return None

@@ -1,7 +1,8 @@
 """SHA-256 checksums of every file a run keeps, and what a mismatch means.
 
 One manifest per run folder, ``checksums.json``, holds the SHA-256 of ``config.json``,
-``metrics.jsonl``, ``summary.json``, ``alignment/meta.npz`` and ``alignment/epoch_NNNN.npy``;
+``metrics.jsonl``, ``summary.json``, ``alignment/meta.npz`` and ``alignment/epoch_NNNN.npy``
+(and ``scores.npz``, the packed scores of an exported run folder);
 the checkpoints keep theirs per step under ``checkpoints/checksums/KIND_STEP.json`` (see
 :mod:`gwa_jax.run.checkpoints`). :func:`verify_run` checks both and returns one line per problem.
 
@@ -23,6 +24,9 @@ What is done about damage:
   (:class:`DamagedRunError`).
 * ``alignment/epoch_NNNN.npy`` lives nowhere else: a damaged one is named in a warning, and
   readers skip it by name.
+* ``scores.npz`` (packed from a workdir's ``alignment/`` by ``scripts/pack_scores.py``)
+  holds the meta data too: readers refuse a run whose ``scores.npz`` is damaged (one line);
+  pack it again from the workdir.
 * A missing manifest (a run written before gwa-jax kept checksums, or a deleted one) is one
   warning line naming it; gwa-train then rebuilds what it can from the checkpoint, and the
   score files it cannot vouch for stay unlisted, so readers skip them until someone records
@@ -50,7 +54,7 @@ from absl import logging
 
 MANIFEST = "checksums.json"
 FORMAT = "gwa-jax run checksums v1"
-RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
+RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "scores.npz")
 META = "alignment/meta.npz"
 REBUILDABLE = ("summary.json", "metrics.jsonl", META)
 _SCORE = re.compile(r"epoch_\d+\.npy")
