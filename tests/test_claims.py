@@ -211,3 +211,13 @@ def test_early_stop_prose_numbers():
         mine = [r for r in at3 if r["model"] == model]
         losing = sum(1 for r in mine if r["acc_change"] and float(r["acc_change"]) < -1)
         assert 4 <= len(mine) / losing <= 5
+
+
+def test_committed_scores_stay_within_the_budget():
+    from gwa_jax.experiments.writeups import SCORES_BUDGET, scores_sizes
+
+    sizes = scores_sizes(ROOT)
+    assert sum(b for _, b in sizes.values()) <= SCORES_BUDGET
+    for path in RESULTS.rglob("scores.npz"):  # every packed run verifies and reads back
+        run = RunResult.load_verified(path.parent)
+        assert run is not None and run.score_epochs(), path

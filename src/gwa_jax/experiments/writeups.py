@@ -376,3 +376,28 @@ def results_budget(root: Path) -> str:
                  "", f"{total:.1f}"])
     return md_table(["study", "planned runs", "format-2 runs committed",
                      "minutes a run by model (source)", "CPU hours left at that rate"], rows)
+
+
+#: The size budget of every committed ``scores.npz`` together (bytes).
+SCORES_BUDGET = 10 * 2**20
+
+
+def scores_sizes(root: Path) -> dict[str, tuple[int, int]]:
+    """Per results/ folder: (number of committed ``scores.npz`` files, their bytes)."""
+    out: dict[str, tuple[int, int]] = {}
+    for path in sorted((root / "results").rglob("scores.npz")):
+        study = path.relative_to(root / "results").parts[0]
+        n, size = out.get(study, (0, 0))
+        out[study] = (n + 1, size + path.stat().st_size)
+    return out
+
+
+@generator("results-scores")
+def results_scores(root: Path) -> str:
+    sizes = scores_sizes(root)
+    rows = [[s, str(n), f"{b / 1024:.0f}"] for s, (n, b) in sizes.items()]
+    total = sum(b for _, b in sizes.values())
+    rows.append(["all", str(sum(n for n, _ in sizes.values())), f"{total / 1024:.0f}"])
+    return (md_table(["folder", "scores.npz files", "KiB"], rows) +
+            f"\n\nBudget: {SCORES_BUDGET / 2**20:.0f} MiB for all of them together; used "
+            f"{100 * total / SCORES_BUDGET:.1f}%.")
