@@ -234,3 +234,34 @@ def test_pack_arrays_refuses_what_float16_cannot_hold_and_reader_refuses_junk(tm
     np.savez(junk, x=np.zeros(3))
     with pytest.raises(PackedScoresError, match="not a packed scores file"):
         read_packed(junk)
+
+
+def test_export_runs_writes_the_run_files_scores_and_carries_the_checksums(tmp_path, capsys):
+    src = make_run(RUN.workdir(tmp_path / "src"))
+    unfinished = tmp_path / "src" / "unfinished"
+    unfinished.mkdir()
+    out = tmp_path / "results"
+    script = load_script("export_runs")
+    assert script.main([str(src), str(unfinished), "--out", str(out)]) == 0
+    assert "not finished, skipped" in capsys.readouterr().out
+    dest = out / src.name
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "checksums.json", "config.json", "metrics.jsonl", "scores.npz", "summary.json"]
+    for name in ("config.json", "metrics.jsonl", "summary.json"):
+        assert (dest / name).read_bytes() == (src / name).read_bytes()
+    assert not check_files(dest, repair=False).lines()
+    run, orig = RunResult.load_verified(dest), RunResult.load_verified(src)
+    assert run.score_epochs() == default_epochs(orig)
+    assert mislabel_auroc(run, 7) == pytest.approx(mislabel_auroc(orig, 7), abs=5e-4)
+    # A second export skips the folder; --force replaces it with the same bytes.
+    before = (dest / "scores.npz").read_bytes()
+    assert script.main([str(src), "--out", str(out)]) == 0
+    assert "exists, skipped" in capsys.readouterr().out
+    assert script.main([str(src), "--out", str(out), "--force"]) == 0
+    assert (dest / "scores.npz").read_bytes() == before
+    # A damaged source run is refused with one line and nothing is exported.
+    (src / "metrics.jsonl").write_text("{}\n")
+    assert script.main([str(src), "--out", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("export_runs: error: ") and "\n" not in err
+    assert not (tmp_path / "other").exists()

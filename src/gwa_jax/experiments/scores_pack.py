@@ -24,7 +24,8 @@ from gwa_jax.experiments.results import RunResult
 from gwa_jax.run import integrity
 from gwa_jax.run.packed_scores import SCORES_FILE, PackedScoresError, npz_bytes, pack_arrays
 
-__all__ = ["PackError", "default_epochs", "pack_run", "packed_bytes", "SCORES_FILE"]
+__all__ = ["PackError", "default_epochs", "export_run", "pack_run", "packed_bytes",
+           "SCORES_FILE"]
 
 
 class PackError(ValueError):
@@ -109,4 +110,36 @@ def pack_run(workdir: str | os.PathLike, out_dir: str | os.PathLike,
     data = packed_bytes(workdir, epochs)
     track = (Path(out_dir) / integrity.MANIFEST).is_file()
     integrity.atomic_write(out, data, track=track)
+    return out
+
+
+#: The run files an exported run folder keeps besides ``scores.npz`` and ``checksums.json``.
+EXPORTED_FILES = ("config.json", "metrics.jsonl", "summary.json")
+
+
+def export_run(workdir: str | os.PathLike, out_root: str | os.PathLike,
+               epochs: str | Sequence[int] | None = None, force: bool = False) -> Path:
+    """Exports the finished run in ``workdir`` to ``out_root/<its name>``: its
+    ``config.json``, ``metrics.jsonl`` and ``summary.json`` (verified against the run's own
+    checksums, whose entries are carried over), then ``scores.npz`` (:func:`pack_run`), and
+    returns the folder. An existing folder is refused unless ``force``.
+
+    Raises :class:`PackError` (one line) for an unfinished or damaged run.
+    """
+    src = Path(workdir)
+    out = Path(out_root) / src.name
+    if not (src / "summary.json").is_file():
+        raise PackError(f"{src} is not a finished gwa-train run (no summary.json)")
+    damage = integrity.check_files(src, repair=False).lines()
+    if damage:
+        raise PackError(damage[0])
+    if out.exists() and not force:
+        raise PackError(f"{out} exists; pass force=True (--force) to replace it")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (*EXPORTED_FILES, integrity.MANIFEST):
+        (out / name).write_bytes((src / name).read_bytes())
+    problems = integrity.seal_run(out)  # keeps the run's own entries, drops the others
+    if problems:
+        raise PackError(problems[0])
+    pack_run(src, out, epochs, force=True)
     return out

@@ -401,3 +401,44 @@ def results_scores(root: Path) -> str:
     return (md_table(["folder", "scores.npz files", "KiB"], rows) +
             f"\n\nBudget: {SCORES_BUDGET / 2**20:.0f} MiB for all of them together; used "
             f"{100 * total / SCORES_BUDGET:.1f}%.")
+
+
+# --- the format-2 reruns (results/<study>/runs_format2) -------------------------------------
+
+
+def study_auroc(root: Path, study: str, plan: str | None = None,
+                runs: str = "runs_format2") -> str:
+    """Mislabel-detection AUROC of ``-score`` at GWA's and at the last epoch of the 0%-split
+    runs with label noise (from their ``scores.npz``): mean over seeds per (model, noise), and
+    the paired test of the two epochs over the seeds."""
+    from gwa_jax.experiments.plan import expand
+    from gwa_jax.experiments.results import mislabel_auroc
+
+    found: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for run in expand(plan or study):
+        if run.role != "table" or run.split != 0.0 or not dict(run.args).get("noise"):
+            continue
+        result = RunResult.load_verified(root / "results" / study / runs / run.name)
+        if result is None:
+            continue
+        g, last = (mislabel_auroc(result, result.selected_epoch(c)) for c in ("gwa", "last"))
+        if g is not None and last is not None:
+            found.setdefault((run.model, run.variant), []).append((g, last))
+    rows = []
+    for (model, variant), pairs in found.items():
+        g, last = np.array(pairs).T
+        t = paired_test(g, last)
+        rows.append([model, variant, str(len(pairs)), f"{g.mean():.3f}", f"{last.mean():.3f}",
+                     f"{t.ahead}/{t.level}/{t.behind}", f"{t.sign_p:.2g}",
+                     f"{t.wilcoxon_p:.2g}"])
+    return md_table(["model", "noise", "seeds", "AUROC at GWA epoch", "AUROC at last epoch",
+                     "GWA ahead/level/behind", "sign p", "Wilcoxon p"], rows)
+
+
+for _study in ("fmnist_n",):
+    _name = _study.replace("_", "-")
+    generator(f"{_name}-f2-means")(functools.partial(study_means, study=_study,
+                                                     runs="runs_format2"))
+    generator(f"{_name}-f2-claims")(functools.partial(study_claims, study=_study,
+                                                      runs="runs_format2"))
+    generator(f"{_name}-f2-auroc")(functools.partial(study_auroc, study=_study))
