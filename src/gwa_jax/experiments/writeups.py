@@ -94,6 +94,46 @@ def quickstart_facts_block(root: Path) -> str:
             f"{f['seconds']:.0f} s (sum of the logged epoch times) on a 2-core CPU.")
 
 
+@generator("quickstart-run")
+def quickstart_run(root: Path) -> str:
+    """The quickstart's epochs and steps, from its config.json and summary.json."""
+    run = _run(root / "results" / "quickstart")
+    c, s = run.config, run.summary
+    n, b = c["dataset"]["train_subset"], c["batch_size"]
+    per = -(-n // b)
+    return (f"{s['num_epochs']} whole epochs of {per} steps ({s['total_steps']} steps; {n} ids "
+            f"in batches of {b}, the last batch of each epoch holds {n - (per - 1) * b} ids and "
+            f"{per * b - n} masked copies; `total_steps={s['requested_total_steps']}` is rounded "
+            f"down to whole epochs).")
+
+
+@generator("quickstart-detail")
+def quickstart_detail(root: Path) -> str:
+    """GWA's maximum, the epochs within one SE of it, and the mislabel AUROC at the early,
+    GWA and last epochs (from ``scores.npz``)."""
+    from gwa_jax.experiments.figures import three_epochs
+    from gwa_jax.experiments.results import mislabel_auroc
+
+    run = _run(root / "results" / "quickstart")
+    epochs, gwa = run.column("gwa")
+    _, se = run.column("gwa_se")
+    _, test = run.column("test_acc")
+    g = run.selected_epoch("gwa")
+    i = int(np.flatnonzero(epochs == g)[0])
+    near = [j for j in range(len(epochs)) if gwa[j] >= gwa[i] - se[i]]
+    others = ", ".join(f"{epochs[j]} ({gwa[j]:.3f})" for j in near if j != i)
+    accs = [100 * test[j] for j in near]
+    early, _, last = three_epochs(run)
+    auc = {e: mislabel_auroc(run, e) for e in (early, g, last)}
+    return (f"GWA peaks at epoch {g} ({gwa[i]:.3f}, bootstrap SE {se[i]:.3f}). Epochs "
+            f"{others} lie within one standard error of that maximum, so the stop is decided "
+            f"within noise among epochs {min(epochs[near])}-{max(epochs[near])} (test accuracy "
+            f"{min(accs):.1f}-{max(accs):.1f}%). Mislabel detection (AUROC of minus the "
+            f"score, `scores.npz`): {auc[g]:.3f} at the GWA epoch, {auc[early]:.3f} at epoch "
+            f"{early}, {auc[last]:.3f} at epoch {last}; of these three epochs the mislabelled "
+            f"samples separate best at epoch {max(auc, key=auc.get)}.")
+
+
 # --- paired comparisons over committed runs -------------------------------------------------
 
 
@@ -442,3 +482,29 @@ for _study in ("fmnist_n",):
     generator(f"{_name}-f2-claims")(functools.partial(study_claims, study=_study,
                                                       runs="runs_format2"))
     generator(f"{_name}-f2-auroc")(functools.partial(study_auroc, study=_study))
+
+
+#: The calibration runs of the regime study (``results/regime/calibration/<name>``) and the
+#: learning rate each was trained with, as the write-up labels it.
+CALIBRATION = (("model-vit_pool2000_recipe-paper_noise0_seed0", "Adam 1e-4 (paper)"),
+               ("model-vit_pool2000_recipe-paper_noise0_seed1", "Adam 1e-4 (paper)"),
+               ("model-vit_pool2000_recipe-paper_noise0_seed0_lr1e-3",
+                "Adam 1e-3 (`--config.optim.lr=1e-3`)"),
+               ("model-convnext_pool2000_recipe-paper_noise0_seed0", "Adam 1e-3 (paper)"))
+
+
+@generator("regime-calibration")
+def regime_calibration(root: Path) -> str:
+    rows = []
+    for name, lr in CALIBRATION:
+        run = _run(root / "results" / "regime" / "calibration" / name)
+        epochs, test = run.column("test_acc")
+        _, train = run.column("train_acc")
+        _, seconds = run.column("epoch_time_s")
+        g = run.selected_epoch("gwa")
+        rows.append([f"`{name}`", lr, f"{100 * train[-1]:.1f}%",
+                     f"{100 * test[-1]:.2f}% ({100 * np.nanmax(test):.2f}%)",
+                     f"epoch {g} ({_pct(run.value('gwa'))}%)", f"{np.nansum(seconds):.0f} s"])
+    return md_table(["run (`calibration/...`)", "learning rate", "train acc. at epoch 30",
+                     "test acc. at epoch 30 (best)", "GWA stop (test acc.)",
+                     "epoch time, sum"], rows)
