@@ -241,3 +241,30 @@ def test_undefined_gwa_stops_without_a_gwa_selection(tmp_path):
     assert "gwa" not in summ["selected"] and "gwa_finetune" not in summ["selected"]
     assert summ["selected"]["last"]["epoch"] == 3 and len(metrics(workdir)) == 3
     assert summ["checkpoints"].get("best_gwa") is None
+
+
+def test_sweep_resumes_a_stopped_run_only_under_another_rule(tmp_path):
+    """gwa-sweep / scripts/sweep.py: a run that stopped early is finished for the same rule
+    and resumes (trains on) for a larger or zero patience, as gwa-train decides."""
+    from pathlib import Path
+
+    from gwa_jax.experiments.plan import expand
+    from gwa_jax.experiments.sweep import DONE, PARTIAL, run_status
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    run = expand("fmnist_n")[0]
+    workdir = run.workdir(tmp_path)
+    workdir.mkdir(parents=True)
+    summary = {"selected": {}, "stopped_early": {"epoch": 5, "criterion": "gwa",
+                                                 "patience": 2}}
+    (workdir / "summary.json").write_text(json.dumps(summary))
+    same = ["criteria.early_stop.patience=2"]
+    assert run_status(run, tmp_path, configs, same) == DONE
+    assert run_status(run, tmp_path, configs, ["criteria.early_stop.patience=4"]) == PARTIAL
+    assert run_status(run, tmp_path, configs) == PARTIAL  # patience 0: train to the end
+    assert run_status(run, tmp_path, configs, [*same, "criteria.early_stop.criterion=gwa_finetune"]
+                      ) == PARTIAL
+    assert run_status(run, tmp_path) == DONE  # without the configs: summary.json decides
+    summary.pop("stopped_early")
+    (workdir / "summary.json").write_text(json.dumps(summary))
+    assert run_status(run, tmp_path, configs) == DONE

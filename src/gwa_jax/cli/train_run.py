@@ -253,7 +253,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> 
     from gwa_jax.train.trainer import NonFiniteError, print_selection_table, train_and_evaluate
 
     def body(state: str) -> int:
-        if state == FINISHED and _trains_on(config, workdir):
+        if state == FINISHED and stopped_run_trains_on(config, workdir):
             logging.info("%s stopped early; criteria.early_stop differs now: training on",
                          workdir)
             state = "resume"
@@ -283,7 +283,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, overwrite: bool) -> 
     return 1
 
 
-def _trains_on(config: ml_collections.ConfigDict, workdir: str) -> bool:
+def stopped_run_trains_on(config: ml_collections.ConfigDict, workdir: str) -> bool:
     """Whether ``workdir``'s finished run stopped early under another ``criteria.early_stop``
     than ``config``'s (it then resumes: a larger patience, or 0, trains on)."""
     try:

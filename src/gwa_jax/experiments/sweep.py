@@ -10,6 +10,7 @@ says whether any failed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -39,14 +40,38 @@ def add_sweep_options(parser: argparse.ArgumentParser, only_help: str,
     parser.add_argument("--verbose", action="store_true", help="stream training output")
 
 
-def run_status(run: Run, root: str | os.PathLike) -> str:
-    """``done`` (summary.json exists), ``partial`` (started, unfinished) or ``new``."""
+def run_status(run: Run, root: str | os.PathLike, configs_dir: str | os.PathLike | None = None,
+               overrides: Sequence[str] = ()) -> str:
+    """``done`` (summary.json exists), ``partial`` (started, unfinished) or ``new``.
+
+    With ``configs_dir``, a run that stopped early (``stopped_early`` in its summary) under
+    another ``criteria.early_stop`` than its command line asks for now is ``partial``: gwa-train
+    trains it on (a larger or zero patience), as it would resume an unfinished run."""
     workdir = run.workdir(root)
     if (workdir / "summary.json").exists():
+        if configs_dir is not None and _trains_on(run, root, configs_dir, overrides):
+            return PARTIAL
         return DONE
     if (workdir / "config.json").exists() or (workdir / "metrics.jsonl").exists():
         return PARTIAL
     return NEW
+
+
+def _trains_on(run: Run, root: str | os.PathLike, configs_dir: str | os.PathLike,
+               overrides: Sequence[str]) -> bool:
+    workdir = run.workdir(root)
+    try:
+        stopped = json.loads((workdir / "summary.json").read_text()).get("stopped_early")
+    except (OSError, ValueError, AttributeError):
+        return False
+    if not isinstance(stopped, dict):
+        return False
+    # A deliberate late import to keep start-up light: only a stopped run needs its config.
+    from gwa_jax.cli.train_run import parse_command_line, stopped_run_trains_on
+
+    config, _, _ = parse_command_line(run.command(root, configs_dir, overrides), num_devices=1,
+                                      check_files=False)
+    return stopped_run_trains_on(config, str(workdir))
 
 
 def _failure_summary(path: Path, lines: int = 5) -> str:
@@ -80,14 +105,14 @@ def sweep(runs: Sequence[Run], root: str | os.PathLike, configs_dir: str | os.Pa
     total = len(runs)
     if print_commands:
         for run in runs:
-            if run_status(run, root) != DONE:
+            if run_status(run, root, configs_dir, overrides) != DONE:
                 print(shell_command(run.command(root, configs_dir, overrides)), file=out)
         return 0
     failed: list[Run] = []
     counts = {DONE: 0, PARTIAL: 0, NEW: 0}
     t_start = time.time()
     for i, run in enumerate(runs, 1):
-        status = run_status(run, root)
+        status = run_status(run, root, configs_dir, overrides)
         counts[status] += 1
         workdir = run.workdir(root)
         head = f"[{i}/{total}]"

@@ -8,6 +8,7 @@ are used: ``quickstart-*`` in ``README.md`` and ``results/quickstart/README.md``
 
 from __future__ import annotations
 
+import csv
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -15,8 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gwa_jax.experiments import regime
 from gwa_jax.experiments.claims import md_table, paired_test, verdict
-from gwa_jax.experiments.results import RunResult
+from gwa_jax.experiments.figures import three_epochs
+from gwa_jax.experiments.plan import expand
+from gwa_jax.experiments.results import RunResult, mislabel_auroc
+from gwa_jax.train.trainer import selection_table
 from gwa_jax.uncertainty import epochs_within_se
 
 Generator = Callable[[Path], str]
@@ -56,7 +61,6 @@ def _pct(x: float | None, digits: int = 2) -> str:
 @generator("quickstart-table")
 def quickstart_table(root: Path) -> str:
     """The end-of-run table of the committed quickstart run, as ``gwa-train`` prints it."""
-    from gwa_jax.train.trainer import selection_table  # JAX only when a write-up asks.
 
     summary = _run(root / "results" / "quickstart").summary
     return f"```\n{selection_table(summary)}\n```"
@@ -111,8 +115,6 @@ def quickstart_run(root: Path) -> str:
 def quickstart_detail(root: Path) -> str:
     """GWA's maximum, the epochs within one SE of it, and the mislabel AUROC at the early,
     GWA and last epochs (from ``scores.npz``)."""
-    from gwa_jax.experiments.figures import three_epochs
-    from gwa_jax.experiments.results import mislabel_auroc
 
     run = _run(root / "results" / "quickstart")
     epochs, gwa = run.column("gwa")
@@ -156,8 +158,6 @@ def paired_rows(pairs: Sequence[tuple[str, Sequence[float], Sequence[float]]],
 
 def regime_items(root: Path) -> list:
     """The committed runs of the regime study (``results/regime/runs/<name>``), plan order."""
-    from gwa_jax.experiments import regime
-    from gwa_jax.experiments.plan import expand
 
     out = []
     for run in expand("regime"):
@@ -243,7 +243,6 @@ def study_values(root: Path, study: str, plan: str | None = None, runs: str = "r
     """Test accuracy [points] of every committed run of a Table-1-style study by (model,
     variant, seed, criterion); GWA, LabelWave, GD and the last epoch from the 0% split run,
     ``val`` from the 10% split run. Runs are read from ``results/<study>/<runs>/<name>``."""
-    from gwa_jax.experiments.plan import expand
 
     out = {}
     for run in expand(plan or study):
@@ -319,7 +318,6 @@ def early_stop_table(root: Path) -> str:
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
-    import csv
 
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -382,7 +380,6 @@ def _minutes(run_dir: Path) -> float | None:
 
 
 def _model_minutes(root: Path, study: str, folder: str, plan: str) -> dict[str, list[float]]:
-    from gwa_jax.experiments.plan import expand
 
     out: dict[str, list[float]] = {}
     for run in expand(plan):
@@ -397,7 +394,6 @@ def results_budget(root: Path) -> str:
     """Per study: planned runs, format-2 runs committed, minutes a run (sum of the logged
     epoch times, format-2 runs where there are any, else the earlier runs), and the CPU hours
     the missing runs need at that rate."""
-    from gwa_jax.experiments.plan import expand
 
     rows, total = [], 0.0
     for study, (plan, new, old) in BUDGET_STUDIES.items():
@@ -451,8 +447,6 @@ def study_auroc(root: Path, study: str, plan: str | None = None,
     """Mislabel-detection AUROC of ``-score`` at GWA's and at the last epoch of the 0%-split
     runs with label noise (from their ``scores.npz``): mean over seeds per (model, noise), and
     the paired test of the two epochs over the seeds."""
-    from gwa_jax.experiments.plan import expand
-    from gwa_jax.experiments.results import mislabel_auroc
 
     found: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for run in expand(plan or study):
