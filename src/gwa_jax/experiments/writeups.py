@@ -2,8 +2,9 @@
 
 Each generator reads committed files under ``results/`` of a repository root and returns the
 markdown of one block; :func:`generators` binds them to a root. Block names say where they
-are used: ``quickstart-*`` in ``README.md`` and ``results/quickstart/README.md``,
-``fmnist-n-*`` in ``results/fmnist_n/README.md``, ``regime-*`` in ``results/regime/README.md``.
+are used: ``quickstart-*`` in ``README.md`` and ``results/quickstart/README.md``, ``results-*``
+in ``results/README.md``, ``fmnist-n-*`` / ``fmnist-n-asym-*`` / ``regime-*`` /
+``early-stop-*`` in those studies' ``results/<study>/README.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from gwa_jax.experiments import regime
 from gwa_jax.experiments.claims import md_table, paired_test, verdict
 from gwa_jax.experiments.figures import three_epochs
-from gwa_jax.experiments.plan import expand
+from gwa_jax.experiments.plan import MODEL_NAMES, expand
 from gwa_jax.experiments.results import RunResult, mislabel_auroc
 from gwa_jax.train.trainer import selection_table
 from gwa_jax.uncertainty import epochs_within_se
@@ -287,7 +288,7 @@ def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "r
             for variant in variants:
                 a, b = _pairs_over(values, model, variant, crit)
                 if len(a) >= MIN_CELL_SEEDS:
-                    cells.append((f"GWA - {label}: {model} {variant}", a, b))
+                    cells.append((f"GWA - {label}: {column_label(model, variant)}", a, b))
     most = max((len(s) for s in seeds.values()), default=0)
     if cells:
         out += ["", "Per cell (units: seeds):", "", paired_rows(cells, "GWA", "row", "seeds")]
@@ -360,7 +361,15 @@ def study_means(root: Path, study: str, plan: str | None = None, runs: str = "ru
             cells.append(f"{np.mean(xs):.2f} ({len(xs)})" if xs else "–")
         if any(c != "–" for c in cells):
             rows.append([label, *cells])
-    return md_table(["criterion", *(f"{m} {v}" for m, v in cols)], rows)
+    return md_table(["criterion", *(column_label(m, v) for m, v in cols)], rows)
+
+
+def column_label(model: str, variant: str) -> str:
+    """``("vit", "noise0.17")`` -> ``ViT 17%``; ``("convnext", "asym0.4")`` -> ``ConvNeXt
+    asym. 40%``."""
+    kind = "asym. " if variant.startswith("asym") else ""
+    rate = float(variant.removeprefix("asym").removeprefix("noise"))
+    return f"{MODEL_NAMES.get(model, model)} {kind}{rate:.0%}"
 
 
 # --- results/README.md: the rerun budget ----------------------------------------------------
@@ -462,10 +471,10 @@ def study_auroc(root: Path, study: str, plan: str | None = None,
     for (model, variant), pairs in found.items():
         g, last = np.array(pairs).T
         t = paired_test(g, last)
-        rows.append([model, variant, str(len(pairs)), f"{g.mean():.3f}", f"{last.mean():.3f}",
+        rows.append([column_label(model, variant), str(len(pairs)), f"{g.mean():.3f}", f"{last.mean():.3f}",
                      f"{t.ahead}/{t.level}/{t.behind}", f"{t.sign_p:.2g}",
                      f"{t.wilcoxon_p:.2g}"])
-    return md_table(["model", "noise", "seeds", "AUROC at GWA epoch", "AUROC at last epoch",
+    return md_table(["column", "seeds", "AUROC at GWA epoch", "AUROC at last epoch",
                      "GWA ahead/level/behind", "sign p", "Wilcoxon p"], rows)
 
 
