@@ -7,7 +7,6 @@ enumeration; numbers left in prose are recomputed one by one below.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import shutil
@@ -21,17 +20,12 @@ from gwa_jax.experiments import claims
 from gwa_jax.experiments.claims import BlockError, paired_test, render_blocks
 from gwa_jax.experiments.results import RunResult
 from gwa_jax.experiments.writeups import GENERATORS, generators, quickstart_facts
+from scripts_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"_script_{name}", ROOT / "scripts" /
-                                                  f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_ups() -> list[Path]:

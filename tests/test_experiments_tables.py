@@ -5,7 +5,6 @@ corruption groups, Table 4 from the configs, mislabel AUROC and the Fig. 3 corre
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import sys
 import textwrap
@@ -22,18 +21,13 @@ from gwa_jax.experiments.plan import PLANS, expand
 from gwa_jax.experiments.reports import make_table
 from gwa_jax.experiments.results import RunResult, auroc, correlation, mislabel_auroc
 from gwa_jax.experiments.sweep import run_status, sweep
+from scripts_loader import load_script
 from synthetic import write_run
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"_script_{name}", REPO / "scripts" /
-                                                  f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- argument strings --------------------------------------------------------------------------

@@ -6,7 +6,6 @@ picks, gwa-inspect's ranking and the checksums (scripts/pack_scores.py, scripts/
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from gwa_jax.experiments.results import RunResult, auroc, mislabel_auroc
 from gwa_jax.experiments.scores_pack import PackError, default_epochs, pack_run
 from gwa_jax.run.integrity import DamagedRunError, check_files, verify_run
 from gwa_jax.run.packed_scores import PackedScoresError, pack_arrays, read_packed
+from scripts_loader import load_script
 from synthetic import write_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,11 +37,6 @@ RUN = next(r for r in expand("fmnist_n") if r.model == "vit" and r.variant == "n
            and r.split == 0 and r.seed == 0)
 
 
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"_{name}", REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_run(workdir: Path, seed: int = 0) -> Path:

@@ -471,8 +471,8 @@ def study_auroc(root: Path, study: str, plan: str | None = None,
     for (model, variant), pairs in found.items():
         g, last = np.array(pairs).T
         t = paired_test(g, last)
-        rows.append([column_label(model, variant), str(len(pairs)), f"{g.mean():.3f}", f"{last.mean():.3f}",
-                     f"{t.ahead}/{t.level}/{t.behind}", f"{t.sign_p:.2g}",
+        rows.append([column_label(model, variant), str(len(pairs)), f"{g.mean():.3f}",
+                     f"{last.mean():.3f}", f"{t.ahead}/{t.level}/{t.behind}", f"{t.sign_p:.2g}",
                      f"{t.wilcoxon_p:.2g}"])
     return md_table(["column", "seeds", "AUROC at GWA epoch", "AUROC at last epoch",
                      "GWA ahead/level/behind", "sign p", "Wilcoxon p"], rows)
