@@ -511,3 +511,18 @@ def regime_calibration(root: Path) -> str:
     return md_table(["run (`calibration/...`)", "learning rate", "train acc. at epoch 30",
                      "test acc. at epoch 30 (best)", "GWA stop (test acc.)",
                      "epoch time, sum"], rows)
+
+
+@generator("readme-regime")
+def readme_regime(root: Path) -> str:
+    """The regime study's significant GWA-vs-last-epoch comparisons, as sentences."""
+    items = regime_items(root)
+    out = []
+    for recipe, noise, what in (("paper", 0.17, "paper recipe, 17% noise"),
+                                ("plain", 0.17, "no augmentation, 17% noise"),
+                                ("paper", 0.0, "paper recipe, clean"),
+                                ("plain", 0.0, "no augmentation, clean")):
+        a, b = _gwa_vs(items, "last", lambda k, r=recipe, n=noise: k[2:4] == (r, n))
+        out.append(f"- {what}: " + verdict(paired_test(a, b), "GWA", "the last epoch",
+                                          "(model, pool, seed) units"))
+    return "\n".join(out)
