@@ -285,3 +285,16 @@ def test_quoted_table_rows_come_from_the_committed_tables(readme):
                     or any(_same_by_header(header, r, t) for t in committed)):
                 bad.append(r)
     assert not bad, f"{readme}: rows not in a committed table: {bad[:3]}"
+
+
+def test_fmnist_n_format1_prose_says_nothing_is_significant():
+    """results/fmnist_n/README.md: "pooled ... no row differs significantly from GWA"."""
+    from gwa_jax.experiments.writeups import AGAINST, _pairs_over, study_values
+
+    values = study_values(ROOT, "fmnist_n")
+    for _, crit, _ in AGAINST:
+        for model in ("vit", "convnext", None):
+            a, b = _pairs_over(values, model, None, crit)
+            assert len(a) >= 12 and not paired_test(a, b).significant, (crit, model)
+    assert "no row differs significantly from GWA" in " ".join(
+        (RESULTS / "fmnist_n" / "README.md").read_text().split())
