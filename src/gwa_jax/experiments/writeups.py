@@ -252,46 +252,57 @@ def study_values(root: Path, study: str, plan: str | None = None, runs: str = "r
         result = RunResult.load_verified(root / "results" / study / runs / run.name)
         if result is None:
             continue
-        for crit in (("val",) if run.split else ("gwa", "last", "labelwave", "gd")):
+        for crit in (("val",) if run.split else ("gwa", "gwa_finetune", "last", "labelwave",
+                                                 "gd")):
             value = result.value(crit)
             if value is not None:
                 out[(run.model, run.variant, run.seed, crit)] = 100 * value
     return out
 
 
-def _pairs_over(values: dict, model: str | None, variant: str | None, crit: str
-                ) -> tuple[list[float], list[float]]:
-    keys = sorted(k[:3] for k in values if k[3] == "gwa" and (model is None or k[0] == model)
+def _pairs_over(values: dict, model: str | None, variant: str | None, crit: str,
+                base: str = "gwa") -> tuple[list[float], list[float]]:
+    keys = sorted(k[:3] for k in values if k[3] == base and (model is None or k[0] == model)
                   and (variant is None or k[1] == variant) and (*k[:3], crit) in values)
-    return [values[(*k, "gwa")] for k in keys], [values[(*k, crit)] for k in keys]
+    return [values[(*k, base)] for k in keys], [values[(*k, crit)] for k in keys]
 
 
-def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "runs") -> str:
-    """Paired tests of GWA against each other row of a Table-1-style study: per model pooled
-    over (noise, seed) units, over both models, and per cell where a cell has
-    :data:`MIN_CELL_SEEDS` seeds or more."""
+#: The base row of the fine-tuning testbed and the rows compared against it.
+FINETUNE_AGAINST = (("GWA (max after warm-up)", "gwa", 0.0), *AGAINST)
+NO_RUNS = "No run of this kind is committed yet."
+
+
+def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "runs",
+                 base: tuple[str, str] = ("GWA", "gwa"),
+                 against: Sequence[tuple[str, str, float]] = AGAINST) -> str:
+    """Paired tests of the ``base`` row (label, criterion) against each row of ``against`` in
+    a Table-1-style study: per model pooled over (noise, seed) units, over both models, and
+    per cell where a cell has :data:`MIN_CELL_SEEDS` seeds or more."""
     values = study_values(root, study, plan, runs)
+    if not values:
+        return NO_RUNS
+    name, crit0 = base
     models = sorted({k[0] for k in values}, reverse=True)  # vit, convnext
     variants = sorted({k[1] for k in values})
-    seeds = {v: {k[2] for k in values if k[1] == v and k[3] == "gwa"} for v in variants}
+    seeds = {v: {k[2] for k in values if k[1] == v and k[3] == crit0} for v in variants}
     pairs = []
-    for label, crit, _ in AGAINST:
+    for label, crit, _ in against:
         for model in (*models, None):
-            a, b = _pairs_over(values, model, None, crit)
+            a, b = _pairs_over(values, model, None, crit, crit0)
             if a:
-                pairs.append((f"GWA - {label}: {model or 'both models'}", a, b))
+                pairs.append((f"{name} - {label}: {model or 'both models'}", a, b))
     out = ["Pooled units: (noise, seed) of a model, or (model, noise, seed) for both models.",
-           "", paired_rows(pairs, "GWA", "row", "units")]
+           "", paired_rows(pairs, name, "row", "units")]
     cells = []
-    for label, crit, _ in AGAINST:
+    for label, crit, _ in against:
         for model in models:
             for variant in variants:
-                a, b = _pairs_over(values, model, variant, crit)
+                a, b = _pairs_over(values, model, variant, crit, crit0)
                 if len(a) >= MIN_CELL_SEEDS:
-                    cells.append((f"GWA - {label}: {column_label(model, variant)}", a, b))
+                    cells.append((f"{name} - {label}: {column_label(model, variant)}", a, b))
     most = max((len(s) for s in seeds.values()), default=0)
     if cells:
-        out += ["", "Per cell (units: seeds):", "", paired_rows(cells, "GWA", "row", "seeds")]
+        out += ["", "Per cell (units: seeds):", "", paired_rows(cells, name, "row", "seeds")]
     else:
         out += ["", f"No per-cell test: the cells have at most {most} seeds, and a two-sided "
                 f"paired test needs {MIN_CELL_SEEDS} to go below p = 0.05."]
@@ -348,13 +359,17 @@ def early_stop_regime(root: Path) -> str:
             f"{span([float(r['acc_change']) for r in plain], '{:+.2f}')} points at patience 5.")
 
 
-def study_means(root: Path, study: str, plan: str | None = None, runs: str = "runs") -> str:
+def study_means(root: Path, study: str, plan: str | None = None, runs: str = "runs",
+                base: tuple[str, str] = ("GWA", "gwa"),
+                against: Sequence[tuple[str, str, float]] = AGAINST) -> str:
     """Mean test accuracy [%] (seeds) per criterion and (model, noise) column of a
     Table-1-style study; the 10% split's ``val`` row where those runs exist."""
     values = study_values(root, study, plan, runs)
+    if not values:
+        return NO_RUNS
     cols = sorted({k[:2] for k in values}, key=lambda c: (c[0] != "vit", c[1]))
     rows = []
-    for label, crit in (("GWA", "gwa"), *((a[0], a[1]) for a in AGAINST)):
+    for label, crit in (base, *((a[0], a[1]) for a in against)):
         cells = []
         for model, variant in cols:
             xs = [v for k, v in values.items() if k[:2] == (model, variant) and k[3] == crit]
@@ -474,16 +489,20 @@ def study_auroc(root: Path, study: str, plan: str | None = None,
         rows.append([column_label(model, variant), str(len(pairs)), f"{g.mean():.3f}",
                      f"{last.mean():.3f}", f"{t.ahead}/{t.level}/{t.behind}", f"{t.sign_p:.2g}",
                      f"{t.wilcoxon_p:.2g}"])
+    if not rows:
+        return NO_RUNS
     return md_table(["column", "seeds", "AUROC at GWA epoch", "AUROC at last epoch",
                      "GWA ahead/level/behind", "sign p", "Wilcoxon p"], rows)
 
 
-for _study in ("fmnist_n",):
+for _study, _extra in (("fmnist_n", {}), ("fmnist_n_asym", {}),
+                       ("finetune_fmnist", {"base": ("gwa_finetune", "gwa_finetune"),
+                                            "against": FINETUNE_AGAINST})):
     _name = _study.replace("_", "-")
     generator(f"{_name}-f2-means")(functools.partial(study_means, study=_study,
-                                                     runs="runs_format2"))
+                                                     runs="runs_format2", **_extra))
     generator(f"{_name}-f2-claims")(functools.partial(study_claims, study=_study,
-                                                      runs="runs_format2"))
+                                                      runs="runs_format2", **_extra))
     generator(f"{_name}-f2-auroc")(functools.partial(study_auroc, study=_study))
 
 
