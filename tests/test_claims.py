@@ -20,6 +20,7 @@ from gwa_jax.experiments import claims
 from gwa_jax.experiments.claims import BlockError, paired_test, render_blocks
 from gwa_jax.experiments.results import RunResult
 from gwa_jax.experiments.writeups import GENERATORS, generators, quickstart_facts
+from gwa_jax.train.trainer import selection_table
 from scripts_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +63,8 @@ def test_make_claims_check_reports_a_stale_block_and_rewrites_only_blocks(tmp_pa
     assert script.main(["--root", str(tmp_path), str(readme)]) == 0
     text = readme.read_text()
     assert text.startswith("intro 67.50%\n") and text.endswith("outro\n")
-    assert "old" not in text and "last               31     68.61%" in text
+    committed = json.loads((RESULTS / "quickstart" / "summary.json").read_text())
+    assert "old" not in text and selection_table(committed) in text
     assert script.main(["--root", str(tmp_path), "--check", str(readme)]) == 0
 
 
