@@ -230,6 +230,47 @@ def regime_claims(root: Path) -> str:
             "\n\n" + pools)
 
 
+def _gpu_plain_accs(root: Path) -> list[tuple[str, int, str, int, dict[str, float]]]:
+    """(model, pool, noise, seed, {criterion: test accuracy [points]}) of every run of the
+    GPU loop's plain-recipe report (``results/regime/gpu_plain/regime/runs.csv``)."""
+    out = []
+    for r in _csv_rows(root / "results" / "regime" / "gpu_plain" / "regime" / "runs.csv"):
+        accs = {c: float(r[f"{c} epoch (acc)"].split("(")[1].rstrip(")"))
+                for c in ("gwa", "labelwave", "last") if "(" in r[f"{c} epoch (acc)"]}
+        out.append((r["Model"], int(r["Pool"]), r["Noise"], int(r["Seed"]), accs))
+    return out
+
+
+@generator("regime-cell-claims")
+def regime_cell_claims(root: Path) -> str:
+    """GWA against the last epoch within one (model, recipe, noise) over (pool, seed) units of
+    the ``gwa-train`` runs; GWA against the last epoch and LabelWave in the GPU loop's
+    plain-recipe runs (``gpu_plain/``), pooled and per model."""
+    items = regime_items(root)
+    cells = []
+    for model in ("convnext", "vit"):
+        for recipe in ("paper", "plain"):
+            for noise in (0.0, 0.17):
+                a, b = _gwa_vs(items, "last", lambda k, m=model, r=recipe, n=noise:
+                               (k[0], *k[2:4]) == (m, r, n))
+                cells.append((f"{model}, {recipe} recipe, {noise:.0%} noise", a, b))
+    gpu = _gpu_plain_accs(root)
+    pairs = []
+    for other, name in (("last", "last"), ("labelwave", "LabelWave")):
+        for model in (None, "convnext", "vit"):
+            for noise in ("0%", "17%"):
+                runs = [acc for m, _, n, _, acc in gpu if n == noise
+                        and (model is None or m == model) and other in acc and "gwa" in acc]
+                pairs.append((f"GWA - {name}: {model or 'both models'}, {noise} noise",
+                              [acc["gwa"] for acc in runs], [acc[other] for acc in runs]))
+    return ("Test accuracy at GWA's stop against the last epoch's within one model, recipe and "
+            "noise rate (`gwa-train` runs; units: pool and seed):\n\n" +
+            paired_rows(cells, "GWA", "last", "(pool, seed) units") +
+            "\n\nThe GPU loop's plain-recipe runs (`gpu_plain/regime/runs.csv`, the 60k runs "
+            "in the clean rows; units: model, pool and seed):\n\n" +
+            paired_rows(pairs, "GWA", "other", "(model, pool, seed) units"))
+
+
 # --- the Table-1-style offline studies ------------------------------------------------------
 
 #: Rows compared against GWA: (label, criterion, split of the run that has it).
@@ -287,12 +328,13 @@ def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "r
     seeds = {v: {k[2] for k in values if k[1] == v and k[3] == crit0} for v in variants}
     pairs = []
     for label, crit, _ in against:
-        for model in (*models, None):
+        for model in (*models, None) if len(models) > 1 else models:
             a, b = _pairs_over(values, model, None, crit, crit0)
             if a:
                 pairs.append((f"{name} - {label}: {model or 'both models'}", a, b))
-    out = ["Pooled units: (noise, seed) of a model, or (model, noise, seed) for both models.",
-           "", paired_rows(pairs, name, "row", "units")]
+    units = ("(noise, seed) of a model, or (model, noise, seed) for both models"
+             if len(models) > 1 else "(noise, seed)")
+    out = [f"Pooled units: {units}.", "", paired_rows(pairs, name, "row", "units")]
     cells = []
     for label, crit, _ in against:
         for model in models:
@@ -312,6 +354,9 @@ def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "r
 for _study, _plan in (("fmnist_n", "fmnist_n"), ("fmnist_n_asym", "fmnist_n_asym")):
     generator(f"{_study.replace('_', '-')}-claims")(
         functools.partial(study_claims, study=_study, plan=_plan))
+generator("finetune-fmnist-claims")(functools.partial(
+    study_claims, study="finetune_fmnist", base=("gwa_finetune", "gwa_finetune"),
+    against=FINETUNE_AGAINST))
 
 
 # --- the post-hoc patience table ------------------------------------------------------------
