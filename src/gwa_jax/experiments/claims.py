@@ -131,6 +131,11 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
                       sign_p, wilcoxon_p)
 
 
+def fmt_diff(x: float) -> str:
+    """A signed difference in points with 2 decimals, never ``-0.00``."""
+    return f"{(round(x, 2) or 0.0):+.2f}"
+
+
 def fmt_p(p: float) -> str:
     """A p-value with 2 significant digits (``0.031``, ``0.0063``, ``1``)."""
     return "1" if p >= 0.995 else f"{p:.2g}"
@@ -147,7 +152,7 @@ def verdict(t: PairedTest, a: str, b: str, unit: str) -> str:
     else:
         head = f"{a} vs {b}"
         tail = "not significant"
-    return (f"{head}: {t.mean_diff:+.2f} points on average, ahead/level/behind "
+    return (f"{head}: {fmt_diff(t.mean_diff)} points on average, ahead/level/behind "
             f"{t.ahead}/{t.level}/{t.behind} over {t.n} {unit}, sign test p = "
             f"{fmt_p(t.sign_p)}, Wilcoxon p = {fmt_p(t.wilcoxon_p)}: {tail}")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gwa_jax.experiments import regime
-from gwa_jax.experiments.claims import md_table, paired_test, verdict
+from gwa_jax.experiments.claims import fmt_diff, md_table, paired_test, verdict
 from gwa_jax.experiments.figures import three_epochs
 from gwa_jax.experiments.plan import MODEL_NAMES, expand
 from gwa_jax.experiments.results import RunResult, mislabel_auroc
@@ -148,7 +148,7 @@ def paired_rows(pairs: Sequence[tuple[str, Sequence[float], Sequence[float]]],
     for label, xa, xb in pairs:
         t = paired_test(xa, xb)
         words = verdict(t, a, b, unit).split(": ")[-1]
-        rows.append([label, str(t.n), f"{t.mean_diff:+.2f}", f"{t.ahead}/{t.level}/{t.behind}",
+        rows.append([label, str(t.n), fmt_diff(t.mean_diff), f"{t.ahead}/{t.level}/{t.behind}",
                      f"{t.sign_p:.2g}", f"{t.wilcoxon_p:.2g}", words])
     return md_table(["units", "n", f"{a} - {b} [points]", "ahead/level/behind", "sign p",
                      "Wilcoxon p", "verdict"], rows)
