@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gwa_jax.experiments import regime
-from gwa_jax.experiments.claims import fmt_diff, md_table, paired_test, verdict
+from gwa_jax.experiments.claims import fmt_diff, fmt_p, md_table, paired_test, verdict
 from gwa_jax.experiments.figures import three_epochs
 from gwa_jax.experiments.plan import MODEL_NAMES, expand
 from gwa_jax.experiments.results import RunResult, mislabel_auroc
@@ -343,6 +343,12 @@ def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "r
                 if len(a) >= MIN_CELL_SEEDS:
                     cells.append((f"{name} - {label}: {column_label(model, variant)}", a, b))
     most = max((len(s) for s in seeds.values()), default=0)
+    found = [(label, paired_test(a, b)) for label, a, b in (*pairs, *cells)]
+    found = [f"{label} ({fmt_diff(t.mean_diff)}, {t.ahead}/{t.level}/{t.behind}, sign p = "
+             f"{fmt_p(t.sign_p)}, Wilcoxon p = {fmt_p(t.wilcoxon_p)})"
+             for label, t in found if t.significant]
+    out = [("Significant: " + "; ".join(found) + ".") if found else
+           "No comparison below is significant.", "", *out]
     if cells:
         out += ["", "Per cell (units: seeds):", "", paired_rows(cells, name, "row", "seeds")]
     else:
