@@ -18,7 +18,7 @@ from scipy import stats
 
 from gwa_jax.experiments import claims
 from gwa_jax.experiments.claims import BlockError, paired_test, render_blocks
-from gwa_jax.experiments.results import RunResult
+from gwa_jax.experiments.results import RunResult, mislabel_auroc
 from gwa_jax.experiments.writeups import GENERATORS, generators, quickstart_facts
 from gwa_jax.train.trainer import selection_table
 from scripts_loader import load_script
@@ -300,3 +300,39 @@ def test_fmnist_n_format1_prose_says_nothing_is_significant():
             assert len(a) >= 12 and not paired_test(a, b).significant, (crit, model)
     assert "no row differs significantly from GWA" in " ".join(
         (RESULTS / "fmnist_n" / "README.md").read_text().split())
+
+
+def test_fmnist_n_format2_prose():
+    """results/fmnist_n/README.md, "What the 48 runs show": each statement recomputed."""
+    from gwa_jax.experiments.plan import expand
+    from gwa_jax.experiments.writeups import AGAINST, _pairs_over, column_label, study_values
+
+    values = study_values(ROOT, "fmnist_n", runs="runs_format2")
+    assert len({k[:3] for k in values if k[3] == "gwa"}) == 48
+    sig = {}
+    for _, crit, split in AGAINST:
+        if split:
+            assert not any(k[3] == crit for k in values)  # Val Set runs not in yet
+            continue
+        for model in ("convnext", None):  # pooled over ConvNeXt and over both models
+            t = paired_test(*_pairs_over(values, model, None, crit))
+            assert t.significant and t.mean_diff > 0, (crit, model)
+        assert not paired_test(*_pairs_over(values, "vit", None, crit)).significant
+        for model, variant in {k[:2] for k in values}:
+            t = paired_test(*_pairs_over(values, model, variant, crit))
+            if t.significant:
+                sig.setdefault(column_label(model, variant), []).append(crit)
+                assert t.mean_diff > 0
+    assert set(sig) == {"ViT 40%", "ConvNeXt 17%", "ConvNeXt 40%"}
+    vit0 = paired_test(*_pairs_over(values, "vit", "noise0", "last"))
+    assert vit0.mean_diff < 0 and not vit0.significant
+    noisy = [r for r in expand("fmnist_n") if r.role == "table" and r.split == 0.0
+             and dict(r.args)["noise"] > 0]
+    by_cell: dict = {}
+    for r in noisy:
+        run = RunResult.load_verified(RESULTS / "fmnist_n" / "runs_format2" / r.name)
+        g, last = (mislabel_auroc(run, run.selected_epoch(c)) for c in ("gwa", "last"))
+        by_cell.setdefault((r.model, r.variant), []).append(g > last)
+    assert len(by_cell) == 6 and all(v == [True] * 6 for v in by_cell.values())
+    text = " ".join((RESULTS / "fmnist_n" / "README.md").read_text().split())
+    assert "(ViT 40%, ConvNeXt 17% and 40%)" in text and "in 6 of 6 seeds" in text
