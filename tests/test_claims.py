@@ -336,3 +336,21 @@ def test_fmnist_n_format2_prose():
     assert len(by_cell) == 6 and all(v == [True] * 6 for v in by_cell.values())
     text = " ".join((RESULTS / "fmnist_n" / "README.md").read_text().split())
     assert "(ViT 40%, ConvNeXt 17% and 40%)" in text and "in 6 of 6 seeds" in text
+
+
+def test_early_stop_patience10_prose():
+    """results/early_stop/README.md: at patience 10 every group of 15-35-epoch runs is within
+    a third of a point of zero on average; the regime study's groups still lose."""
+    import csv
+
+    with open(RESULTS / "early_stop" / "patience.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["patience"] == "10"]
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["study"], r["model"], r["criterion"]), []).append(r)
+    for key, runs in groups.items():
+        changes = [float(r["acc_change"]) for r in runs if r["acc_change"]]
+        if all(15 <= int(r["epochs"]) <= 35 for r in runs):
+            assert abs(np.mean(changes)) <= 1 / 3, key
+        elif key[0] == "regime":
+            assert np.mean(changes) < 0, key
