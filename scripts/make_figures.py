@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     p.add_argument("table", choices=list(PLANS), help="the sweep whose runs are drawn")
-    p.add_argument("--root", default="runs", help="directory of the run workdirs")
+    p.add_argument("--root", default="runs", help=(
+        "a sweep root (<config>/<name> workdirs) or a folder of one study's run folders "
+        "(<name>, as scripts/export_runs.py writes them)"))
     p.add_argument("--out", default="results", help="output directory (one folder per table)")
     p.add_argument("--only", nargs="+", choices=FIGURES, default=list(FIGURES))
     p.add_argument("--model", help="model of the single-run figures (vit, convnext)")

@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     p.add_argument("tables", nargs="+", choices=[*ALL_TABLES, "all"], metavar="TABLE",
                    help=f"one or more of: {', '.join(ALL_TABLES)}, all")
-    p.add_argument("--root", default="runs", help="directory of the run workdirs")
+    p.add_argument("--root", default="runs", help=(
+        "a sweep root (<config>/<name> workdirs) or a folder of one study's run folders "
+        "(<name>, as scripts/export_runs.py writes them)"))
     p.add_argument("--out", default="results", help="output directory (one folder per table)")
     p.add_argument("--configs", default=str(ROOT / "configs"), help="the configs/ directory")
     p.add_argument("--relative", action="store_true",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -322,6 +323,13 @@ def test_run_overview_counts_undefined_gwa_and_finds_the_best_epoch(tmp_path):
     md = (tmp_path / "out" / "fmnist_n" / "runs_overview.md").read_text()
     assert tmp_path / "out" / "fmnist_n" / "runs_overview.csv" in written
     assert "| ViT | F-MNIST 40% | 1 | 5 | 3/5 | -1.30 |" in md
+    # The same runs as one study's exported folders (<root>/<name>) give the same tables.
+    flat = tmp_path / "exported"
+    shutil.copytree(tmp_path / "fmnist_n", flat)
+    make_table("fmnist_n", flat, tmp_path / "out_flat")
+    for path in written:
+        other = tmp_path / "out_flat" / "fmnist_n" / path.name
+        assert other.read_text() == path.read_text(), path.name
 
 
 def test_online_offline_numbers_match_scipy_and_skip_runs_without_offline(tmp_path):

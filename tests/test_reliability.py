@@ -247,6 +247,54 @@ def test_full_disk_is_one_line_naming_the_path(tmp_path, error):
     assert "rerun the same command to resume" in message
 
 
+class _FailingSave:
+    """An orbax manager whose background save failed (as on a full disk)."""
+
+    def wait_until_finished(self):
+        raise ValueError("RESOURCE_EXHAUSTED: Error writing \"/w/checkpoints/best_gwa/3\"")
+
+
+def test_drain_waits_for_every_save_and_never_raises(tmp_path):
+    ckpts = RunCheckpoints(str(tmp_path), ("latest", "best_gwa"))
+    ckpts.save("best_gwa", 1, tree(1), {"epoch": 1})  # Asynchronous: may be in flight.
+    assert ckpts.drain() == []
+    assert list(ckpts.managers["best_gwa"].all_steps()) == [1]
+    real = ckpts.managers["latest"]
+    ckpts.managers["latest"] = _FailingSave()
+    assert ckpts.drain() == ["latest"]
+    ckpts.managers["latest"] = real
+    ckpts.close()
+
+
+SHUTDOWN_ECHOES = """
+import logging, sys, threading
+logging.basicConfig(stream=sys.stderr)
+from gwa_jax.run.run_guard import silence_echoes
+silence_echoes()
+for text in ("cannot schedule new futures after interpreter shutdown",
+             "cannot schedule new futures after shutdown", "real failure A"):
+    try:
+        raise RuntimeError(text)
+    except RuntimeError:
+        logging.getLogger("absl").exception("finalize of best_gwa/1 failed")
+def fail(text):
+    raise RuntimeError(text)
+for text in ("cannot schedule new futures after interpreter shutdown", "real failure B"):
+    t = threading.Thread(target=fail, args=(text,))
+    t.start()
+    t.join()
+"""
+
+
+def test_shutdown_echoes_of_a_background_save_are_dropped_and_real_errors_kept():
+    proc = subprocess.run([sys.executable, "-c", SHUTDOWN_ECHOES], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "schedule new futures" not in proc.stderr
+    assert "real failure A" in proc.stderr and "real failure B" in proc.stderr
+    assert proc.stderr.count("Traceback") == 2
+
+
 # --- File modes, checkpoint paths -----------------------------------------------------------
 
 def test_run_files_are_readable_by_the_group_and_others(tmp_path):

@@ -435,7 +435,7 @@ def make_figures(plan: str, root: str | os.PathLike, out: str | os.PathLike, *,
 
     directory = Path(out) / plan
     runs = expand(plan)
-    loaded = [(r, RunResult.load_verified(r.workdir(root))) for r in runs]
+    loaded = [(r, RunResult.load_verified(r.result_dir(root))) for r in runs]
     table = [((r.model, r.variant, r.split, r.seed), res) for r, res in loaded
              if res is not None and r.role == "table"]
     if not table and not run_dir:

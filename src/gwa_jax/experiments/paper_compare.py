@@ -195,7 +195,7 @@ def paper_comparison(family: str, root: str | os.PathLike, *, gd: str = "gd",
     require_paper_table(family)
     spec = T.table_specs(gd)[family]
     runs = [r for r in expand(spec.plan)
-            if workdirs is None or r.workdir(root).resolve() in workdirs]
+            if workdirs is None or r.result_dir(root).resolve() in workdirs]
     results, planned = T.collect(runs, root)
     rows = compare_cells(family, spec, T.build_cells(spec, results, planned))
     return comparison_markdown(family, rows, command)

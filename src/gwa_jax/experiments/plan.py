@@ -97,8 +97,16 @@ class Run:
         return "_".join(parts) or "default"
 
     def workdir(self, root: str | os.PathLike) -> Path:
-        """``<root>/<config>/<name>``."""
+        """``<root>/<config>/<name>``: where a sweep trains this run."""
         return Path(root) / self.config / self.name
+
+    def result_dir(self, root: str | os.PathLike) -> Path:
+        """Where a reader finds this run: ``<root>/<config>/<name>`` under a sweep root, or
+        ``<root>/<name>`` when ``root`` holds one study's run folders directly (as
+        ``scripts/export_runs.py`` writes them, e.g. ``results/fmnist_n/runs_format2``)."""
+        nested = self.workdir(root)
+        flat = Path(root) / self.name
+        return flat if not nested.exists() and flat.is_dir() else nested
 
     def config_path(self, configs_dir: str | os.PathLike) -> Path:
         return Path(self.configs_dir or configs_dir) / f"{self.config}.py"

@@ -166,7 +166,7 @@ def collect(root: str | os.PathLike, plan: str = "regime") -> list[RunRegret]:
     """Every finished run of ``plan`` under ``root``, in plan order."""
     out = []
     for run in expand(plan):
-        result = RunResult.load_verified(run.workdir(root))
+        result = RunResult.load_verified(run.result_dir(root))
         if result is not None and result.metrics:
             out.append(run_regret(run, result))
     return out

@@ -64,7 +64,7 @@ def make_table(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
     else:
         spec = T.table_specs(gd)[name]
         results, planned = T.collect(spec.plan, root)
-        if not results and not any((r.workdir(root) / "summary.json").exists()
+        if not results and not any((r.result_dir(root) / "summary.json").exists()
                                    for r in expand(spec.plan)):
             raise NoFinishedRuns(f"{name}: no finished run of {spec.plan} under {root} (run: "
                                  f"python scripts/sweep.py {spec.plan} --root {root}; for runs "
@@ -88,7 +88,7 @@ def make_table(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
 def _online_offline(plan: str, root: str | os.PathLike, directory: Path,
                     command: str | None) -> list[Path]:
     """``online_offline.*``: Fig. 6 in numbers, from the plan's offline-estimator runs."""
-    loaded = [(run.model, RunResult.load_verified(run.workdir(root))) for run in expand(plan)
+    loaded = [(run.model, RunResult.load_verified(run.result_dir(root))) for run in expand(plan)
               if run.role == "fig6"]
     header, rows = T.online_offline_rows([(m, r) for m, r in loaded if r is not None])
     if not rows:

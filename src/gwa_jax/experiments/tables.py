@@ -215,7 +215,7 @@ def collect(plan: str | Sequence[Run], root: str | os.PathLike
             continue
         key = run_key(run)
         planned[key[:3]] = planned.get(key[:3], 0) + 1
-        result = RunResult.load_verified(run.workdir(root))
+        result = RunResult.load_verified(run.result_dir(root))
         if result is not None:
             results[key] = result
     return results, planned

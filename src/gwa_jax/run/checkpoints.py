@@ -184,6 +184,20 @@ class RunCheckpoints:
             m.wait_until_finished()
         self.seal(block=False)
 
+    def drain(self) -> list[str]:
+        """Waits for every save in flight without raising, for a run that is failing: no
+        background write outlives the error the run reports (one left running at interpreter
+        exit fails again there, with a traceback). Returns the kinds whose save failed; their
+        unfinished steps are not in ``all_steps()`` and get no manifest."""
+        failed = []
+        for kind, mngr in self.managers.items():
+            try:
+                mngr.wait_until_finished()
+            except Exception as err:  # noqa: BLE001 - the run already reports its own error.
+                failed.append(kind)
+                logging.info("checkpoint save of %s not finished (%s)", kind, type(err).__name__)
+        return failed
+
     def close(self) -> None:
         self.seal()
         for m in self.managers.values():

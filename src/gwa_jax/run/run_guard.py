@@ -79,8 +79,9 @@ def _disk_full(err: BaseException) -> str | None:
 
 # Also the shutdown echo of a background checkpoint write still in flight when the process
 # exits after reporting the failure (its thread pool is already shut down).
+# Python's thread pools say "... after shutdown" or "... after interpreter shutdown".
 _ECHOES = (*_FULL, "Event loop is closed", "Future exception was never retrieved",
-           "cannot schedule new futures after shutdown")
+           "cannot schedule new futures after")
 
 
 def _is_echo(text: str) -> bool:

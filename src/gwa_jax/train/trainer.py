@@ -178,16 +178,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if stopped is not None:
         logging.info("Already stopped early after epoch %d (%s); nothing to train",
                      stopped["epoch"], _stop_reason(stopped))
-    for epoch in range(point.epoch, run.num_epochs + 1):
-        if stopped is not None:
-            break
-        t0 = time.time()
-        resume = point if epoch == point.epoch else None
-        host, train_time = _train_epoch(run, loop, epoch, resume, progress, tracker.history)
-        row, ep, preds_seen = _evaluate(run, loop, epoch, host)
-        row["train_time_s"] = round(train_time, 3)
-        stopped = _select_and_save(run, loop, tracker, epoch, row, ep, preds_seen, t0)
-    return _finish(run, loop, tracker, stopped)
+    try:
+        for epoch in range(point.epoch, run.num_epochs + 1):
+            if stopped is not None:
+                break
+            t0 = time.time()
+            resume = point if epoch == point.epoch else None
+            host, train_time = _train_epoch(run, loop, epoch, resume, progress, tracker.history)
+            row, ep, preds_seen = _evaluate(run, loop, epoch, host)
+            row["train_time_s"] = round(train_time, 3)
+            stopped = _select_and_save(run, loop, tracker, epoch, row, ep, preds_seen, t0)
+        return _finish(run, loop, tracker, stopped)
+    except BaseException:
+        run.ckpts.drain()  # A failing run (full disk, signal) leaves no save in flight.
+        raise
 
 
 def _stopped_early(config: ml_collections.ConfigDict, tracker: EpochTracker,
