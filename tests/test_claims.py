@@ -19,9 +19,16 @@ from scipy import stats
 from gwa_jax.experiments import claims
 from gwa_jax.experiments.claims import BlockError, paired_test, render_blocks
 from gwa_jax.experiments.results import RunResult, mislabel_auroc
-from gwa_jax.experiments.writeups import GENERATORS, generators, quickstart_facts
+from gwa_jax.experiments.writeups import (
+    GENERATORS,
+    finetune_dip,
+    finetune_limits,
+    generators,
+    quickstart_facts,
+)
 from gwa_jax.train.trainer import selection_table
 from scripts_loader import load_script
+from synthetic import write_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -354,3 +361,42 @@ def test_early_stop_patience10_prose():
             assert abs(np.mean(changes)) <= 1 / 3, key
         elif key[0] == "regime":
             assert np.mean(changes) < 0, key
+
+
+def _finetune_run(root: Path, name: str, gwa, test, train, stops) -> None:
+    rows = [{"epoch": e + 1, "step": 10 * (e + 1), "gwa": g, "gwa_se": 0.004, "test_acc": a,
+             "train_acc": t} for e, (g, a, t) in enumerate(zip(gwa, test, train, strict=True))]
+    write_run(root / "results" / "finetune_fmnist" / "runs_format2" / name, metrics=rows,
+              selected={k: {"epoch": e, "test_acc": test[e - 1]} for k, e in stops.items()})
+
+
+def test_finetune_dip_and_limits_on_hand_made_runs(tmp_path):
+    """Two 0%-split runs and a 1%-split one with hand-written curves: the sentences' ranges,
+    counts and the one failure are the hand-computed ones."""
+    assert finetune_dip(tmp_path) == finetune_limits(tmp_path) == "No run of this kind is " \
+        "committed yet."
+    last = {"gwa_finetune": 4, "last": 4}
+    _finetune_run(tmp_path, "stage-finetune_noise0_split0_seed0", [0.5, 0.2, 0.1, 0.3],
+                  [0.60, 0.70, 0.75, 0.80], [0.5, 0.6, 0.7, 0.8], {"gwa": 2, **last})
+    _finetune_run(tmp_path, "stage-finetune_noise0.17_split0_seed1", [0.4, 0.1, 0.2, 0.25],
+                  [0.60, 0.65, 0.70, 0.70], [0.5, 0.55, 0.6, 0.61], {"gwa": 4, **last})
+    _finetune_run(tmp_path, "stage-finetune_noise0.17_split0.01_seed2", [0.4, 0.3, 0.2, 0.1],
+                  [0.50, 0.60, 0.70, 0.80], [0.5, 0.6, 0.7, 0.8],
+                  {"gwa": 1, "gwa_finetune": 1, "last": 4})
+    assert finetune_dip(tmp_path) == (
+        "GWA dips in 2 of 2 0%-split runs: it starts at 0.400-0.500 at epoch 1, falls to a "
+        "minimum at epochs 2-3 (0.100) and ends at 0.250-0.300. The plain GWA rule (maximum "
+        "after the 10% warm-up) stops before that minimum in 1 of 2 runs, at epoch 2, -10.00 "
+        "points against the last epoch there. The fine-tuning rule (`gwa_finetune`: the first "
+        "local minimum of GWA, then its maximum after it) stops at epoch 4 of 4, +0.00 points "
+        "against the last epoch.")
+    lines = finetune_limits(tmp_path).splitlines()
+    assert lines[0] == ("- Training accuracy at the last epoch of the 0%-split runs: 80.0% at "
+                        "0% noise; 61.0% at 17% noise. The best test epoch in hindsight is "
+                        "epochs 3-4 of 4.")
+    # Epochs with GWA >= the stop's GWA - SE (0.004): run 1 (stop 0.2) epochs 1, 2, 4; run 2
+    # (stop 0.25) epochs 1 and 4.
+    assert lines[1].endswith("(the stop included): 2-3.")
+    assert lines[2] == ("- `stage-finetune_noise0.17_split0.01_seed2`: `gwa_finetune` stops at "
+                        "epoch 1 (50.00%; the plain rule: epoch 1), the last epoch has 80.00%: "
+                        "-30.00 points (one of the 3 fine-tuning runs, all splits).")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gwa_jax.experiments import regime
+from gwa_jax.experiments import curve_facts, regime
 from gwa_jax.experiments.claims import fmt_diff, fmt_p, md_table, paired_test, verdict
 from gwa_jax.experiments.figures import three_epochs
 from gwa_jax.experiments.plan import MODEL_NAMES, expand
@@ -595,4 +595,104 @@ def readme_regime(root: Path) -> str:
         a, b = _gwa_vs(items, "last", lambda k, r=recipe, n=noise: k[2:4] == (r, n))
         out.append(f"- {what}: " + verdict(paired_test(a, b), "GWA", "the last epoch",
                                           "(model, pool, seed) units"))
+    return "\n".join(out)
+
+
+# --- the fine-tuning testbed (results/finetune_fmnist/runs_format2) --------------------------
+
+
+def _span(values: Sequence[float], fmt: str = "{:.3f}", sep: str = "-") -> str:
+    """``min-max`` of ``values`` in ``fmt`` (one value when they agree)."""
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return lo if lo == hi else f"{lo}{sep}{hi}"
+
+
+def _epochs(values: Sequence[int]) -> str:
+    """``epoch 4`` or ``epochs 2-5``."""
+    return ("epoch " if min(values) == max(values) else "epochs ") + _span(values, "{:d}")
+
+
+def finetune_facts(root: Path, runs: str = "runs_format2",
+                   split: float | None = 0.0) -> list[tuple[str, dict]]:
+    """(run name, :func:`curve_facts.facts`) of the committed fine-tuning runs (``split``
+    None: every split), plan order."""
+    out = []
+    for run in expand("finetune_fmnist"):
+        if run.role != "table" or (split is not None and run.split != split):
+            continue
+        result = RunResult.load_verified(root / "results" / "finetune_fmnist" / runs / run.name)
+        if result is not None and result.metrics:
+            out.append((run.name, curve_facts.facts(result)))
+    return out
+
+
+@generator("finetune-fmnist-dip")
+def finetune_dip(root: Path, runs: str = "runs_format2") -> str:
+    """Does GWA first dip during fine-tuning, and where do the plain and the fine-tuning rule
+    stop, over the 0%-split runs."""
+    rows = [f for _, f in finetune_facts(root, runs)]
+    if not rows:
+        return NO_RUNS
+    n = len(rows)
+    dips = [f for f in rows if f["gwa_first"] is not None and f["gwa_first"] > f["gwa_min"]
+            and f["gwa_min_epoch"] < f["epochs"] and f["gwa_last"] > f["gwa_min"]]
+    early = [f for f in rows if f["gwa_epoch"] < f["gwa_min_epoch"]]
+    out = [f"GWA dips in {len(dips)} of {n} 0%-split runs: it starts at "
+           f"{_span([f['gwa_first'] for f in dips])} at epoch 1, falls to a minimum at "
+           f"{_epochs([f['gwa_min_epoch'] for f in dips])} "
+           f"({_span([f['gwa_min'] for f in dips])}) and ends at "
+           f"{_span([f['gwa_last'] for f in dips])}." if dips else
+           f"GWA dips in none of the {n} 0%-split runs."]
+    if early:
+        out.append(f"The plain GWA rule (maximum after the 10% warm-up) stops before that "
+                   f"minimum in {len(early)} of {n} runs, at "
+                   f"{_epochs([f['gwa_epoch'] for f in early])}, "
+                   f"{_span([f['gwa_test'] - f['test_last'] for f in early], '{:+.2f}', ' to ')}"
+                   f" points against the last epoch there.")
+    else:
+        out.append(f"The plain GWA rule stops before that minimum in none of the {n} runs.")
+    ft_diff = [f["gwa_finetune_test"] - f["test_last"] for f in rows]
+    out.append(f"The fine-tuning rule (`gwa_finetune`: the first local minimum of GWA, then "
+               f"its maximum after it) stops at "
+               f"{_epochs([f['gwa_finetune_epoch'] for f in rows])} of "
+               f"{_span([f['epochs'] for f in rows], '{:d}')}, "
+               f"{_span(ft_diff, '{:+.2f}', ' to ')} points against the last epoch.")
+    return " ".join(out)
+
+
+#: A fine-tuning-rule stop this many points or more below the last epoch is named a failure.
+FINETUNE_FAIL_POINTS = 2.0
+
+
+@generator("finetune-fmnist-limits")
+def finetune_limits(root: Path, runs: str = "runs_format2") -> str:
+    """Facts behind the testbed's limits: training accuracy at the end, the hindsight-best
+    epoch, the epochs within one SE of GWA's stop (0%-split runs), and every run of any split
+    where ``gwa_finetune`` ends :data:`FINETUNE_FAIL_POINTS` or more below the last epoch."""
+    rows = finetune_facts(root, runs)
+    if not rows:
+        return NO_RUNS
+    by_noise: dict[str, list[dict]] = {}
+    for name, f in rows:
+        by_noise.setdefault("17%" if "noise0.17" in name else "0%", []).append(f)
+    train = "; ".join(f"{_span([f['train_last'] for f in fs], '{:.1f}')}% at {noise} noise"
+                      for noise, fs in sorted(by_noise.items()))
+    facts = [f for _, f in rows]
+    out = [f"- Training accuracy at the last epoch of the 0%-split runs: {train}. The best test "
+           f"epoch in hindsight is {_epochs([f['best_epoch'] for f in facts])} of "
+           f"{_span([f['epochs'] for f in facts], '{:d}')}.",
+           f"- Epochs within one bootstrap standard error of the plain GWA stop's value (the "
+           f"stop included): {_span([f['within_se'] for f in facts], '{:d}')}."]
+    failed = [(name, f) for name, f in finetune_facts(root, runs, split=None)
+              if f["gwa_finetune_test"] - f["test_last"] <= -FINETUNE_FAIL_POINTS]
+    n_all = len(finetune_facts(root, runs, split=None))
+    if not failed:
+        out.append(f"- In none of the {n_all} fine-tuning runs (all splits) does `gwa_finetune` "
+                   f"end {FINETUNE_FAIL_POINTS:.0f} points or more below the last epoch.")
+    for name, f in failed:
+        out.append(f"- `{name}`: `gwa_finetune` stops at epoch {f['gwa_finetune_epoch']} "
+                   f"({f['gwa_finetune_test']:.2f}%; the plain rule: epoch {f['gwa_epoch']}), "
+                   f"the last epoch has {f['test_last']:.2f}%: "
+                   f"{f['gwa_finetune_test'] - f['test_last']:+.2f} points (one of the "
+                   f"{n_all} fine-tuning runs, all splits).")
     return "\n".join(out)
