@@ -9,8 +9,10 @@ inside blocks that a generator writes::
 
 ``scripts/make_claims.py`` rewrites every block from the committed files (``--check`` lists
 the blocks that differ and writes nothing); ``tests/test_claims.py`` runs the check, so a
-number in a block cannot drift from the files it comes from. The generators live in
-:mod:`gwa_jax.experiments.writeups`.
+number in a block cannot drift from the files it comes from. A generator ``fn(root) ->
+markdown`` is registered under its block's name by :func:`generator`; they live in
+:mod:`gwa_jax.experiments.writeups` (and the modules it imports), whose ``generators(root)``
+binds them to a repository root.
 
 A comparative claim ("GWA beats the last epoch") states its paired test: per unit (a seed, or
 a stated pooled unit such as a (noise, seed) pair), the difference of the two criteria's test
@@ -24,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
@@ -35,6 +38,18 @@ _BLOCK = re.compile(r"<!-- begin generated: (?P<name>[\w.-]+) -->\n(?P<body>.*?)
 _MARK = re.compile(r"<!-- (begin|end) generated: ([\w.-]+) -->")
 #: Two-sided level below which a paired test's difference is called significant.
 ALPHA = 0.05
+
+Generator = Callable[[Path], str]
+#: Block name -> its generator (filled by :func:`generator`).
+GENERATORS: dict[str, Generator] = {}
+
+
+def generator(name: str) -> Callable[[Generator], Generator]:
+    """Registers ``fn(root) -> markdown`` as the generator of block ``name``."""
+    def register(fn: Generator) -> Generator:
+        GENERATORS[name] = fn
+        return fn
+    return register
 
 
 class BlockError(ValueError):

@@ -18,28 +18,25 @@ from pathlib import Path
 import numpy as np
 
 from gwa_jax.experiments import curve_facts, regime
-from gwa_jax.experiments.claims import fmt_diff, fmt_p, md_table, paired_test, verdict
+from gwa_jax.experiments.claims import (
+    GENERATORS,
+    fmt_diff,
+    fmt_p,
+    generator,
+    md_table,
+    paired_test,
+    verdict,
+)
 from gwa_jax.experiments.figures import three_epochs
 from gwa_jax.experiments.plan import MODEL_NAMES, expand
 from gwa_jax.experiments.results import RunResult, mislabel_auroc
 from gwa_jax.train.trainer import selection_table
 from gwa_jax.uncertainty import epochs_within_se
 
-Generator = Callable[[Path], str]
-GENERATORS: dict[str, Generator] = {}
-
-
-def generator(name: str) -> Callable[[Generator], Generator]:
-    """Registers ``fn(root) -> markdown`` as the generator of block ``name``."""
-    def register(fn: Generator) -> Generator:
-        GENERATORS[name] = fn
-        return fn
-    return register
-
 
 def generators(root: str | Path) -> dict[str, Callable[[], str]]:
-    """Every registered generator bound to the repository ``root`` (results read from
-    ``root/results``)."""
+    """Every registered generator (this module's and those of the modules it imports) bound
+    to the repository ``root`` (results read from ``root/results``)."""
     root = Path(root)
     return {name: functools.partial(fn, root) for name, fn in GENERATORS.items()}
 
