@@ -7,9 +7,14 @@ enumeration; numbers left in prose are recomputed one by one below.
 
 from __future__ import annotations
 
+import ast
+import io
 import itertools
 import json
+import re
 import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +31,17 @@ from gwa_jax.experiments.writeups import (
     generators,
     quickstart_facts,
 )
+from gwa_jax.train.sharding import simulated_devices_env
 from gwa_jax.train.trainer import selection_table
 from scripts_loader import load_script
 from synthetic import write_run
+from test_architecture import (
+    LONG_FUNCTIONS_ALLOWED,
+    _imports,
+    find_cycle,
+    module_files,
+    uncommented_local_imports,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -238,11 +251,6 @@ def test_committed_scores_stay_within_the_budget():
 
 # --- tables quoted in the results write-ups -----------------------------------------------------
 
-#: Write-ups whose tables come from benchmark JSON files rather than committed tables; their
-#: numbers are not checked here yet.
-TABLES_NOT_CHECKED = {"architecture", "bench", "reliability"}
-
-
 def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
@@ -274,8 +282,7 @@ def _same_by_header(header: list[str], row: list[str], table) -> bool:
                                     if len(c) == len(c_header))
 
 
-@pytest.mark.parametrize("readme", sorted(p for p in RESULTS.glob("*/README.md")
-                                          if p.parent.name not in TABLES_NOT_CHECKED),
+@pytest.mark.parametrize("readme", sorted(RESULTS.glob("*/README.md")),
                          ids=lambda p: p.parent.name)
 def test_quoted_table_rows_come_from_the_committed_tables(readme):
     """Every data row of a table in a results write-up (outside generated blocks) is a
@@ -400,3 +407,159 @@ def test_finetune_dip_and_limits_on_hand_made_runs(tmp_path):
     assert lines[2] == ("- `stage-finetune_noise0.17_split0.01_seed2`: `gwa_finetune` stops at "
                         "epoch 1 (50.00%; the plain rule: epoch 1), the last epoch has 80.00%: "
                         "-30.00 points (one of the 3 fine-tuning runs, all splits).")
+
+
+# --- results/bench, results/reliability, results/architecture: numbers left in prose ---------
+
+
+def _flat(path: Path) -> str:
+    return " ".join(path.read_text().split())
+
+
+def _bench_json(name: str) -> dict:
+    return json.loads((RESULTS / "bench" / name).read_text())
+
+
+def test_bench_prose_settings_and_hardware():
+    """results/bench/README.md: the machines, versions and run settings its prose names are
+    those of the files (the measured numbers are in generated blocks)."""
+    text = _flat(RESULTS / "bench" / "README.md")
+    gpu = (RESULTS / "bench" / "gpu" / "gpu.txt").read_text().splitlines()
+    h200 = (RESULTS / "bench" / "gpu" / "gpu_h200.txt").read_text().splitlines()
+    name, driver, _ = (c.strip() for c in gpu[1].split(","))
+    jax_v, flax_v = gpu[2].split()[:2]
+    assert (f"one {name} (`gpu/gpu.txt`: driver {driver}, jax {jax_v}, flax {flax_v})"
+            in text)
+    assert h200[1].startswith("NVIDIA H200, 580.159.04,") and h200[2].startswith("0.11.2 ")
+    assert "H200 (`gpu/gpu_h200.txt`: driver 580.159.04, jax 0.11.2)" in text
+    for model in ("convnext_pico", "vit_cifar4", "vit_s16"):  # "300 single steps ... 15
+        r = _bench_json(f"gpu/overhead_gpu_{model}_bf16.json")  # ... repetitions of 20 steps"
+        assert (r["alt_steps"], r["reps"], r["steps_per_rep"]) == (300, 15, 20)
+        assert r["device"] == f"gpu:{name} x1"
+        assert r["command"].replace("python3 ", "python ") in " ".join(
+            (RESULTS / "bench" / "README.md").read_text().replace("\\\n", " ").split())
+    cpu = _bench_json("overhead_cpu_vit_fmnist.json")
+    assert (cpu["alt_steps"], cpu["reps"], cpu["steps_per_rep"]) == (300, 15, 20)
+    assert "300 single steps of each timed" in text and "15 interleaved streaming " \
+        "repetitions of 20 steps" in text
+    accum = _bench_json("overhead_cpu_vit_fmnist_accum4_quick.json")
+    assert (accum["batch_size"], accum["accumulate_steps"]) == (128, 4)
+    assert "batch 128 as 4 micro-batches of 32" in text
+    offline = _bench_json("gpu/offline_full_size.json")
+    assert offline["device"] == "gpu:NVIDIA H200 x1" and offline["jax"] == "0.11.2"
+    epochs = {r["config"].split(":")[1].split(",")[0]: r["epochs"] for r in offline["runs"]}
+    assert epochs == {"model=vit": 32, "model=convnext": 19}
+    assert {r["batch_size"] for r in offline["runs"]} == {64}
+    assert "(32 ViT, 19 ConvNeXt), batch 64" in text
+    imagenet = _bench_json("loader_imagenet.json")
+    assert (imagenet["batch_size"], imagenet["epoch_images"], imagenet["reps"]) == (1024, 2048, 3)
+    assert imagenet["images"].startswith("256 distinct synthetic 375x500 JPEGs (quality 90, "
+                                         "4:2:0) cycled to 2048 examples in a 4-shard")
+    assert "batch 1024" in text and "One measurement is one epoch (two batches); 3 " \
+        "repetitions, medians." in text
+    fmnist = _bench_json("loader_fmnist.json")
+    settings = fmnist["pipelines"]["new"]["settings"]
+    rows = {m["images"] for m in fmnist["measurements"]}
+    assert (settings["num_train"], settings["batch_size"], settings["steps_per_epoch"]) == (
+        2000, 64, 32) and fmnist["reps"] == 5
+    assert rows == {30 * 32 * 64} and "30 whole epochs (61440 batch rows)" in text
+    assert "(2000 Fashion-MNIST images, batch 64, 32 batches per epoch)" in text
+
+
+def test_reliability_prose():
+    """results/reliability/README.md: the runs' sizes, the busy loops and the in-flight
+    control's counts."""
+    text = _flat(RESULTS / "reliability" / "README.md")
+    for name, subset, epochs in (("device_divergence.json", 1024, 10),
+                                 ("device_divergence_tiny.json", 512, 10)):
+        report = json.loads((RESULTS / "reliability" / name).read_text())
+        assert f"--config.dataset.train_subset={subset}" in report["command"]
+        assert {len(r["per_epoch"]) for r in report["runs"].values()} == {epochs}
+        assert sorted(report["runs"]) == ["2", "4"] and "1, 2 and 4 simulated CPU" in text
+    assert "on 1,024 images for 10 epochs" in text and "on 512 images for 10 epochs" in text
+    stress = json.loads((RESULTS / "reliability" / "multidevice_stress.json").read_text())
+    assert (stress["busy_loops"], stress["cpus"]) == (2, 2)
+    assert "two processes that each spin on a core of the 2-core machine" in text
+    lines = (RESULTS / "reliability" / "inflight_control.txt").read_text().splitlines()
+    tries = {mode: [ln for ln in lines if re.match(rf"^{mode} try \d+:", ln)]
+             for mode in ("async", "settled")}
+    aborted = sum("rc 134" in ln for ln in tries["async"])
+    done = sum("rc 0, done" in ln for ln in tries["settled"])
+    assert (f"aborting in {aborted} of {len(tries['async'])} tries" in text
+            and f"completing in {done} of {len(tries['settled'])}" in text)
+    # "simulated_devices_env raises that limit to 40 minutes": warning + abort time-outs.
+    flags = dict(f.split("=") for f in simulated_devices_env(2, {})["XLA_FLAGS"].split())
+    limit = sum(int(flags[f"--xla_cpu_collective_call_{k}_timeout_seconds"])
+                for k in ("warn_stuck", "terminate"))
+    assert f"raises that limit to {limit // 60} minutes" in text
+
+
+def _tree_at(commit: str, dest: Path) -> Path:
+    """``src/gwa_jax`` of ``commit``, extracted under ``dest``."""
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit,
+                          "src/gwa_jax"], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        archive.extractall(dest, filter="data")
+    return dest / "src" / "gwa_jax"
+
+
+def layout_counts(root: Path) -> dict:
+    """The architecture write-up's counts over a ``src/gwa_jax`` tree: files, lines, root
+    modules, the longest function and those over 80 lines (config builders aside), one import
+    circle, function-local gwa_jax import statements and blocks without a reason."""
+    modules = module_files(root)
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    local, functions = set(), []
+    for module, (path, is_package) in modules.items():
+        tree = ast.parse(path.read_text())
+        functions += [(n.end_lineno - n.lineno + 1, f"{module}.{n.name}") for n in ast.walk(tree)
+                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                      and n.name not in LONG_FUNCTIONS_ALLOWED]
+        for target, line, is_local in _imports(tree, module, is_package, modules):
+            edges[module] |= {target} - {module}
+            if is_local:
+                local.add((module, line))
+    paths = [p for p, _ in modules.values()]
+    return {"files": len(paths), "lines": sum(len(p.read_text().splitlines()) for p in paths),
+            "root": len([p for p in root.glob("*.py")
+                         if p.name not in ("__init__.py", "__main__.py")]),
+            "longest": max(functions), "over_80": sum(n > 80 for n, _ in functions),
+            "cycle": find_cycle(edges), "local": len(local),
+            "unreasoned": sum(len(uncommented_local_imports(p)) for p in paths)}
+
+
+def test_architecture_before_after_counts(tmp_path):
+    """results/architecture/README.md, "Before and after": every count recomputed from the two
+    commits it names (skipped where the history is not there, e.g. a shallow clone)."""
+    commits = {"before": "eaded19", "after": "91dd726"}
+    for c in [*commits.values(), "163768f"]:
+        if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{c}^{{commit}}"],
+                          capture_output=True).returncode:
+            pytest.skip(f"commit {c} is not in this clone's history")
+    b, a = (layout_counts(_tree_at(c, tmp_path / k)) for k, c in commits.items())
+    text = _flat(RESULTS / "architecture" / "README.md")
+    assert f"Python files: {b['files']} before, {a['files']} after" in text
+    assert f"Lines: {b['lines']:,} before, {a['lines']:,} after." in text
+    assert f"aside): {b['root']} before, {a['root']} after." in text
+    (n_b, f_b), (n_a, f_a) = b["longest"], a["longest"]
+    assert f"`{f_b.removeprefix('gwa_jax.')}`, {n_b} lines, before" in text
+    assert f"`{f_a.removeprefix('gwa_jax.')}`, {n_a} lines, after" in text
+    assert f"over 80 lines (config builders aside): {b['over_80']} before, {a['over_80']} " \
+        "after." in text
+    cycle = " -> ".join(m.removeprefix("gwa_jax.") for m in b["cycle"])
+    assert a["cycle"] is None and f"Import circles: 1 before, `{cycle}`; 0 after." in text
+    assert (f"{b['local']} statements, {b['unreasoned']} import blocks without a reason, "
+            f"before; {a['local']} statements, each block with its reason") in text
+    assert a["unreasoned"] == 0
+    # "default_config was 107 lines at the layout change and is 113 since ... (6 lines)".
+    def default_config_lines(source: str) -> int:
+        (n,) = [n.end_lineno - n.lineno + 1 for n in ast.walk(ast.parse(source))
+                if isinstance(n, ast.FunctionDef) and n.name == "default_config"]
+        return n
+
+    then = default_config_lines(subprocess.run(
+        ["git", "-C", str(ROOT), "show", "163768f:src/gwa_jax/config_base.py"],
+        capture_output=True, text=True, check=True).stdout)
+    now = default_config_lines((ROOT / "src" / "gwa_jax" / "config_base.py").read_text())
+    assert f"was {then} lines at the layout change and is {now} since the " \
+        f"`criteria.early_stop` keys ({now - then} lines) were added" in text

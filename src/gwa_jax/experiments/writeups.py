@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+import gwa_jax.experiments.writeups_bench  # noqa: F401 - registers its generators
 from gwa_jax.experiments import curve_facts, regime
 from gwa_jax.experiments.claims import (
     GENERATORS,
