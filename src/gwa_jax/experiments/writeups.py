@@ -10,6 +10,7 @@ in ``results/README.md``, ``fmnist-n-*`` / ``fmnist-n-asym-*`` / ``regime-*`` /
 from __future__ import annotations
 
 import csv
+import json
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -694,3 +695,37 @@ def finetune_limits(root: Path, runs: str = "runs_format2") -> str:
                    f"{f['gwa_finetune_test'] - f['test_last']:+.2f} points (one of the "
                    f"{n_all} fine-tuning runs, all splits).")
     return "\n".join(out)
+
+
+# --- results/my_digits (the README's "Your own experiments") ---------------------------------
+
+
+def _mean_of(cell: str) -> float:
+    """``"91.50 ± 1.38"`` -> 91.5."""
+    return float(cell.split("±")[0])
+
+
+@generator("my-digits-facts")
+def my_digits_facts(root: Path) -> str:
+    """The example's findings from ``by_noise.csv`` and the ``inspect_epoch*.json`` files."""
+    d = root / "results" / "my_digits"
+    by = {(r["noise"], r["criterion"]): r for r in _csv_rows(d / "by_noise.csv")}
+    noisy = [n for n, _ in by if n != "0"][0]
+    g, last = by[(noisy, "gwa")], by[(noisy, "last")]
+    g0, last0 = by[("0", "gwa")], by[("0", "last")]
+    found = [json.loads(p.read_text()) for p in sorted(d.glob("inspect/*/inspect_epoch*.json"))]
+    precision = " and ".join(f"{f['precision_at_k']:.3f}" for f in found)
+    auroc = " and ".join(f"{f['auroc']:.3f}" for f in found)
+    return (
+        f"- `by_noise.md` ({g['runs']} runs per noise rate: observations, too few for a paired "
+        f"test): with {float(noisy):.0%} noise the GWA stop (mean epoch {g['mean epoch']}) has "
+        f"{_mean_of(g['test acc [%]']):.2f}% against {_mean_of(last['test acc [%]']):.2f}% at "
+        f"the last epoch ({last['mean epoch']}), a regret of {_mean_of(g['regret [pp]']):.2f} "
+        f"points against {_mean_of(last['regret [pp]']):.2f}; without noise GWA stops at mean "
+        f"epoch {g0['mean epoch']} (regret {_mean_of(g0['regret [pp]']):.2f} points) while the "
+        f"last epoch's regret is {_mean_of(last0['regret [pp]']):.2f} points.\n"
+        f"- `inspect/*/inspect_epoch*.json`: at the GWA epoch (epochs "
+        f"{', '.join(str(f['epoch']) for f in found)}) precision@{found[0]['k']} of the most "
+        f"negatively aligned training samples is {precision} against a "
+        f"{np.mean([f['noise_rate'] for f in found]):.0%} base rate; AUROC of -score over all "
+        f"{found[0]['num_scored']} scored samples {auroc}.")
