@@ -1,0 +1,210 @@
+"""The generators of the regime study's generated blocks (``results/regime/README.md``, and
+``readme-regime`` in ``README.md``); registered with :func:`claims.generator` on import
+(:mod:`gwa_jax.experiments.writeups` imports this module).
+
+Every generator reads the study's runs from ``results/regime/<runs>/<name>`` (``runs`` =
+``"runs"``, the committed format-1 runs; a rerun into another folder, e.g. ``runs_format2``,
+registers the same functions again with ``functools.partial(fn, runs=...)``). The GPU loop's
+plain-recipe report (``results/regime/gpu_plain``) and the calibration runs
+(``results/regime/calibration``) are read from their own folders.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gwa_jax.experiments import regime
+from gwa_jax.experiments.claims import generator, md_table, paired_test, verdict
+from gwa_jax.experiments.plan import expand
+from gwa_jax.experiments.results import RunResult
+
+#: Key of a run of the study: (model, pool, recipe, noise, seed).
+Key = tuple[str, int, str, float, int]
+
+
+def _paired_rows(pairs: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+                 a: str, b: str, unit: str) -> str:
+    # writeups imports this module for its generators: import it when a block is written.
+    from gwa_jax.experiments.writeups import paired_rows
+
+    return paired_rows(pairs, a, b, unit)
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _pct(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else \
+        f"{100 * x:.{digits}f}"
+
+
+def run_dir(root: Path, name: str, runs: str = "runs") -> Path:
+    """``results/regime/<runs>/<name>`` under the repository ``root``."""
+    return Path(root) / "results" / "regime" / runs / name
+
+
+def regime_items(root: Path, runs: str = "runs") -> list[regime.RunRegret]:
+    """The finished runs of the regime study in ``results/regime/<runs>/``, plan order."""
+    out = []
+    for run in expand("regime"):
+        result = RunResult.load_verified(run_dir(root, run.name, runs))
+        if result is not None and result.metrics:
+            out.append(regime.run_regret(run, result))
+    return out
+
+
+def _key(it: regime.RunRegret) -> Key:
+    a = dict(it.run.args)
+    return a["model"], a["pool"], a["recipe"], a["noise"], a["seed"]
+
+
+@generator("regime-run-times")
+def regime_run_times(root: Path, runs: str = "runs") -> str:
+    rows = []
+    for recipe in ("paper", "plain"):
+        minutes = [sum(r.get("epoch_time_s") or 0.0 for r in
+                       RunResult.load_verified(run_dir(root, it.run.name, runs)).metrics) / 60
+                   for it in regime_items(root, runs) if _key(it)[2] == recipe]
+        rows.append([recipe, str(len(minutes)), f"{min(minutes):.1f}-{max(minutes):.1f}"])
+    return md_table(["recipe", "runs", "sum of epoch times a run [min]"], rows)
+
+
+@generator("regime-labelwave")
+def regime_labelwave(root: Path, runs: str = "runs") -> str:
+    stops = [it.stops.get("labelwave") for it in regime_items(root, runs)
+             if _key(it)[2] == "paper" and _key(it)[3] == 0.0]
+    stops = [s for s in stops if s is not None]
+    return (f"On clean labels with the paper recipe LabelWave stops at epochs "
+            f"{min(stops)}-{max(stops)} ({len(stops)} runs).")
+
+
+def _gwa_vs(items: Sequence, other: str, keep: Callable) -> tuple[list[float], list[float]]:
+    chosen = [it for it in items if keep(_key(it)) and it.accs.get("gwa") is not None
+              and it.accs.get(other) is not None]
+    return ([100 * it.accs["gwa"] for it in chosen], [100 * it.accs[other] for it in chosen])
+
+
+@generator("regime-claims")
+def regime_claims(root: Path, runs: str = "runs") -> str:
+    """Paired tests of the regime study: GWA against the last epoch, LabelWave and GD per
+    (recipe, noise) over (model, pool, seed) units; regret at 8k against 2k per (model,
+    recipe) over (noise, seed) units."""
+    items = regime_items(root, runs)
+    pairs = []
+    for other in ("last", "labelwave", "gd"):
+        for recipe in ("paper", "plain"):
+            for noise in (0.0, 0.17):
+                a, b = _gwa_vs(items, other, lambda k, r=recipe, n=noise: k[2:4] == (r, n))
+                pairs.append((f"GWA - {other}: {recipe} recipe, {noise:.0%} noise", a, b))
+    table = _paired_rows(pairs, "GWA", "other", "(model, pool, seed) units")
+    by = {_key(it): it.regret("gwa") for it in items}
+    pool_pairs = []
+    for model in ("convnext", "vit"):
+        for recipe in ("paper", "plain"):
+            for noises, label in (((0.0,), "clean"), ((0.0, 0.17), "clean + 17%")):
+                ks = [(model, 2000, recipe, n, s) for n in noises for s in range(3)]
+                ks = [k for k in ks if by.get(k) is not None
+                      and by.get((k[0], 8000, *k[2:])) is not None]
+                pool_pairs.append((f"{model}, {recipe} recipe, {label}",
+                                   [by[(k[0], 8000, *k[2:])] for k in ks], [by[k] for k in ks]))
+    pools = _paired_rows(pool_pairs, "regret at 8k", "at 2k", "(noise, seed) units")
+    return ("Test accuracy at GWA's stop against the other criteria's (units: model, pool "
+            "and seed):\n\n" + table + "\n\nGWA's regret at the 8,000-image pool against the "
+            "2,000-image pool (units: noise and seed; > 0: the regret grows with the pool):"
+            "\n\n" + pools)
+
+
+def _gpu_plain_accs(root: Path) -> list[tuple[str, int, str, int, dict[str, float]]]:
+    """(model, pool, noise, seed, {criterion: test accuracy [points]}) of every run of the
+    GPU loop's plain-recipe report (``results/regime/gpu_plain/regime/runs.csv``)."""
+    out = []
+    for r in _csv_rows(root / "results" / "regime" / "gpu_plain" / "regime" / "runs.csv"):
+        accs = {c: float(r[f"{c} epoch (acc)"].split("(")[1].rstrip(")"))
+                for c in ("gwa", "labelwave", "last") if "(" in r[f"{c} epoch (acc)"]}
+        out.append((r["Model"], int(r["Pool"]), r["Noise"], int(r["Seed"]), accs))
+    return out
+
+
+@generator("regime-cell-claims")
+def regime_cell_claims(root: Path, runs: str = "runs") -> str:
+    """GWA against the last epoch within one (model, recipe, noise) over (pool, seed) units of
+    the ``gwa-train`` runs; GWA against the last epoch and LabelWave in the GPU loop's
+    plain-recipe runs (``gpu_plain/``), pooled and per model."""
+    items = regime_items(root, runs)
+    cells = []
+    for model in ("convnext", "vit"):
+        for recipe in ("paper", "plain"):
+            for noise in (0.0, 0.17):
+                a, b = _gwa_vs(items, "last", lambda k, m=model, r=recipe, n=noise:
+                               (k[0], *k[2:4]) == (m, r, n))
+                cells.append((f"{model}, {recipe} recipe, {noise:.0%} noise", a, b))
+    gpu = _gpu_plain_accs(root)
+    pairs = []
+    for other, name in (("last", "last"), ("labelwave", "LabelWave")):
+        for model in (None, "convnext", "vit"):
+            for noise in ("0%", "17%"):
+                sel = [acc for m, _, n, _, acc in gpu if n == noise
+                       and (model is None or m == model) and other in acc and "gwa" in acc]
+                pairs.append((f"GWA - {name}: {model or 'both models'}, {noise} noise",
+                              [acc["gwa"] for acc in sel], [acc[other] for acc in sel]))
+    return ("Test accuracy at GWA's stop against the last epoch's within one model, recipe and "
+            "noise rate (`gwa-train` runs; units: pool and seed):\n\n" +
+            _paired_rows(cells, "GWA", "last", "(pool, seed) units") +
+            "\n\nThe GPU loop's plain-recipe runs (`gpu_plain/regime/runs.csv`, the 60k runs "
+            "in the clean rows; units: model, pool and seed):\n\n" +
+            _paired_rows(pairs, "GWA", "other", "(model, pool, seed) units"))
+
+
+#: The calibration runs of the regime study (``results/regime/calibration/<name>``) and the
+#: learning rate each was trained with, as the write-up labels it.
+CALIBRATION = (("model-vit_pool2000_recipe-paper_noise0_seed0", "Adam 1e-4 (paper)"),
+               ("model-vit_pool2000_recipe-paper_noise0_seed1", "Adam 1e-4 (paper)"),
+               ("model-vit_pool2000_recipe-paper_noise0_seed0_lr1e-3",
+                "Adam 1e-3 (`--config.optim.lr=1e-3`)"),
+               ("model-convnext_pool2000_recipe-paper_noise0_seed0", "Adam 1e-3 (paper)"))
+
+
+def _run(path: Path) -> RunResult:
+    run = RunResult.load_verified(path)
+    if run is None:
+        raise FileNotFoundError(f"no finished run in {path}")
+    return run
+
+
+@generator("regime-calibration")
+def regime_calibration(root: Path) -> str:
+    rows = []
+    for name, lr in CALIBRATION:
+        run = _run(root / "results" / "regime" / "calibration" / name)
+        epochs, test = run.column("test_acc")
+        _, train = run.column("train_acc")
+        _, seconds = run.column("epoch_time_s")
+        g = run.selected_epoch("gwa")
+        rows.append([f"`{name}`", lr, f"{100 * train[-1]:.1f}%",
+                     f"{100 * test[-1]:.2f}% ({100 * np.nanmax(test):.2f}%)",
+                     f"epoch {g} ({_pct(run.value('gwa'))}%)", f"{np.nansum(seconds):.0f} s"])
+    return md_table(["run (`calibration/...`)", "learning rate", "train acc. at epoch 30",
+                     "test acc. at epoch 30 (best)", "GWA stop (test acc.)",
+                     "epoch time, sum"], rows)
+
+
+@generator("readme-regime")
+def readme_regime(root: Path, runs: str = "runs") -> str:
+    """The regime study's significant GWA-vs-last-epoch comparisons, as sentences."""
+    items = regime_items(root, runs)
+    out = []
+    for recipe, noise, what in (("paper", 0.17, "paper recipe, 17% noise"),
+                                ("plain", 0.17, "no augmentation, 17% noise"),
+                                ("paper", 0.0, "paper recipe, clean"),
+                                ("plain", 0.0, "no augmentation, clean")):
+        a, b = _gwa_vs(items, "last", lambda k, r=recipe, n=noise: k[2:4] == (r, n))
+        out.append(f"- {what}: " + verdict(paired_test(a, b), "GWA", "the last epoch",
+                                          "(model, pool, seed) units"))
+    return "\n".join(out)
