@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gwa_jax.experiments import regime
+from gwa_jax.experiments import curve_facts, regime
 from gwa_jax.experiments.claims import generator, md_table, paired_test, verdict
 from gwa_jax.experiments.plan import expand
 from gwa_jax.experiments.results import RunResult
@@ -208,3 +208,86 @@ def readme_regime(root: Path, runs: str = "runs") -> str:
         out.append(f"- {what}: " + verdict(paired_test(a, b), "GWA", "the last epoch",
                                           "(model, pool, seed) units"))
     return "\n".join(out)
+
+
+# --- per-run facts and the cost of the study ------------------------------------------------
+
+
+def run_facts(root: Path, runs: str = "runs"
+              ) -> dict[Key, tuple[regime.RunRegret, dict[str, float | int | None]]]:
+    """Every finished run of ``results/regime/<runs>/`` by (model, pool, recipe, noise, seed):
+    its :class:`regime.RunRegret` and its :func:`curve_facts.facts` row (accuracies in %)."""
+    return {_key(it): (it, curve_facts.facts(_run(run_dir(root, it.run.name, runs))))
+            for it in regime_items(root, runs)}
+
+
+def _span(values: Sequence[float], fmt: str) -> str:
+    return f"{fmt.format(min(values))}-{fmt.format(max(values))}"
+
+
+def calibration_rates(root: Path) -> dict[str, list[float]]:
+    """Seconds per epoch of each calibration run (sum of its epoch times over its epochs),
+    by model (``vit`` / ``convnext``), in :data:`CALIBRATION` order; all at 2,000 images."""
+    out: dict[str, list[float]] = {}
+    for name, _ in CALIBRATION:
+        run = _run(root / "results" / "regime" / "calibration" / name)
+        epochs, seconds = run.column("epoch_time_s")
+        out.setdefault(name.split("_")[0].removeprefix("model-"), []).append(
+            float(np.nansum(seconds)) / len(epochs))
+    return out
+
+
+def study_hours(items: Sequence[regime.RunRegret], rates: dict[str, Sequence[float]]
+                ) -> tuple[float, float]:
+    """(low, high) CPU hours the runs ``items`` take at ``rates`` (seconds per epoch per
+    2,000 images by model): epochs x pool / 2,000 x the model's lowest / highest rate."""
+    lo = hi = 0.0
+    for it in items:
+        model, pool = _key(it)[:2]
+        lo += it.epochs * pool / 2000 * min(rates[model]) / 3600
+        hi += it.epochs * pool / 2000 * max(rates[model]) / 3600
+    return lo, hi
+
+
+@generator("regime-cost-estimate")
+def regime_cost_estimate(root: Path, runs: str = "runs") -> str:
+    """The calibration's seconds per epoch and what they project for the study's runs."""
+    rates = calibration_rates(root)
+    items = regime_items(root, runs)
+    vit8k = max((it for it in items if _key(it)[:3] == ("vit", 8000, "paper")),
+                key=lambda it: it.epochs)
+    epochs, one = vit8k.epochs, study_hours([vit8k], rates)
+    lo, hi = study_hours(items, rates)
+    return (f"- about {_span([r for v in rates.values() for r in v], '{:.0f}')} s per epoch "
+            f"per 2,000 images on this CPU while shared with another training (the epoch-time "
+            f"sums of the table above over their 30 epochs), which projects one 8k-pool ViT run "
+            f"of {epochs} epochs to {_span(one, '{:.1f}')} h and the {len(items)} runs of the "
+            f"study (each run's epochs x pool / 2,000 at its model's rates) to "
+            f"{lo:.0f}-{hi:.0f} CPU hours.")
+
+
+@generator("regime-cost-measured")
+def regime_cost_measured(root: Path, runs: str = "runs") -> str:
+    """What the study's runs took (sum of epoch times) against the projection, and the clean
+    paper-recipe ViT's test accuracy at the last epoch."""
+    facts = run_facts(root, runs)
+    lo, hi = study_hours([it for it, _ in facts.values()], calibration_rates(root))
+    total = sum(f["time_s"] or 0.0 for _, f in facts.values()) / 3600
+
+    def minutes(model: str, pool: int) -> str:
+        return _span([f["time_s"] / 60 for k, (_, f) in facts.items()
+                      if k[:3] == (model, pool, "paper")], "{:.0f}")
+
+    def last(pool: int) -> str:
+        return _span([f["test_last"] for k, (_, f) in facts.items()
+                      if k[:4] == ("vit", pool, "paper", 0.0)], "{:.1f}")
+
+    word = "less" if total < lo else "more" if total > hi else "within"
+    vit_epochs = max(it.epochs for k, (it, _) in facts.items() if k[:3] == ("vit", 8000, "paper"))
+    return (f"The runs took {word} than that projection on the 2 cores: sum of epoch times a "
+            f"paper-recipe run {minutes('convnext', 2000)} / {minutes('convnext', 8000)} min "
+            f"for the ConvNeXt and {minutes('vit', 2000)} / {minutes('vit', 8000)} min for the "
+            f"ViT at 2k / 8k images, {total:.1f} CPU hours for all {len(facts)} runs (projected: "
+            f"{lo:.0f}-{hi:.0f}). The ViT at 1e-4 learns within {vit_epochs} epochs: test accuracy at "
+            f"the last epoch {last(2000)}% at 2k and {last(8000)}% at 8k on clean labels "
+            f"(section above).")
