@@ -19,20 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from gwa_jax.experiments import curve_facts, regime
-from gwa_jax.experiments.claims import generator, md_table, paired_test, verdict
+from gwa_jax.experiments.claims import generator, md_table, paired_rows, paired_test, verdict
 from gwa_jax.experiments.plan import expand
 from gwa_jax.experiments.results import RunResult
 
 #: Key of a run of the study: (model, pool, recipe, noise, seed).
 Key = tuple[str, int, str, float, int]
-
-
-def _paired_rows(pairs: Sequence[tuple[str, Sequence[float], Sequence[float]]],
-                 a: str, b: str, unit: str) -> str:
-    # writeups imports this module for its generators: import it when a block is written.
-    from gwa_jax.experiments.writeups import paired_rows
-
-    return paired_rows(pairs, a, b, unit)
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
@@ -103,7 +95,7 @@ def regime_claims(root: Path, runs: str = "runs") -> str:
             for noise in (0.0, 0.17):
                 a, b = _gwa_vs(items, other, lambda k, r=recipe, n=noise: k[2:4] == (r, n))
                 pairs.append((f"GWA - {other}: {recipe} recipe, {noise:.0%} noise", a, b))
-    table = _paired_rows(pairs, "GWA", "other", "(model, pool, seed) units")
+    table = paired_rows(pairs, "GWA", "other", "(model, pool, seed) units")
     by = {_key(it): it.regret("gwa") for it in items}
     pool_pairs = []
     for model in ("convnext", "vit"):
@@ -114,7 +106,7 @@ def regime_claims(root: Path, runs: str = "runs") -> str:
                       and by.get((k[0], 8000, *k[2:])) is not None]
                 pool_pairs.append((f"{model}, {recipe} recipe, {label}",
                                    [by[(k[0], 8000, *k[2:])] for k in ks], [by[k] for k in ks]))
-    pools = _paired_rows(pool_pairs, "regret at 8k", "at 2k", "(noise, seed) units")
+    pools = paired_rows(pool_pairs, "regret at 8k", "at 2k", "(noise, seed) units")
     return ("Test accuracy at GWA's stop against the other criteria's (units: model, pool "
             "and seed):\n\n" + table + "\n\nGWA's regret at the 8,000-image pool against the "
             "2,000-image pool (units: noise and seed; > 0: the regret grows with the pool):"
@@ -156,10 +148,10 @@ def regime_cell_claims(root: Path, runs: str = "runs") -> str:
                               [acc["gwa"] for acc in sel], [acc[other] for acc in sel]))
     return ("Test accuracy at GWA's stop against the last epoch's within one model, recipe and "
             "noise rate (`gwa-train` runs; units: pool and seed):\n\n" +
-            _paired_rows(cells, "GWA", "last", "(pool, seed) units") +
+            paired_rows(cells, "GWA", "last", "(pool, seed) units") +
             "\n\nThe GPU loop's plain-recipe runs (`gpu_plain/regime/runs.csv`, the 60k runs "
             "in the clean rows; units: model, pool and seed):\n\n" +
-            _paired_rows(pairs, "GWA", "other", "(model, pool, seed) units"))
+            paired_rows(pairs, "GWA", "other", "(model, pool, seed) units"))
 
 
 #: The calibration runs of the regime study (``results/regime/calibration/<name>``) and the
@@ -222,7 +214,9 @@ def run_facts(root: Path, runs: str = "runs"
 
 
 def _span(values: Sequence[float], fmt: str) -> str:
-    return f"{fmt.format(min(values))}-{fmt.format(max(values))}"
+    """``min-max`` of ``values`` in ``fmt``; one value where the two print the same."""
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return lo if lo == hi else f"{lo}-{hi}"
 
 
 def calibration_rates(root: Path) -> dict[str, list[float]]:
@@ -288,6 +282,6 @@ def regime_cost_measured(root: Path, runs: str = "runs") -> str:
             f"paper-recipe run {minutes('convnext', 2000)} / {minutes('convnext', 8000)} min "
             f"for the ConvNeXt and {minutes('vit', 2000)} / {minutes('vit', 8000)} min for the "
             f"ViT at 2k / 8k images, {total:.1f} CPU hours for all {len(facts)} runs (projected: "
-            f"{lo:.0f}-{hi:.0f}). The ViT at 1e-4 learns within {vit_epochs} epochs: test accuracy at "
-            f"the last epoch {last(2000)}% at 2k and {last(8000)}% at 8k on clean labels "
-            f"(section above).")
+            f"{lo:.0f}-{hi:.0f}). The ViT at 1e-4 learns within {vit_epochs} epochs: test "
+            f"accuracy at the last epoch {last(2000)}% at 2k and {last(8000)}% at 8k on clean "
+            f"labels (section above).")
