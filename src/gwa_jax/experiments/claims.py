@@ -177,3 +177,17 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def paired_rows(pairs: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+                a: str, b: str, unit: str) -> str:
+    """A markdown table of paired tests, one row per ``(label, a_values, b_values)``: n, mean
+    difference, ahead/level/behind, sign and Wilcoxon p, and the verdict."""
+    rows = []
+    for label, xa, xb in pairs:
+        t = paired_test(xa, xb)
+        words = verdict(t, a, b, unit).split(": ")[-1]
+        rows.append([label, str(t.n), fmt_diff(t.mean_diff), f"{t.ahead}/{t.level}/{t.behind}",
+                     f"{t.sign_p:.2g}", f"{t.wilcoxon_p:.2g}", words])
+    return md_table(["units", "n", f"{a} - {b} [points]", "ahead/level/behind", "sign p",
+                     "Wilcoxon p", "verdict"], rows)

@@ -10,8 +10,8 @@ in ``results/README.md``, ``fmnist-n-*`` / ``fmnist-n-asym-*`` / ``regime-*`` /
 from __future__ import annotations
 
 import csv
-import json
 import functools
+import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,15 +19,18 @@ from pathlib import Path
 import numpy as np
 
 import gwa_jax.experiments.writeups_bench  # noqa: F401 - registers its generators
-from gwa_jax.experiments import curve_facts, regime
+from gwa_jax.experiments import (
+    curve_facts,
+    writeups_regime,  # noqa: F401 - registers its generators
+)
 from gwa_jax.experiments.claims import (
     GENERATORS,
     fmt_diff,
     fmt_p,
     generator,
     md_table,
+    paired_rows,
     paired_test,
-    verdict,
 )
 from gwa_jax.experiments.figures import three_epochs
 from gwa_jax.experiments.plan import MODEL_NAMES, expand
@@ -134,140 +137,6 @@ def quickstart_detail(root: Path) -> str:
             f"score, `scores.npz`): {auc[g]:.3f} at the GWA epoch, {auc[early]:.3f} at epoch "
             f"{early}, {auc[last]:.3f} at epoch {last}; of these three epochs the mislabelled "
             f"samples separate best at epoch {max(auc, key=auc.get)}.")
-
-
-# --- paired comparisons over committed runs -------------------------------------------------
-
-
-def paired_rows(pairs: Sequence[tuple[str, Sequence[float], Sequence[float]]],
-                a: str, b: str, unit: str) -> str:
-    """A markdown table of paired tests, one row per ``(label, a_values, b_values)``: n, mean
-    difference, ahead/level/behind, sign and Wilcoxon p, and the verdict."""
-    rows = []
-    for label, xa, xb in pairs:
-        t = paired_test(xa, xb)
-        words = verdict(t, a, b, unit).split(": ")[-1]
-        rows.append([label, str(t.n), fmt_diff(t.mean_diff), f"{t.ahead}/{t.level}/{t.behind}",
-                     f"{t.sign_p:.2g}", f"{t.wilcoxon_p:.2g}", words])
-    return md_table(["units", "n", f"{a} - {b} [points]", "ahead/level/behind", "sign p",
-                     "Wilcoxon p", "verdict"], rows)
-
-
-# --- the regime study -----------------------------------------------------------------------
-
-
-def regime_items(root: Path) -> list:
-    """The committed runs of the regime study (``results/regime/runs/<name>``), plan order."""
-
-    out = []
-    for run in expand("regime"):
-        result = RunResult.load_verified(root / "results" / "regime" / "runs" / run.name)
-        if result is not None and result.metrics:
-            out.append(regime.run_regret(run, result))
-    return out
-
-
-def _key(it) -> tuple:
-    a = dict(it.run.args)
-    return a["model"], a["pool"], a["recipe"], a["noise"], a["seed"]
-
-
-@generator("regime-run-times")
-def regime_run_times(root: Path) -> str:
-    rows = []
-    for recipe in ("paper", "plain"):
-        minutes = [sum(r.get("epoch_time_s") or 0.0 for r in
-                       RunResult.load_verified(root / "results" / "regime" / "runs" /
-                                               it.run.name).metrics) / 60
-                   for it in regime_items(root) if _key(it)[2] == recipe]
-        rows.append([recipe, str(len(minutes)), f"{min(minutes):.1f}-{max(minutes):.1f}"])
-    return md_table(["recipe", "runs", "sum of epoch times a run [min]"], rows)
-
-
-@generator("regime-labelwave")
-def regime_labelwave(root: Path) -> str:
-    stops = [it.stops.get("labelwave") for it in regime_items(root)
-             if _key(it)[2] == "paper" and _key(it)[3] == 0.0]
-    stops = [s for s in stops if s is not None]
-    return (f"On clean labels with the paper recipe LabelWave stops at epochs "
-            f"{min(stops)}-{max(stops)} ({len(stops)} runs).")
-
-
-def _gwa_vs(items: Sequence, other: str, keep: Callable) -> tuple[list[float], list[float]]:
-    chosen = [it for it in items if keep(_key(it)) and it.accs.get("gwa") is not None
-              and it.accs.get(other) is not None]
-    return ([100 * it.accs["gwa"] for it in chosen], [100 * it.accs[other] for it in chosen])
-
-
-@generator("regime-claims")
-def regime_claims(root: Path) -> str:
-    """Paired tests of the regime study: GWA against the last epoch, LabelWave and GD per
-    (recipe, noise) over (model, pool, seed) units; regret at 8k against 2k per (model,
-    recipe) over (noise, seed) units."""
-    items = regime_items(root)
-    pairs = []
-    for other in ("last", "labelwave", "gd"):
-        for recipe in ("paper", "plain"):
-            for noise in (0.0, 0.17):
-                a, b = _gwa_vs(items, other, lambda k, r=recipe, n=noise: k[2:4] == (r, n))
-                pairs.append((f"GWA - {other}: {recipe} recipe, {noise:.0%} noise", a, b))
-    table = paired_rows(pairs, "GWA", "other", "(model, pool, seed) units")
-    by = {_key(it): it.regret("gwa") for it in items}
-    pool_pairs = []
-    for model in ("convnext", "vit"):
-        for recipe in ("paper", "plain"):
-            for noises, label in (((0.0,), "clean"), ((0.0, 0.17), "clean + 17%")):
-                ks = [(model, 2000, recipe, n, s) for n in noises for s in range(3)]
-                ks = [k for k in ks if by.get(k) is not None
-                      and by.get((k[0], 8000, *k[2:])) is not None]
-                pool_pairs.append((f"{model}, {recipe} recipe, {label}",
-                                   [by[(k[0], 8000, *k[2:])] for k in ks], [by[k] for k in ks]))
-    pools = paired_rows(pool_pairs, "regret at 8k", "at 2k", "(noise, seed) units")
-    return ("Test accuracy at GWA's stop against the other criteria's (units: model, pool "
-            "and seed):\n\n" + table + "\n\nGWA's regret at the 8,000-image pool against the "
-            "2,000-image pool (units: noise and seed; > 0: the regret grows with the pool):"
-            "\n\n" + pools)
-
-
-def _gpu_plain_accs(root: Path) -> list[tuple[str, int, str, int, dict[str, float]]]:
-    """(model, pool, noise, seed, {criterion: test accuracy [points]}) of every run of the
-    GPU loop's plain-recipe report (``results/regime/gpu_plain/regime/runs.csv``)."""
-    out = []
-    for r in _csv_rows(root / "results" / "regime" / "gpu_plain" / "regime" / "runs.csv"):
-        accs = {c: float(r[f"{c} epoch (acc)"].split("(")[1].rstrip(")"))
-                for c in ("gwa", "labelwave", "last") if "(" in r[f"{c} epoch (acc)"]}
-        out.append((r["Model"], int(r["Pool"]), r["Noise"], int(r["Seed"]), accs))
-    return out
-
-
-@generator("regime-cell-claims")
-def regime_cell_claims(root: Path) -> str:
-    """GWA against the last epoch within one (model, recipe, noise) over (pool, seed) units of
-    the ``gwa-train`` runs; GWA against the last epoch and LabelWave in the GPU loop's
-    plain-recipe runs (``gpu_plain/``), pooled and per model."""
-    items = regime_items(root)
-    cells = []
-    for model in ("convnext", "vit"):
-        for recipe in ("paper", "plain"):
-            for noise in (0.0, 0.17):
-                a, b = _gwa_vs(items, "last", lambda k, m=model, r=recipe, n=noise:
-                               (k[0], *k[2:4]) == (m, r, n))
-                cells.append((f"{model}, {recipe} recipe, {noise:.0%} noise", a, b))
-    gpu = _gpu_plain_accs(root)
-    pairs = []
-    for other, name in (("last", "last"), ("labelwave", "LabelWave")):
-        for model in (None, "convnext", "vit"):
-            for noise in ("0%", "17%"):
-                runs = [acc for m, _, n, _, acc in gpu if n == noise
-                        and (model is None or m == model) and other in acc and "gwa" in acc]
-                pairs.append((f"GWA - {name}: {model or 'both models'}, {noise} noise",
-                              [acc["gwa"] for acc in runs], [acc[other] for acc in runs]))
-    return ("Test accuracy at GWA's stop against the last epoch's within one model, recipe and "
-            "noise rate (`gwa-train` runs; units: pool and seed):\n\n" +
-            paired_rows(cells, "GWA", "last", "(pool, seed) units") +
-            "\n\nThe GPU loop's plain-recipe runs (`gpu_plain/regime/runs.csv`, the 60k runs "
-            "in the clean rows; units: model, pool and seed):\n\n" +
-            paired_rows(pairs, "GWA", "other", "(model, pool, seed) units"))
 
 
 # --- the Table-1-style offline studies ------------------------------------------------------
@@ -554,47 +423,6 @@ for _study, _extra in (("fmnist_n", {}), ("fmnist_n_asym", {}),
     generator(f"{_name}-f2-claims")(functools.partial(study_claims, study=_study,
                                                       runs="runs_format2", **_extra))
     generator(f"{_name}-f2-auroc")(functools.partial(study_auroc, study=_study))
-
-
-#: The calibration runs of the regime study (``results/regime/calibration/<name>``) and the
-#: learning rate each was trained with, as the write-up labels it.
-CALIBRATION = (("model-vit_pool2000_recipe-paper_noise0_seed0", "Adam 1e-4 (paper)"),
-               ("model-vit_pool2000_recipe-paper_noise0_seed1", "Adam 1e-4 (paper)"),
-               ("model-vit_pool2000_recipe-paper_noise0_seed0_lr1e-3",
-                "Adam 1e-3 (`--config.optim.lr=1e-3`)"),
-               ("model-convnext_pool2000_recipe-paper_noise0_seed0", "Adam 1e-3 (paper)"))
-
-
-@generator("regime-calibration")
-def regime_calibration(root: Path) -> str:
-    rows = []
-    for name, lr in CALIBRATION:
-        run = _run(root / "results" / "regime" / "calibration" / name)
-        epochs, test = run.column("test_acc")
-        _, train = run.column("train_acc")
-        _, seconds = run.column("epoch_time_s")
-        g = run.selected_epoch("gwa")
-        rows.append([f"`{name}`", lr, f"{100 * train[-1]:.1f}%",
-                     f"{100 * test[-1]:.2f}% ({100 * np.nanmax(test):.2f}%)",
-                     f"epoch {g} ({_pct(run.value('gwa'))}%)", f"{np.nansum(seconds):.0f} s"])
-    return md_table(["run (`calibration/...`)", "learning rate", "train acc. at epoch 30",
-                     "test acc. at epoch 30 (best)", "GWA stop (test acc.)",
-                     "epoch time, sum"], rows)
-
-
-@generator("readme-regime")
-def readme_regime(root: Path) -> str:
-    """The regime study's significant GWA-vs-last-epoch comparisons, as sentences."""
-    items = regime_items(root)
-    out = []
-    for recipe, noise, what in (("paper", 0.17, "paper recipe, 17% noise"),
-                                ("plain", 0.17, "no augmentation, 17% noise"),
-                                ("paper", 0.0, "paper recipe, clean"),
-                                ("plain", 0.0, "no augmentation, clean")):
-        a, b = _gwa_vs(items, "last", lambda k, r=recipe, n=noise: k[2:4] == (r, n))
-        out.append(f"- {what}: " + verdict(paired_test(a, b), "GWA", "the last epoch",
-                                          "(model, pool, seed) units"))
-    return "\n".join(out)
 
 
 # --- the fine-tuning testbed (results/finetune_fmnist/runs_format2) --------------------------
