@@ -10,9 +10,10 @@ Sizing (2 CPU cores): a 2000-image pool, batch 64, 600 steps for the ConvNeXt (a
 epochs) and 1000 for the ViT (33 epochs; at 600 it had not yet begun to memorise), no
 augmentation (so the noisy labels start being memorised within the budget), Adam 2e-3 with
 cosine decay, evaluation batches of 100 (the full 10k test set is evaluated every epoch).
-The sweep (``python scripts/sweep.py fmnist_n``: 2 models x 4 noise x 3 splits x 6 seeds
-(``plan.OFFLINE_SEEDS``) + 2 Fig. 6 runs = 146 runs) trains every 0%-split run first; its
-measured cost and the budget are in ``results/README.md``.
+The sweep (``python scripts/sweep.py fmnist_n``: 2 models x 4 noise x (the 0% split over 6
+seeds, ``plan.OFFLINE_SEEDS``, + the 10% and 1% splits over 3, ``plan.OFFLINE_VAL_SEEDS``)
++ 2 Fig. 6 runs = 98 runs) trains every 0%-split run first; its measured cost and the budget
+are in ``results/README.md``.
 
 Arguments (``--config FILE:ARG``, comma separated, all optional):
 

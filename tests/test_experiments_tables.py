@@ -73,14 +73,17 @@ def test_plans_expand_to_the_paper_matrix():
     assert counts["table1"] == 72 and counts["table2"] == 18
     assert counts["table3"] == 3 * 3 * 3
     assert counts["table5"] == 24 + 2 * 4 * 2 * 3  # Table 1's 10% runs + 90/1, 90/0 runs.
-    assert counts["fmnist_n"] == 2 * 4 * 3 * 6 + 2  # 6 seeds (OFFLINE_SEEDS) + 2 Fig. 6 runs.
-    assert counts["fmnist_n_asym"] == 2 * 2 * 3 * 6
+    # 0% split: 6 seeds (OFFLINE_SEEDS); 10% and 1%: 3 (OFFLINE_VAL_SEEDS); 2 Fig. 6 runs.
+    assert counts["fmnist_n"] == 2 * 4 * 6 + 2 * 4 * 2 * 3 + 2
+    assert counts["fmnist_n_asym"] == 2 * 2 * 6 + 2 * 2 * 2 * 3
     assert counts["finetune_fmnist"] == 1 + 2 * 3 * 6
     fm = expand("fmnist_n")
     # The 0% split of every model, noise and seed is trained before any Val Set run.
     first_val = min(i for i, r in enumerate(fm) if r.split > 0)
     assert first_val == 2 * 4 * 6 and all(r.split == 0 for r in fm[:first_val])
     assert {r.seed for r in fm[:first_val]} == set(range(6))
+    assert {r.seed for r in fm[first_val:] if r.role == "table"} == {0, 1, 2}
+    assert {r.seed for r in expand("finetune_fmnist") if r.split > 0} == set(range(6))
     assert counts["paper"] == 72 + 27 + 48
     for name in PLANS:
         runs = expand(name)
@@ -217,7 +220,8 @@ def test_table_cells_means_ranges_bold_and_missing(tmp_path):
     make_fmnist_root(tmp_path)
     spec = T.table_specs()["fmnist_n"]
     results, planned = T.collect(spec.plan, tmp_path)
-    assert len(results) == 18 + 18 + 2  # ViT 0% and 17% (3 splits x 6 seeds), 2 ConvNeXt runs.
+    # ViT 0% and 17% (6 seeds at 0%, 3 each at 10% and 1%), 2 ConvNeXt runs.
+    assert len(results) == 12 + 12 + 2
     cells = T.build_cells(spec, results, planned)
     col17 = [c.variant for c in spec.columns].index("noise0.17")
     gwa = cells[4][col17]
