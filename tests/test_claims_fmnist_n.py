@@ -224,13 +224,38 @@ def test_what_changed_paragraphs():
     _in_readme(f"GWA 3 points below the 10% split without noise (ViT {old[0]:.2f} vs "
                f"{old[1]:.2f}), shrinks to 1.1 points ({new[0]:.2f} vs {new[1]:.2f}); both are "
                "differences of means over 3 seeds against 3, observations without a paired test")
-    # The first protocol's ViT runs: the last epoch scored 512 of the 1984 ids of a full epoch.
-    for noise in NOISES:
-        for seed in SEEDS:
-            rows = _run("vit", noise, seed, runs="runs_v1").metrics
-            assert rows[-1]["align_seen"] == 512
-            assert {r["align_seen"] for r in rows[:-1]} == {1984} == {31 * 64}
-    _in_readme("The last epoch used to be partial (512 of 1984 ids in the ViT runs)")
+    # The first protocol's runs: the last epoch scored 512 (ViT) or 704 (ConvNeXt) of the 1984
+    # ids of a full epoch; LabelWave's count there is never above the epoch before's; GWA's
+    # change into it is below its largest epoch-to-epoch change and GWA never selects it.
+    v1 = [(m, _run(m, n, s, runs="runs_v1")) for m in MODELS for n in NOISES for s in SEEDS]
+    assert len(v1) == 24
+    for model, run in v1:
+        rows = run.metrics
+        assert rows[-1]["align_seen"] == {"vit": 512, "convnext": 704}[model]
+        assert {r["align_seen"] for r in rows[:-1]} == {1984} == {31 * 64}
+        assert rows[-1]["labelwave"] <= rows[-2]["labelwave"]
+        _, gwa = run.column("gwa")
+        jumps = np.abs(np.diff(gwa))
+        assert jumps[-1] < np.nanmax(jumps[:-1])
+        assert run.selected_epoch("gwa") < run.summary["num_epochs"] == rows[-1]["epoch"]
+    _in_readme("The last epoch used to be partial (512 of 1984 ids in the ViT runs, 704 in the "
+               "ConvNeXt runs): LabelWave's change count over fewer ids was biased low (in each "
+               "of the 24 first-protocol 0%-split runs the partial epoch counts no more changed "
+               "predictions than the epoch before it); GWA did not jump there (its change into "
+               "that epoch is below its largest epoch-to-epoch change in every run, and it never "
+               "selected that epoch).")
+    # GD's stop against the first protocol's: the same epoch, or the last epoch in both.
+    same = both_last = 0
+    for model in MODELS:
+        for noise in NOISES:
+            for seed in SEEDS:
+                a, b = (_run(model, noise, seed, runs=r) for r in ("runs_v1", "runs"))
+                ends = [r.selected_epoch("gd") == r.summary["num_epochs"] for r in (a, b)]
+                both_last += all(ends)
+                same += all(ends) or a.selected_epoch("gd") == b.selected_epoch("gd")
+    assert same == both_last
+    _in_readme(f"so its values changed and its stop moved in {24 - same} of the 24 0%-split runs "
+               f"(both protocols stop at the last epoch in the other {both_last})")
     # GD returns the last epoch in 14 of the 18 runs at 0-17% noise.
     low = [f for m in MODELS for n in NOISES[:3] for f in _facts(m, n)]
     assert len(low) == 18 and sum(f["gd_stop"] == f["last_stop"] for f in low) == 14
