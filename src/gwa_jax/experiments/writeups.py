@@ -21,6 +21,7 @@ import numpy as np
 import gwa_jax.experiments.writeups_bench  # noqa: F401 - registers its generators
 from gwa_jax.experiments import (
     curve_facts,
+    writeups_asym,  # noqa: F401 - registers its generators
     writeups_fmnist_n,  # noqa: F401 - registers its generators
     writeups_regime,  # noqa: F401 - registers its generators
 )
