@@ -388,32 +388,41 @@ def results_scores(root: Path) -> str:
 
 
 def study_auroc(root: Path, study: str, plan: str | None = None,
-                runs: str = "runs_format2") -> str:
-    """Mislabel-detection AUROC of ``-score`` at GWA's and at the last epoch of the 0%-split
-    runs with label noise (from their ``scores.npz``): mean over seeds per (model, noise), and
-    the paired test of the two epochs over the seeds."""
+                runs: str = "runs_format2",
+                bases: Sequence[tuple[str, str]] = (("GWA", "gwa"),)) -> str:
+    """Mislabel-detection AUROC of ``-score`` at each of ``bases``' (label, criterion) epochs
+    and at the last epoch of the 0%-split runs with label noise (from their ``scores.npz``):
+    mean over seeds per (model, noise), and the paired test of the two epochs over the seeds.
+    With several bases, one row per (column, base)."""
 
-    found: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    found: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     for run in expand(plan or study):
         if run.role != "table" or run.split != 0.0 or not dict(run.args).get("noise"):
             continue
         result = RunResult.load_verified(root / "results" / study / runs / run.name)
         if result is None:
             continue
-        g, last = (mislabel_auroc(result, result.selected_epoch(c)) for c in ("gwa", "last"))
-        if g is not None and last is not None:
-            found.setdefault((run.model, run.variant), []).append((g, last))
+        last = mislabel_auroc(result, result.selected_epoch("last"))
+        for label, crit in bases:
+            g = mislabel_auroc(result, result.selected_epoch(crit))
+            if g is not None and last is not None:
+                found.setdefault((run.model, run.variant, label), []).append((g, last))
     rows = []
-    for (model, variant), pairs in found.items():
+    for (model, variant, label), pairs in found.items():
         g, last = np.array(pairs).T
         t = paired_test(g, last)
-        rows.append([column_label(model, variant), str(len(pairs)), f"{g.mean():.3f}",
-                     f"{last.mean():.3f}", f"{t.ahead}/{t.level}/{t.behind}", f"{t.sign_p:.2g}",
-                     f"{t.wilcoxon_p:.2g}"])
+        rows.append([column_label(model, variant), *([label] if len(bases) > 1 else []),
+                     str(len(pairs)), f"{g.mean():.3f}", f"{last.mean():.3f}",
+                     f"{t.ahead}/{t.level}/{t.behind}", f"{t.sign_p:.2g}", f"{t.wilcoxon_p:.2g}"])
     if not rows:
         return NO_RUNS
-    return md_table(["column", "seeds", "AUROC at GWA epoch", "AUROC at last epoch",
-                     "GWA ahead/level/behind", "sign p", "Wilcoxon p"], rows)
+    if len(bases) > 1:
+        head = ["column", "criterion", "seeds", "AUROC at its epoch", "AUROC at last epoch",
+                "ahead/level/behind"]
+    else:
+        head = ["column", "seeds", f"AUROC at {bases[0][0]} epoch", "AUROC at last epoch",
+                f"{bases[0][0]} ahead/level/behind"]
+    return md_table([*head, "sign p", "Wilcoxon p"], rows)
 
 
 for _study, _extra in (("fmnist_n", {}), ("fmnist_n_asym", {}),
@@ -424,7 +433,9 @@ for _study, _extra in (("fmnist_n", {}), ("fmnist_n_asym", {}),
                                                      runs="runs_format2", **_extra))
     generator(f"{_name}-f2-claims")(functools.partial(study_claims, study=_study,
                                                       runs="runs_format2", **_extra))
-    generator(f"{_name}-f2-auroc")(functools.partial(study_auroc, study=_study))
+    _bases = ((("gwa_finetune", "gwa_finetune"), ("GWA (max after warm-up)", "gwa"))
+              if _study == "finetune_fmnist" else (("GWA", "gwa"),))
+    generator(f"{_name}-f2-auroc")(functools.partial(study_auroc, study=_study, bases=_bases))
 
 
 # --- the fine-tuning testbed (results/finetune_fmnist/runs_format2) --------------------------
@@ -487,6 +498,19 @@ def finetune_dip(root: Path, runs: str = "runs_format2") -> str:
                f"{_span([f['epochs'] for f in rows], '{:d}')}, "
                f"{_span(ft_diff, '{:+.2f}', ' to ')} points against the last epoch.")
     return " ".join(out)
+
+
+@generator("finetune-fmnist-pretrain")
+def finetune_pretrain(root: Path, runs: str = "runs_format2") -> str:
+    """The pretraining run's length and its test accuracy on classes 0-4 at its last epoch."""
+    result = RunResult.load_verified(root / "results" / "finetune_fmnist" / runs /
+                                     "stage-pretrain")
+    if result is None:
+        return NO_RUNS
+    epochs, test = result.column("test_acc")
+    return (f"The pretraining run (`{runs}/stage-pretrain`) trains {int(epochs[-1])} epochs and "
+            f"ends at {100 * test[-1]:.1f}% test accuracy on classes 0-4; every fine-tuning "
+            f"run starts from its last checkpoint.")
 
 
 #: A fine-tuning-rule stop this many points or more below the last epoch is named a failure.
