@@ -4,7 +4,7 @@ For every finished run at or below each path (a workdir or a sweep root), one ro
 :func:`gwa_jax.experiments.curve_facts.facts` (its module docstring lists the columns), and a
 last line with the range (min-max) of every numeric column over the rows.
 
-    python scripts/curve_facts.py results/finetune_fmnist/runs --match split0_ \\
+    python scripts/curve_facts.py results/finetune_fmnist/runs_format2 --match split0_ \\
         --out results/finetune_fmnist/curve_facts.md
 """
 

@@ -230,9 +230,6 @@ def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "r
 for _study, _plan in (("fmnist_n", "fmnist_n"), ("fmnist_n_asym", "fmnist_n_asym")):
     generator(f"{_study.replace('_', '-')}-claims")(
         functools.partial(study_claims, study=_study, plan=_plan))
-generator("finetune-fmnist-claims")(functools.partial(
-    study_claims, study="finetune_fmnist", base=("gwa_finetune", "gwa_finetune"),
-    against=FINETUNE_AGAINST))
 
 
 # --- the post-hoc patience table ------------------------------------------------------------
@@ -519,9 +516,9 @@ FINETUNE_FAIL_POINTS = 2.0
 
 @generator("finetune-fmnist-limits")
 def finetune_limits(root: Path, runs: str = "runs_format2") -> str:
-    """Facts behind the testbed's limits: training accuracy at the end, the hindsight-best
-    epoch, the epochs within one SE of GWA's stop (0%-split runs), and every run of any split
-    where ``gwa_finetune`` ends :data:`FINETUNE_FAIL_POINTS` or more below the last epoch."""
+    """Facts behind the testbed's limits: training accuracy at the end and the hindsight-best
+    epoch (0%-split runs), and every run of any split where ``gwa_finetune`` ends
+    :data:`FINETUNE_FAIL_POINTS` or more below the last epoch."""
     rows = finetune_facts(root, runs)
     if not rows:
         return NO_RUNS
@@ -533,9 +530,7 @@ def finetune_limits(root: Path, runs: str = "runs_format2") -> str:
     facts = [f for _, f in rows]
     out = [f"- Training accuracy at the last epoch of the 0%-split runs: {train}. The best test "
            f"epoch in hindsight is {_epochs([f['best_epoch'] for f in facts])} of "
-           f"{_span([f['epochs'] for f in facts], '{:d}')}.",
-           f"- Epochs within one bootstrap standard error of the plain GWA stop's value (the "
-           f"stop included): {_span([f['within_se'] for f in facts], '{:d}')}."]
+           f"{_span([f['epochs'] for f in facts], '{:d}')}."]
     failed = [(name, f) for name, f in finetune_facts(root, runs, split=None)
               if f["gwa_finetune_test"] - f["test_last"] <= -FINETUNE_FAIL_POINTS]
     n_all = len(finetune_facts(root, runs, split=None))
