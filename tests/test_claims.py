@@ -596,15 +596,9 @@ def test_architecture_before_after_counts(tmp_path):
 @functools.cache
 def _regime() -> dict:
     """The regime study's committed runs and reports, as the prose quotes them."""
-    from gwa_jax.experiments import regime
-    from gwa_jax.experiments.writeups_regime import run_facts
+    from gwa_jax.experiments.writeups_regime import gpu_plain_items, run_facts
 
-    gpu = {}
-    for path in sorted((RESULTS / "regime" / "gpu_plain").glob("regime_plain*.json")):
-        for it in regime.from_offline_json(path):
-            a = dict(it.run.args)
-            gpu[(a["model"], a["pool"], a["recipe"], a["noise"], a["seed"])] = it
-    return {"facts": run_facts(ROOT), "gpu": gpu,
+    return {"facts": run_facts(ROOT), "gpu": gpu_plain_items(ROOT),
             "text": " ".join((RESULTS / "regime" / "README.md").read_text().split())}
 
 

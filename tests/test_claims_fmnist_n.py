@@ -402,14 +402,9 @@ def test_where_gwa_wins_bullet_9_percent_and_clean():
 
 @functools.cache
 def _gpu_items() -> dict:
-    from gwa_jax.experiments import regime
+    from gwa_jax.experiments.writeups_regime import gpu_plain_items
 
-    out = {}
-    for path in sorted((RESULTS / "regime" / "gpu_plain").glob("regime_plain*.json")):
-        for it in regime.from_offline_json(path):
-            a = dict(it.run.args)
-            out[(a["model"], a["pool"], a["recipe"], a["noise"], a["seed"])] = it
-    return out
+    return gpu_plain_items(ROOT)
 
 
 def _gpu(model: str, pool: int, noise: float = 0.0) -> list:

@@ -205,6 +205,16 @@ def readme_regime(root: Path, runs: str = "runs") -> str:
 # --- per-run facts and the cost of the study ------------------------------------------------
 
 
+def gpu_plain_items(root: Path) -> dict[Key, regime.RunRegret]:
+    """The GPU loop's plain-recipe runs (``results/regime/gpu_plain/regime_plain*.json``) by
+    (model, pool, recipe, noise, seed)."""
+    out = {}
+    for path in sorted((root / "results" / "regime" / "gpu_plain").glob("regime_plain*.json")):
+        for it in regime.from_offline_json(path):
+            out[_key(it)] = it
+    return out
+
+
 def run_facts(root: Path, runs: str = "runs"
               ) -> dict[Key, tuple[regime.RunRegret, dict[str, float | int | None]]]:
     """Every finished run of ``results/regime/<runs>/`` by (model, pool, recipe, noise, seed):
