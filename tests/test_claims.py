@@ -207,7 +207,7 @@ def test_finetune_format2_prose():
     for variant in ("noise0", "noise0.17"):  # "in each column (6 of 6 seeds ahead, p = 0.031)"
         t = test(variant, "gwa")
         assert (t.n, t.ahead, fmt_p(t.sign_p)) == (6, 6, "0.031") and t.significant
-        for crit in ("last", "labelwave", "val"):
+        for crit in ("last", "labelwave", "val"):  # "val": the 10% split
             assert not test(variant, crit).significant, (variant, crit)
     t = test(None, "gwa")
     assert (t.n, t.ahead, fmt_p(t.sign_p), fmt_p(t.wilcoxon_p)) == (12, 12, "0.00049", "0.00049")
@@ -217,6 +217,13 @@ def test_finetune_format2_prose():
     assert f"1 ahead, 3 level, 8 behind; sign p = {fmt_p(t.sign_p)}, Wilcoxon p = " \
         f"{fmt_p(t.wilcoxon_p)}" in text and (t.ahead, t.level, t.behind) == (1, 3, 8)
     assert not test(None, "labelwave").significant and not test(None, "val").significant
+    t = test(None, "val@0.01")  # the 1% split
+    assert t.significant and (t.n, t.ahead, t.level, t.behind) == (12, 11, 0, 1)
+    assert (f"11 ahead, 0 level, 1 behind, {t.mean_diff:+.2f} points; sign p = {fmt_p(t.sign_p)}, "
+            f"Wilcoxon p = {fmt_p(t.wilcoxon_p)}") in text
+    t17, t0 = test("noise0.17", "val@0.01"), test("noise0", "val@0.01")
+    assert t17.significant and (t17.ahead, fmt_p(t17.sign_p)) == (6, "0.031")
+    assert not t0.significant and "at 17% noise (6 of 6 seeds, sign p = 0.031)" in text
     zero = [r for r in expand("finetune_fmnist") if r.role == "table" and r.split == 0.0]
     rows = {r.name: facts(RunResult.load_verified(RESULTS / "finetune_fmnist" / "runs_format2"
                                                   / r.name)) for r in zero}
@@ -332,12 +339,12 @@ def test_quoted_table_rows_come_from_the_committed_tables(readme):
 
 def test_fmnist_n_format1_prose_says_nothing_is_significant():
     """results/fmnist_n/README.md: "pooled ... no row differs significantly from GWA"."""
-    from gwa_jax.experiments.writeups import AGAINST, _pairs_over, study_values
+    from gwa_jax.experiments.writeups import AGAINST, _pairs_over, study_values, value_key
 
     values = study_values(ROOT, "fmnist_n")
-    for _, crit, _ in AGAINST:
+    for _, crit, split in AGAINST:
         for model in ("vit", "convnext", None):
-            a, b = _pairs_over(values, model, None, crit)
+            a, b = _pairs_over(values, model, None, value_key(crit, split))
             assert len(a) >= 12 and not paired_test(a, b).significant, (crit, model)
     assert "no row differs significantly from GWA" in " ".join(
         (RESULTS / "fmnist_n" / "README.md").read_text().split())
@@ -353,7 +360,7 @@ def test_fmnist_n_format2_prose():
     sig = {}
     for _, crit, split in AGAINST:
         if split:
-            assert not any(k[3] == crit for k in values)  # Val Set runs not in yet
+            assert not any(k[3].startswith("val") for k in values)  # Val Set runs not in yet
             continue
         for model in ("convnext", None):  # pooled over ConvNeXt and over both models
             t = paired_test(*_pairs_over(values, model, None, crit))

@@ -145,20 +145,27 @@ def quickstart_detail(root: Path) -> str:
 
 #: Rows compared against GWA: (label, criterion, split of the run that has it).
 AGAINST = (("last epoch", "last", 0.0), ("LabelWave", "labelwave", 0.0), ("GD", "gd", 0.0),
-           ("Val Set (10%)", "val", 0.1))
+           ("Val Set (10%)", "val", 0.1), ("Val Set (1%)", "val", 0.01))
 #: A per-cell paired test over fewer seeds cannot reach p < 0.05 (two-sided, 5 seeds: 0.0625).
 MIN_CELL_SEEDS = 6
+
+
+def value_key(crit: str, split: float) -> str:
+    """The key of ``crit`` in :func:`study_values`: the criterion itself for the 0% split run,
+    ``"val"`` for the 10% split run's validation row, ``"<crit>@<split>"`` otherwise."""
+    return crit if split == 0.0 or (crit, split) == ("val", 0.1) else f"{crit}@{split:g}"
 
 
 def study_values(root: Path, study: str, plan: str | None = None, runs: str = "runs"
                  ) -> dict[tuple[str, str, int, str], float]:
     """Test accuracy [points] of every committed run of a Table-1-style study by (model,
-    variant, seed, criterion); GWA, LabelWave, GD and the last epoch from the 0% split run,
-    ``val`` from the 10% split run. Runs are read from ``results/<study>/<runs>/<name>``."""
+    variant, seed, key); GWA, LabelWave, GD and the last epoch from the 0% split run, the
+    validation rows from the 10% (``val``) and 1% (``val@0.01``) split runs
+    (:func:`value_key`). Runs are read from ``results/<study>/<runs>/<name>``."""
 
     out = {}
     for run in expand(plan or study):
-        if run.role != "table" or run.split not in (0.0, 0.1):
+        if run.role != "table" or run.split not in (0.0, 0.1, 0.01):
             continue
         result = RunResult.load_verified(root / "results" / study / runs / run.name)
         if result is None:
@@ -167,7 +174,7 @@ def study_values(root: Path, study: str, plan: str | None = None, runs: str = "r
                                                  "gd")):
             value = result.value(crit)
             if value is not None:
-                out[(run.model, run.variant, run.seed, crit)] = 100 * value
+                out[(run.model, run.variant, run.seed, value_key(crit, run.split))] = 100 * value
     return out
 
 
@@ -197,19 +204,19 @@ def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "r
     variants = sorted({k[1] for k in values})
     seeds = {v: {k[2] for k in values if k[1] == v and k[3] == crit0} for v in variants}
     pairs = []
-    for label, crit, _ in against:
+    for label, crit, split in against:
         for model in (*models, None) if len(models) > 1 else models:
-            a, b = _pairs_over(values, model, None, crit, crit0)
+            a, b = _pairs_over(values, model, None, value_key(crit, split), crit0)
             if a:
                 pairs.append((f"{name} - {label}: {model or 'both models'}", a, b))
     units = ("(noise, seed) of a model, or (model, noise, seed) for both models"
              if len(models) > 1 else "(noise, seed)")
     out = [f"Pooled units: {units}.", "", paired_rows(pairs, name, "row", "units")]
     cells = []
-    for label, crit, _ in against:
+    for label, crit, split in against:
         for model in models:
             for variant in variants:
-                a, b = _pairs_over(values, model, variant, crit, crit0)
+                a, b = _pairs_over(values, model, variant, value_key(crit, split), crit0)
                 if len(a) >= MIN_CELL_SEEDS:
                     cells.append((f"{name} - {label}: {column_label(model, variant)}", a, b))
     most = max((len(s) for s in seeds.values()), default=0)
@@ -287,7 +294,7 @@ def study_means(root: Path, study: str, plan: str | None = None, runs: str = "ru
         return NO_RUNS
     cols = sorted({k[:2] for k in values}, key=lambda c: (c[0] != "vit", c[1]))
     rows = []
-    for label, crit in (base, *((a[0], a[1]) for a in against)):
+    for label, crit in (base, *((a[0], value_key(a[1], a[2])) for a in against)):
         cells = []
         for model, variant in cols:
             xs = [v for k, v in values.items() if k[:2] == (model, variant) and k[3] == crit]
