@@ -2,27 +2,32 @@
 (``results/fmnist_n_asym/README.md``); registered with :func:`claims.generator` on import
 (:mod:`gwa_jax.experiments.writeups` imports this module).
 
-They read the committed format-1 runs in ``results/fmnist_n_asym/runs/<name>`` (the plan's
-0%-split runs for the stops, every finished run for the correlation) and the two versions of
-``table1.csv`` (``table1_v1.csv``: the first protocol's). The helpers that compute something
-beyond formatting (:func:`stop_facts`, :func:`moved_cells`, :func:`correlations`) are public
-so that ``tests/test_claims_asym.py`` can check them on hand-made runs and tables.
+They read the committed format-2 runs in ``results/fmnist_n_asym/runs_format2/<name>`` (the
+plan's 0%-split runs for the stops, every finished run for the correlation) and the two
+versions of ``table1.csv`` (``table1_format1.csv``: the replaced format-1 runs'). The helpers
+that compute something beyond formatting (:func:`stop_facts`, :func:`moved_cells`,
+:func:`correlations`) are public so that ``tests/test_claims_asym.py`` can check them on
+hand-made runs and tables.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import math
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from gwa_jax.data.noise import ASYMMETRIC_MAPS
 from gwa_jax.experiments import curve_facts
 from gwa_jax.experiments.claims import fmt_p, generator, md_table
 from gwa_jax.experiments.plan import MODEL_NAMES, expand
-from gwa_jax.experiments.results import RunResult, correlation
+from gwa_jax.experiments.results import RunResult, auroc, correlation
 
 STUDY = "fmnist_n_asym"
+#: The folder of the committed runs under ``results/fmnist_n_asym``.
+RUNS = "runs_format2"
 #: Cells of the two table versions that moved by more than this many points are listed.
 THRESHOLD = 0.5
 #: The criteria of the stops table: (label, criterion in ``summary.selected``).
@@ -30,6 +35,8 @@ STOPS = (("GWA stop", "gwa"), ("LabelWave stop", "labelwave"), ("GD stop", "gd")
          ("last epoch", "last"))
 
 Key = tuple[str, str, int]  # (model, variant, seed)
+#: The classes whose labels the Fashion-MNIST map can flip (the others keep theirs).
+FLIPPED = frozenset(ASYMMETRIC_MAPS["fashion_mnist"])
 
 
 def _rate(variant: str) -> str:
@@ -42,7 +49,7 @@ def label(model: str, variant: str) -> str:
     return f"{MODEL_NAMES.get(model, model)} {_rate(variant)}"
 
 
-def study_runs(root: Path, split: float | None = 0.0, runs: str = "runs"
+def study_runs(root: Path, split: float | None = 0.0, runs: str = RUNS
                ) -> dict[tuple[str, str, float, int], RunResult]:
     """Finished runs (with metrics) of the study's plan in ``results/fmnist_n_asym/<runs>``
     by (model, variant, split, seed), plan order; ``split`` None: every split."""
@@ -97,7 +104,7 @@ def stop_cells(facts: dict[str, list]) -> list[str]:
 
 
 @generator("fmnist-n-asym-stops")
-def asym_stops(root: Path, runs: str = "runs") -> str:
+def asym_stops(root: Path, runs: str = RUNS) -> str:
     """Ranges over the seeds of each column's 0%-split runs: every criterion's stop, the best
     epoch in hindsight, GWA's regret, epochs within 1 SE, lowest kurtosis, undefined GWA."""
     found = study_runs(root, 0.0, runs)
@@ -136,15 +143,15 @@ def moved_cells(old: Path, new: Path, threshold: float = THRESHOLD
 
 @generator("fmnist-n-asym-changes")
 def asym_changes(root: Path) -> str:
-    """The cells of ``table1.csv`` that moved against the first protocol's ``table1_v1.csv``."""
+    """The cells of ``table1.csv`` that moved against the format-1 runs' ``table1_format1.csv``."""
     folder = Path(root) / "results" / STUDY
-    n, moved = moved_cells(folder / "table1_v1.csv", folder / "table1.csv")
+    n, moved = moved_cells(folder / "table1_format1.csv", folder / "table1.csv")
     parts = []
     for model, column in dict.fromkeys((m, c) for m, c, *_ in moved):
         cells = ", ".join(f"{row} {x:.2f} -> {y:.2f}" for m, c, row, x, y in moved
                           if (m, c) == (model, column))
         parts.append(f"{MODEL_NAMES.get(model, model)} {column}: {cells}")
-    return (f"Against the first protocol (`table1_changes.md`), {len(moved)} of {n} cells "
+    return (f"Against the format-1 runs (`table1_changes.md`), {len(moved)} of {n} cells "
             f"moved by more than {THRESHOLD:g} points: " + "; ".join(parts) + ".")
 
 
@@ -165,7 +172,7 @@ def correlations(found: dict[tuple[str, str, float, int], RunResult]
 
 
 @generator("fmnist-n-asym-correlation")
-def asym_correlation(root: Path, runs: str = "runs") -> str:
+def asym_correlation(root: Path, runs: str = RUNS) -> str:
     """Pearson r (p) of max mean alignment with final test accuracy per model, over all its
     runs and within each noise rate (every split and seed)."""
     found = study_runs(root, None, runs)
@@ -182,4 +189,54 @@ def asym_correlation(root: Path, runs: str = "runs") -> str:
                          f"{c['pearson']:+.3f} (p = {fmt_p(c['pearson_p'])}, {c['n']} runs)")
         rows.append([MODEL_NAMES.get(model, "both models"), *cells])
     head = ["model", "all runs", *(f"{_rate(v)} runs" for v in variants)]
+    return md_table(head, rows)
+
+
+def score_groups(result: RunResult, epoch: int, flipped: Collection[int] = FLIPPED
+                 ) -> dict[str, float]:
+    """The trained ids' alignment scores at ``epoch`` by group: ``noisy_share`` (mislabelled
+    fraction), ``auroc`` (of minus the score for the mislabelled ids, all trained ids),
+    ``auroc_flipped`` (the same over the ids whose true class is in ``flipped``) and the mean
+    score of the clean ids of the other classes (``clean_kept``), of the clean ids of the
+    ``flipped`` classes (``clean_flipped``) and of the mislabelled ids (``noisy``); NaN for
+    an empty group."""
+    meta, scores = result.meta(), result.scores(epoch)
+    if meta is None or scores is None:
+        raise ValueError(f"{result.workdir}: no scores at epoch {epoch}")
+    ids = meta["ids"]
+    score, noisy = scores[ids].astype(np.float64), meta["noise_mask"][ids].astype(bool)
+    in_flipped = np.isin(meta["true_labels"][ids], sorted(flipped))
+    return {"noisy_share": float(noisy.mean()), "auroc": auroc(-score, noisy),
+            "auroc_flipped": auroc(-score[in_flipped], noisy[in_flipped]),
+            "clean_kept": _mean(score[~in_flipped & ~noisy]),
+            "clean_flipped": _mean(score[in_flipped & ~noisy]), "noisy": _mean(score[noisy])}
+
+
+def _mean(x: np.ndarray) -> float:
+    """The mean; NaN for an empty group."""
+    return float(x.mean()) if x.size else math.nan
+
+
+@generator("fmnist-n-asym-score-groups")
+def asym_score_groups(root: Path, runs: str = RUNS) -> str:
+    """Per column, ranges over the seeds of the 0%-split runs of :func:`score_groups` at
+    GWA's epoch."""
+    found = study_runs(root, 0.0, runs)
+    cols = sorted({k[:2] for k in found}, key=lambda c: (c[0] != "vit", c[1]))
+    rows = []
+    for model, variant in cols:
+        groups = [score_groups(r, r.selected_epoch("gwa")) for k, r in found.items()
+                  if k[:2] == (model, variant)]
+        col = {key: [g[key] for g in groups] for key in groups[0]}
+        rows.append([label(model, variant), str(len(groups)),
+                     _span([100 * x for x in col["noisy_share"]], ".1f"),
+                     *(_span(col[k], ".3f") for k in ("auroc", "auroc_flipped", "clean_kept",
+                                                      "clean_flipped", "noisy"))])
+    if not rows:
+        return "No run of this kind is committed yet."
+    kept = ", ".join(str(c) for c in range(10) if c not in FLIPPED)
+    head = ["column", "seeds", "mislabelled [% of trained ids]", "AUROC",
+            "AUROC within the flipped classes",
+            f"mean score: clean, classes never flipped ({kept})",
+            "mean score: clean, flipped classes", "mean score: mislabelled"]
     return md_table(head, rows)
