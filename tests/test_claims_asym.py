@@ -1,7 +1,8 @@
 """results/fmnist_n_asym/README.md: every number of its prose recomputed from the committed
 format-2 runs (``results/fmnist_n_asym/runs_format2``, each with its ``scores.npz``), the
 tables beside them and the symmetric-noise study it quotes, and the generators of its blocks
-(:mod:`gwa_jax.experiments.writeups_asym`) checked on hand-made runs and tables.
+(:mod:`gwa_jax.experiments.writeups_asym`, :mod:`gwa_jax.experiments.writeups_offline`)
+checked on hand-made runs and tables.
 """
 
 from __future__ import annotations
@@ -19,18 +20,17 @@ from gwa_jax.experiments.curve_facts import facts
 from gwa_jax.experiments.plan import expand
 from gwa_jax.experiments.results import RunResult, auroc, mislabel_auroc
 from gwa_jax.experiments.writeups import _pairs_over, study_values
-from gwa_jax.experiments.writeups_asym import (
-    FLIPPED,
+from gwa_jax.experiments.writeups_asym import FLIPPED, STUDY, asym_score_groups
+from gwa_jax.experiments.writeups_offline import (
     RUNS,
-    asym_changes,
-    asym_correlation,
-    asym_score_groups,
-    asym_stops,
+    changes_text,
+    correlation_table,
     correlations,
     moved_cells,
     score_groups,
     stop_cells,
     stop_facts,
+    stops_table,
     study_runs,
 )
 from scripts_loader import load_script
@@ -56,7 +56,7 @@ def span(values, fmt: str, sep: str = "-") -> str:
 
 @pytest.fixture(scope="module")
 def runs() -> dict:
-    return study_runs(ROOT, None)
+    return study_runs(ROOT, STUDY, None)
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +228,7 @@ def test_the_stops_prose(runs):
 
 def test_the_score_groups_prose(runs):
     text = prose()
-    groups = [score_groups(r, r.selected_epoch("gwa")) for r in zero_split(runs)]
+    groups = [score_groups(r, r.selected_epoch("gwa"), FLIPPED) for r in zero_split(runs)]
     noisy = [g["noisy"] for g in groups]
     assert min(noisy) > 0
     assert f"every run ({span(noisy, '.3f', ' to ')})" in text
@@ -243,7 +243,7 @@ def test_the_score_groups_prose(runs):
     for r in expand("fmnist_n"):
         if r.role == "table" and r.split == 0.0 and dict(r.args)["noise"] > 0:
             run = RunResult.load_verified(ROOT / "results" / "fmnist_n" / RUNS / r.name)
-            sym.append(score_groups(run, run.selected_epoch("gwa"), range(10))["noisy"])
+            sym.append(score_groups(run, run.selected_epoch("gwa"))["noisy"])
     assert len(sym) == 36 and max(sym) < 0
     assert f"negative in every noisy run ({span(sym, '.3f', ' to ')}" in text
     gained = {(m, v) for m, v in COLUMNS if _auroc_test(runs, m, v).significant}
@@ -362,7 +362,7 @@ def test_stop_facts_and_the_stops_block_on_hand_made_runs(tmp_path):
                {"gwa": 4, "labelwave": 4, "gd": 4, "last": 4})
     _curve_run(folder / _name("vit", "asym0.4", 0.1, 0), [0.5] * 4, [0.1] * 4, [0.0] * 4,
                {"val": 2})  # not a 0%-split run: not in the stops table
-    found = study_runs(tmp_path)
+    found = study_runs(tmp_path, STUDY)
     assert list(found) == [("vit", "asym0.4", 0.0, 0), ("vit", "asym0.4", 0.0, 1)]
     f = stop_facts(list(found.values()))
     assert f["gwa_epoch"] == [3, 4] and f["labelwave_epoch"] == [2, 4]
@@ -372,9 +372,9 @@ def test_stop_facts_and_the_stops_block_on_hand_made_runs(tmp_path):
     assert stop_cells(f) == ["3-4 (65.00-70.00)", "2-4 (70.00)", "4 (60.00-70.00)",
                              "4 (60.00-70.00)", "2-3 (70.00-80.00)", "5.0-10.0", "1-2",
                              "-1.50 to +0.20", "0-1 of 4"]
-    table = asym_stops(tmp_path)
+    table = stops_table(tmp_path, STUDY)
     assert table.splitlines()[2] == "| ViT 40% | 2 | " + " | ".join(stop_cells(f)) + " |"
-    assert asym_stops(tmp_path / "nothing") == "No run of this kind is committed yet."
+    assert stops_table(tmp_path / "nothing", STUDY) == "No run of this kind is committed yet."
 
 
 def test_moved_cells_and_the_changes_block_on_hand_made_tables(tmp_path):
@@ -390,7 +390,7 @@ def test_moved_cells_and_the_changes_block_on_hand_made_tables(tmp_path):
     n, moved = moved_cells(folder / "table1_format1.csv", folder / "table1.csv")
     assert n == 4  # a cell with no mean in one table is not compared; 0.5 exactly is not moved
     assert moved == [("vit", "20%", "GWA", 60.0, 61.25), ("convnext", "40%", "GWA", 50.0, 49.0)]
-    assert asym_changes(tmp_path) == (
+    assert changes_text(tmp_path, STUDY) == (
         "Against the format-1 runs (`table1_changes.md`), 2 of 4 cells moved by more than 0.5 "
         "points: ViT 20%: GWA 60.00 -> 61.25; ConvNeXt 40%: GWA 50.00 -> 49.00.")
 
@@ -404,7 +404,7 @@ def test_correlations_and_the_correlation_block_on_hand_made_runs(tmp_path):
             a = acc[variant][seed]
             _curve_run(folder / _name("convnext", variant, 0.0, seed), [a], [0.1], [0.0],
                        {"last": 1}, align=align[variant][seed])
-    c = correlations(study_runs(tmp_path, None))
+    c = correlations(study_runs(tmp_path, STUDY, None))
     assert set(c) == {("convnext", "all"), ("convnext", "asym0.2"), ("convnext", "asym0.4"),
                       ("all", "all"), ("all", "asym0.2"), ("all", "asym0.4")}
     xs = align["asym0.2"] + align["asym0.4"]
@@ -412,11 +412,11 @@ def test_correlations_and_the_correlation_block_on_hand_made_runs(tmp_path):
     assert c["convnext", "all"]["pearson"] == pytest.approx(stats.pearsonr(xs, ys).statistic)
     r20 = stats.pearsonr(align["asym0.2"], acc["asym0.2"])
     assert c["convnext", "asym0.2"]["pearson"] == pytest.approx(r20.statistic)
-    lines = asym_correlation(tmp_path).splitlines()
+    lines = correlation_table(tmp_path, STUDY).splitlines()
     assert lines[0] == "| model | all runs | 20% runs | 40% runs |"
     assert lines[2].startswith(f"| ConvNeXt | {c['convnext', 'all']['pearson']:+.3f} (p = ")
     assert lines[3].startswith("| both models |") and len(lines) == 4
-    assert asym_correlation(tmp_path / "nothing") == "No run of this kind is committed yet."
+    assert correlation_table(tmp_path / "nothing", STUDY) == "No run of this kind is committed yet."
 
 
 def test_score_groups_and_its_block_on_a_hand_made_run(tmp_path):
@@ -433,7 +433,7 @@ def test_score_groups_and_its_block_on_a_hand_made_run(tmp_path):
                                           "gwa": 0.1, "align_mean": 0.1} for e in (1, 2)],
               scores={2: scores}, meta=meta)
     run = RunResult.load_verified(path)
-    g = score_groups(run, 2)
+    g = score_groups(run, 2, FLIPPED)
     noisy = meta["noise_mask"][:6]
     assert g["noisy_share"] == pytest.approx(2 / 6)
     assert g["auroc"] == pytest.approx(auroc(-scores[:6], noisy)) == pytest.approx(7 / 8)
@@ -443,7 +443,7 @@ def test_score_groups_and_its_block_on_a_hand_made_run(tmp_path):
     assert g["noisy"] == pytest.approx(-0.005)
     assert math.isnan(score_groups(run, 2, ())["clean_flipped"])  # an empty group
     with pytest.raises(ValueError, match="no scores at epoch 1"):
-        score_groups(run, 1)
+        score_groups(run, 1, FLIPPED)
     row = asym_score_groups(tmp_path).splitlines()[2]
     assert row == "| ViT 20% | 1 | 33.3 | 0.875 | 1.000 | 0.150 | 0.075 | -0.005 |"
     assert asym_score_groups(tmp_path / "nothing") == "No run of this kind is committed yet."
