@@ -20,14 +20,16 @@ from gwa_jax.experiments.curve_facts import facts
 from gwa_jax.experiments.plan import expand
 from gwa_jax.experiments.results import RunResult, auroc, mislabel_auroc
 from gwa_jax.experiments.writeups import _pairs_over, study_values
-from gwa_jax.experiments.writeups_asym import FLIPPED, STUDY, asym_score_groups
+from gwa_jax.experiments.writeups_asym import FLIPPED, STUDY
 from gwa_jax.experiments.writeups_offline import (
+    NO_RUNS,
     RUNS,
     changes_text,
     correlation_table,
     correlations,
     moved_cells,
     score_groups,
+    score_groups_table,
     stop_cells,
     stop_facts,
     stops_table,
@@ -444,6 +446,6 @@ def test_score_groups_and_its_block_on_a_hand_made_run(tmp_path):
     assert math.isnan(score_groups(run, 2, ())["clean_flipped"])  # an empty group
     with pytest.raises(ValueError, match="no scores at epoch 1"):
         score_groups(run, 1, FLIPPED)
-    row = asym_score_groups(tmp_path).splitlines()[2]
+    row = score_groups_table(tmp_path, STUDY, FLIPPED).splitlines()[2]
     assert row == "| ViT 20% | 1 | 33.3 | 0.875 | 1.000 | 0.150 | 0.075 | -0.005 |"
-    assert asym_score_groups(tmp_path / "nothing") == "No run of this kind is committed yet."
+    assert score_groups_table(tmp_path / "nothing", STUDY, FLIPPED) == NO_RUNS

@@ -234,7 +234,6 @@ def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "r
     return "\n".join(out)
 
 
-generator("fmnist-n-claims")(functools.partial(study_claims, study="fmnist_n"))
 
 
 # --- the post-hoc patience table ------------------------------------------------------------

@@ -213,3 +213,33 @@ def score_groups(result: RunResult, epoch: int, flipped: Collection[int] = range
 def _mean(x: np.ndarray) -> float:
     """The mean; NaN for an empty group."""
     return float(x.mean()) if x.size else math.nan
+
+
+def score_groups_table(root: Path, study: str, flipped: Collection[int] = range(10),
+                       runs: str = RUNS) -> str:
+    """Per noisy column, ranges over the seeds of the 0%-split runs of :func:`score_groups`
+    at GWA's epoch; the columns on the classes never flipped only where there are some."""
+    found = study_runs(root, study, 0.0, runs)
+    kept = [c for c in range(10) if c not in set(flipped)]
+    keys = ("auroc", "auroc_flipped", "clean_kept", "clean_flipped", "noisy") if kept else (
+        "auroc", "clean_flipped", "noisy")
+    rows = []
+    for model, variant in columns(found):
+        groups = [score_groups(r, r.selected_epoch("gwa"), flipped) for k, r in found.items()
+                  if k[:2] == (model, variant)]
+        if not any(g["noisy_share"] for g in groups):
+            continue
+        col = {key: [g[key] for g in groups] for key in groups[0]}
+        rows.append([label(model, variant), str(len(groups)),
+                     span([100 * x for x in col["noisy_share"]], ".1f"),
+                     *(span(col[k], ".3f", "-" if "auroc" in k else " to ") for k in keys)])
+    if not rows:
+        return NO_RUNS
+    head = ["column", "seeds", "mislabelled [% of trained ids]", "AUROC"]
+    if kept:
+        head += ["AUROC within the flipped classes",
+                 f"mean score: clean, classes never flipped ({', '.join(map(str, kept))})",
+                 "mean score: clean, flipped classes"]
+    else:
+        head += ["mean score: clean"]
+    return md_table(head + ["mean score: mislabelled"], rows)
