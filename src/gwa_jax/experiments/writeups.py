@@ -192,13 +192,18 @@ NO_RUNS = "No run of this kind is committed yet."
 
 def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "runs",
                  base: tuple[str, str] = ("GWA", "gwa"),
-                 against: Sequence[tuple[str, str, float]] = AGAINST) -> str:
+                 against: Sequence[tuple[str, str, float]] = AGAINST,
+                 complete_only: bool = True) -> str:
     """Paired tests of the ``base`` row (label, criterion) against each row of ``against`` in
     a Table-1-style study: per model pooled over (noise, seed) units, over both models, and
-    per cell where a cell has :data:`MIN_CELL_SEEDS` seeds or more."""
+    per cell where a cell has :data:`MIN_CELL_SEEDS` seeds or more. With ``complete_only`` a
+    row is tested only once all its planned runs are committed (:func:`missing_rows`); the
+    others are listed."""
     values = study_values(root, study, plan, runs)
     if not values:
         return NO_RUNS
+    missing = missing_rows(values, plan or study, against) if complete_only else {}
+    against = [a for a in against if a[0] not in missing]
     name, crit0 = base
     models = sorted({k[0] for k in values}, reverse=True)  # vit, convnext
     variants = sorted({k[1] for k in values})
@@ -231,8 +236,26 @@ def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "r
     else:
         out += ["", f"No per-cell test: the cells have at most {most} seeds, and a two-sided "
                 f"paired test needs {MIN_CELL_SEEDS} to go below p = 0.05."]
+    if missing:
+        out += ["", "Not compared until all their runs are committed: " + "; ".join(
+            f"{label} ({have} of {planned} runs)" for label, (have, planned) in missing.items())
+            + "."]
     return "\n".join(out)
 
+
+def missing_rows(values: dict, plan: str, against: Sequence[tuple[str, str, float]]
+                 ) -> dict[str, tuple[int, int]]:
+    """The rows of ``against`` whose planned runs (``role == "table"`` at the row's split)
+    do not all have a value in ``values`` (:func:`study_values`): label -> (runs with a value,
+    runs planned)."""
+    out = {}
+    for label, crit, split in against:
+        planned = [r for r in expand(plan) if r.role == "table" and r.split == split]
+        key = value_key(crit, split)
+        have = sum((r.model, r.variant, r.seed, key) in values for r in planned)
+        if have < len(planned):
+            out[label] = (have, len(planned))
+    return out
 
 
 
