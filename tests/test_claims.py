@@ -23,7 +23,7 @@ import pytest
 from scipy import stats
 
 from gwa_jax.experiments import claims
-from gwa_jax.experiments.claims import BlockError, paired_test, render_blocks
+from gwa_jax.experiments.claims import BlockError, fmt_p, paired_test, render_blocks
 from gwa_jax.experiments.results import RunResult, mislabel_auroc
 from gwa_jax.experiments.writeups import (
     GENERATORS,
@@ -193,7 +193,6 @@ def test_quickstart_prose_numbers():
 def test_finetune_format2_prose():
     """results/finetune_fmnist/README.md: each comparative statement's paired test, the plain
     rule's epoch-2 stops and the underfitting, recomputed from runs_format2/."""
-    from gwa_jax.experiments.claims import fmt_p
     from gwa_jax.experiments.curve_facts import facts
     from gwa_jax.experiments.plan import expand
     from gwa_jax.experiments.writeups import _pairs_over, study_values
@@ -347,17 +346,23 @@ def test_fmnist_n_format2_prose():
     )
 
     values = study_values(ROOT, "fmnist_n", runs="runs_format2")
-    readme = (RESULTS / "fmnist_n" / "README.md").read_text()
-    assert "are still being committed (the block above counts them), so nothing here compares " \
-        "GWA with a validation set yet" in " ".join(readme.split())
+    text = " ".join((RESULTS / "fmnist_n" / "README.md").read_text().split())
     assert len({k[:3] for k in values if k[3] == "gwa"}) == 48
+    assert len({k[:3] for k in values if k[3].startswith("val")}) == 24
+    assert not missing_rows(values, "fmnist_n", AGAINST)  # "The 96 Table-1 runs"
+    vit = paired_test(*_pairs_over(values, "vit", None, "val"))
+    assert vit.significant and (vit.n, vit.ahead, vit.level, vit.behind) == (12, 2, 0, 10)
+    assert (f"GWA is behind the 10% split for the ViT ({vit.mean_diff:.2f} points, 2/0/10, sign "
+            f"p = {fmt_p(vit.sign_p)}, Wilcoxon p = {fmt_p(vit.wilcoxon_p)})") in text
+    cx, both = (paired_test(*_pairs_over(values, m, None, "val")) for m in ("convnext", None))
+    assert not cx.significant and (cx.ahead, cx.level, cx.behind) == (6, 0, 6)
+    assert not both.significant and (both.ahead, both.level, both.behind) == (8, 0, 16)
+    assert f"(6/0/6) or over both models (8/0/16, sign p = {fmt_p(both.sign_p)})" in text
+    assert not any(paired_test(*_pairs_over(values, m, None, "val@0.01")).significant
+                   for m in ("vit", "convnext", None))
     sig = {}
-    missing = missing_rows(values, "fmnist_n", AGAINST)
-    for label, crit, split in AGAINST:
-        if split:  # "still being committed ... nothing here compares GWA with a validation set"
-            have, planned = missing[label]
-            assert planned == 24 and have < planned
-            assert f"{label} ({have} of {planned} runs)" in readme
+    for _, crit, split in AGAINST:
+        if split:
             continue
         for model in ("convnext", None):  # pooled over ConvNeXt and over both models
             t = paired_test(*_pairs_over(values, model, None, crit))
