@@ -1,9 +1,9 @@
 """Packs the per-sample scores of finished runs into the exported run folders (scores.npz).
 
-    python scripts/pack_scores.py runs/fmnist_n/* --out results/fmnist_n/runs
+    python scripts/pack_scores.py runs/fmnist_n/* --out results/fmnist_n/runs_format2
     python scripts/pack_scores.py runs/regime/RUN --out results/regime/runs --epochs all
-    python scripts/pack_scores.py runs/fmnist_n/RUN --out results/fmnist_n/runs --epochs 5,11
-    python scripts/pack_scores.py runs/fmnist_n/RUN --out results/fmnist_n/runs --force
+    python scripts/pack_scores.py runs/fmnist_n/RUN --out results/fmnist_n/runs_format2 --epochs 5,11
+    python scripts/pack_scores.py runs/fmnist_n/RUN --out results/fmnist_n/runs_format2 --force
 
 Each SRC_RUN (a gwa-train workdir with summary.json, alignment/meta.npz and
 alignment/epoch_NNNN.npy) is packed into DEST/<name of SRC_RUN>/scores.npz: the trained ids

@@ -1,549 +1,326 @@
-"""results/fmnist_n/README.md: every result number of its prose recomputed from the committed
-files (the format-1 runs in ``runs/`` and ``runs_v1/``, the tables beside them, and the
-other studies it quotes), and the generators of its ``fmnist-n-f1-*`` blocks
-(:mod:`gwa_jax.experiments.writeups_fmnist_n`) on hand-made files.
-
-The format-2 section's prose is checked in ``tests/test_claims.py``
-(``test_fmnist_n_format2_prose``, ``test_fmnist_n_format1_prose_says_nothing_is_significant``).
+"""results/fmnist_n/README.md: every number of its prose recomputed from the committed
+format-2 runs (``results/fmnist_n/runs_format2``, each with its ``scores.npz``) and the tables
+beside them; the blocks' generators are :mod:`gwa_jax.experiments.writeups_offline`'s, checked
+on hand-made runs in ``tests/test_claims_asym.py``.
 """
 
 from __future__ import annotations
 
-import csv
-import functools
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
 
-from gwa_jax.experiments import curve_facts
-from gwa_jax.experiments import writeups_fmnist_n as wf
-from gwa_jax.experiments.claims import paired_test
-from gwa_jax.experiments.results import RunResult
+from gwa_jax.experiments.claims import fmt_p, paired_test
+from gwa_jax.experiments.curve_facts import facts
+from gwa_jax.experiments.plan import expand
+from gwa_jax.experiments.results import RunResult, mislabel_auroc
+from gwa_jax.experiments.writeups import _pairs_over, study_values
+from gwa_jax.experiments.writeups_fmnist_n import STUDY
+from gwa_jax.experiments.writeups_offline import (
+    RUNS,
+    correlations,
+    moved_cells,
+    score_groups,
+    span,
+    stop_facts,
+    study_runs,
+)
 from scripts_loader import load_script
-from synthetic import write_run
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "results"
-FM = RESULTS / "fmnist_n"
-NOISES = ("0", "0.09", "0.17", "0.4")
-MODELS = ("vit", "convnext")
-SEEDS = (0, 1, 2)
-#: Table 1's rows: label -> (criterion, split of the runs that have it).
-ROWS = {"Val Set (10%)": ("val", "0.1"), "Val Set (1%)": ("val", "0.01"),
-        "LabelWave": ("labelwave", "0"), "GD": ("gd", "0"), "GWA": ("gwa", "0")}
-
-
-def _text() -> str:
-    return " ".join((FM / "README.md").read_text().split())
-
-
-def _in_readme(*phrases: str) -> None:
-    text = _text()
-    missing = [p for p in phrases if p not in text]
-    assert not missing, f"results/fmnist_n/README.md lacks {missing}"
-
-
-def _run(model: str, noise: str, seed: int, split: str = "0", runs: str = "runs") -> RunResult:
-    run = RunResult.load_verified(FM / runs / f"model-{model}_noise{noise}_split{split}_seed{seed}")
-    assert run is not None
-    return run
-
-
-def _range(values, fmt: str = "{:.2f}", sep: str = "-") -> str:
-    lo, hi = fmt.format(min(values)), fmt.format(max(values))
-    return lo if lo == hi else f"{lo}{sep}{hi}"
-
-
-@functools.cache
-def _facts(model: str, noise: str) -> list[dict]:
-    """Per seed of a 0%-split cell: :func:`curve_facts.facts` plus the undefined GWA epochs,
-    the lowest excess kurtosis and every criterion's stop and accuracy [%]."""
-    out = []
-    for seed in SEEDS:
-        run = _run(model, noise, seed)
-        f = dict(curve_facts.facts(run))
-        _, gwa = run.column("gwa")
-        _, kurtosis = run.column("align_kurtosis")
-        f["undefined"] = int(np.isnan(gwa).sum())
-        f["min_kurtosis"] = float(np.nanmin(kurtosis))
-        for crit in ("labelwave", "gd", "last"):
-            f[f"{crit}_stop"] = run.selected_epoch(crit)
-            f[f"{crit}_acc"] = 100 * run.value(crit)
-        out.append(f)
-    return out
-
-
-@functools.cache
-def _cell(row: str, model: str, noise: str, runs: str = "runs") -> tuple[float, float]:
-    """(mean, max - min) over the seeds of one Table 1 cell [%], from the runs; row ``last
-    epoch`` too."""
-    crit, split = ROWS.get(row, ("last", "0"))
-    xs = [100 * _run(model, noise, s, split, runs).value(crit) for s in SEEDS]
-    return float(np.mean(xs)), float(max(xs) - min(xs))
-
-
-def _ranks(model: str, noise: str) -> list[str]:
-    """Table 1's rows of a column, best mean first (means rounded as printed)."""
-    return sorted(ROWS, key=lambda r: -round(_cell(r, model, noise)[0], 2))
-
-
-def _place(model: str, noise: str) -> int:
-    """GWA's place in a column as table1.md marks it: 1 + the distinct printed means above."""
-    means = {r: round(_cell(r, model, noise)[0], 2) for r in ROWS}
-    return 1 + len({v for v in means.values() if v > means["GWA"]})
-
-
-def _is_last(model: str, noise: str) -> bool:
-    return all(_cell("GWA", model, noise)[0] < _cell(r, model, noise)[0] for r in ROWS
-               if r != "GWA")
-
-
-# --- the committed tables are those of the committed runs ---------------------------------------
-
-
-def _without_fewer_marks(text: str) -> str:
-    """A table of runs planned for 6 seeds (the plan grew for format 2) as it printed when 3
-    were planned: no ``*`` marks, no note for them, no command line."""
-    lines = [re.sub(r"\)\*", ")", line) for line in text.splitlines()
-             if not line.startswith(("* fewer", "`python scripts/"))]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def test_committed_tables_regenerate_from_the_committed_runs(tmp_path):
-    """table1.md, runs_overview.md, fig3_correlation.md and online_offline.md from ``runs/``,
-    table1_v1.md from ``runs_v1/``, table1_changes.md from the two CSVs: what the README's
-    quoted tables (checked against these files by test_claims.py) rest on."""
-    from gwa_jax.experiments.reports import make_table
-
-    command = "python scripts/make_tables.py fmnist_n fmnist_n_asym"
-    make_table("fmnist_n", FM / "runs", tmp_path / "new", command=command)
-    make_table("fmnist_n", FM / "runs_v1", tmp_path / "v1", command=command)
-    new, v1 = tmp_path / "new" / "fmnist_n", tmp_path / "v1" / "fmnist_n"
-    for name in ("runs_overview.md", "fig3_correlation.md", "online_offline.md"):
-        assert (new / name).read_text() == (FM / name).read_text(), name
-    for fresh, committed in ((new / "table1.md", FM / "table1.md"),
-                             (v1 / "table1.md", FM / "table1_v1.md")):
-        assert _without_fewer_marks(fresh.read_text()) == _without_fewer_marks(
-            committed.read_text()), committed.name
-    for fresh, committed in ((new / "table1.csv", FM / "table1.csv"),
-                             (v1 / "table1.csv", FM / "table1_v1.csv")):
-        assert wf._cells(fresh) == pytest.approx(wf._cells(committed), abs=1e-3)
-    load_script("compare_tables").main([str(FM / "table1_v1.csv"), str(FM / "table1.csv"),
-                                        "--out", str(tmp_path / "changes.md")])
-    body = [line for line in (tmp_path / "changes.md").read_text().splitlines()
-            if not line.startswith("`python")]
-    assert body == [line for line in (FM / "table1_changes.md").read_text().splitlines()
-                    if not line.startswith("`python")]
-
-
-# --- settings and counts ----------------------------------------------------------------------
-
-
-def test_format1_run_counts_epochs_and_the_studies_it_points_to():
-    for model in MODELS:  # "# 37 runs, 0 failed": 36 table runs + one offline-estimator run
-        names = sorted(p.name for p in (FM / "runs").glob(f"model-{model}_*"))
-        assert len(names) == 37 and sum(n.endswith("_offline1") for n in names) == 1
-        assert all(RunResult.load_verified(FM / "runs" / n) is not None for n in names)
-    _in_readme("--only model=convnext # 37 runs, 0 failed", "--only model=vit # 37 runs, 0 failed")
-    for model, steps, epochs in (("convnext", 600, 19), ("vit", 1000, 32)):
-        run = _run(model, "0", 0)
-        per_epoch = run.config["dataset"]["train_subset"] // run.config["batch_size"]
-        assert per_epoch == 31 and run.config["total_steps"] == steps
-        assert run.summary["num_epochs"] == epochs == steps // per_epoch
-    _in_readme("(600 for the ConvNeXt, 1000 for the ViT) are rounded down to whole epochs: 19 "
-               "and 32 epochs of the 0% split", "with 31 steps per epoch at learning rate 2e-3")
-    # Every run of the plan is rerun under format 2.
-    from gwa_jax.experiments.plan import expand
-
-    names = sorted(p.name for p in (FM / "runs_format2").iterdir() if p.is_dir())
-    assert names == sorted(r.name for r in expand("fmnist_n")) and len(names) == 98
-    _in_readme("All of them are rerun under format 2 (next section, `runs_format2/`); the sections "
-               "after it still describe the format-1 runs.")
-    # ../bench (one seed: one run per configuration) and ../regime (clean 60,000: 2-3 seeds).
-    bench = json.loads((RESULTS / "bench" / "gpu" / "offline_full_size.json").read_text())
-    configs = [r["config"] for r in bench["runs"] if "fmnist_n.py" in r["config"]]
-    assert configs and len(configs) == len(set(configs))
-    assert all("seed" not in c for c in configs)
-    seeds = [len(_gpu(model, 60000)) for model in MODELS]
-    assert sorted(seeds) == [2, 3]
-    _in_readme("`../bench/README.md` (one seed) and `../regime/README.md` (clean, 2-3 seeds)")
-
-
-# --- Table 1's paragraph ------------------------------------------------------------------------
-
-
-def test_table1_paragraph():
-    place = {(m, n): _place(m, n) for m in MODELS for n in NOISES}
-    assert [k for k, v in place.items() if v == 1] == [("vit", "0.17")]
-    assert sorted(k for k, v in place.items() if v == 2) == [
-        ("convnext", "0"), ("convnext", "0.4"), ("vit", "0.4")]
-    assert sorted(k for k in place if _is_last(*k)) == [("convnext", "0.09"), ("vit", "0.09")]
-    # ConvNeXt 0%: 0.01 behind the tie of LabelWave, GD and the last epoch.
-    tie = {round(_cell(r, "convnext", "0")[0], 2) for r in ("LabelWave", "GD", "last epoch")}
-    (top,) = tie
-    assert f"{top - round(_cell('GWA', 'convnext', '0')[0], 2):.2f}" == "0.01"
-    _in_readme("In short (ranks of the means over 3 seeds: observations): **GWA is best in one "
-               "column (ViT 17%), second in three (ViT 40%, ConvNeXt 0% and 40%; at ConvNeXt 0% "
-               "0.01 behind the tie of LabelWave, GD and the last epoch) and last in two (ViT 9%, "
-               "ConvNeXt 9%).**")
-    # Against LabelWave, GD and the last epoch at ViT 17% and 40%.
-    gwa = [_cell("GWA", "vit", n)[0] for n in ("0.17", "0.4")]
-    best_other = [max(_cell(r, "vit", n)[0] for r in ("LabelWave", "GD", "last epoch"))
-                  for n in ("0.17", "0.4")]
-    assert all(g > o for g, o in zip(gwa, best_other, strict=True))
-    lw, g40 = _cell("LabelWave", "convnext", "0.4")[0], _cell("GWA", "convnext", "0.4")[0]
-    assert lw > g40
-    before = [f["gwa_epoch"] < f["best_epoch"] for m in MODELS for f in _facts(m, "0.09")]
-    assert before == [True] * 6
-    _in_readme(f"(ViT 17% and 40%: {gwa[0]:.2f} and {gwa[1]:.2f} against at most "
-               f"{best_other[0]:.2f} and {best_other[1]:.2f}), behind LabelWave at ConvNeXt 40% "
-               f"({g40:.2f} vs {lw:.2f}), and stops too early at 9% noise for both models "
-               f"(before the best epoch in all 6 runs, `runs_overview.md`)")
-    # The seed ranges.
-    gwa_ranges = {(m, n): _cell("GWA", m, n)[1] for m in MODELS for n in NOISES}
-    widest = max(gwa_ranges, key=gwa_ranges.get)
-    assert widest == ("vit", "0.4")
-    _in_readme(f"(up to {gwa_ranges[widest]:.2f} points for GWA, at ViT 40%; "
-               f"{_cell('GD', 'vit', '0.4')[1]:.2f} and {_cell('LabelWave', 'vit', '0.4')[1]:.2f}"
-               f" points for GD and LabelWave there)")
-    # "with 3 seeds no per-cell test can be": the smallest two-sided p over 3 units.
-    best = paired_test([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])
-    assert best.sign_p == 0.25 and best.wilcoxon_p == 0.25
-
-
-# --- what changed against the first protocol -----------------------------------------------------
-
-
-def test_what_changed_paragraphs():
-    # The first table's headline against this one's (ViT 0%: GWA vs Val Set (10%)).
-    old = [_cell(r, "vit", "0", "runs_v1")[0] for r in ("GWA", "Val Set (10%)")]
-    new = [_cell(r, "vit", "0")[0] for r in ("GWA", "Val Set (10%)")]
-    assert f"{old[1] - old[0]:.0f}" == "3" and f"{new[1] - new[0]:.1f}" == "1.1"
-    _in_readme(f"GWA 3 points below the 10% split without noise (ViT {old[0]:.2f} vs "
-               f"{old[1]:.2f}), shrinks to 1.1 points ({new[0]:.2f} vs {new[1]:.2f}); both are "
-               "differences of means over 3 seeds against 3, observations without a paired test")
-    # The first protocol's runs: the last epoch scored 512 (ViT) or 704 (ConvNeXt) of the 1984
-    # ids of a full epoch; LabelWave's count there is never above the epoch before's; GWA's
-    # change into it is below its largest epoch-to-epoch change and GWA never selects it.
-    v1 = [(m, _run(m, n, s, runs="runs_v1")) for m in MODELS for n in NOISES for s in SEEDS]
-    assert len(v1) == 24
-    for model, run in v1:
-        rows = run.metrics
-        assert rows[-1]["align_seen"] == {"vit": 512, "convnext": 704}[model]
-        assert {r["align_seen"] for r in rows[:-1]} == {1984} == {31 * 64}
-        assert rows[-1]["labelwave"] <= rows[-2]["labelwave"]
-        _, gwa = run.column("gwa")
-        jumps = np.abs(np.diff(gwa))
-        assert jumps[-1] < np.nanmax(jumps[:-1])
-        assert run.selected_epoch("gwa") < run.summary["num_epochs"] == rows[-1]["epoch"]
-    _in_readme("The last epoch used to be partial (512 of 1984 ids in the ViT runs, 704 in the "
-               "ConvNeXt runs): LabelWave's change count over fewer ids was biased low (in each "
-               "of the 24 first-protocol 0%-split runs the partial epoch counts no more changed "
-               "predictions than the epoch before it); GWA did not jump there (its change into "
-               "that epoch is below its largest epoch-to-epoch change in every run, and it never "
-               "selected that epoch).")
-    # GD's stop against the first protocol's: the same epoch, or the last epoch in both.
-    same = both_last = 0
-    for model in MODELS:
-        for noise in NOISES:
-            for seed in SEEDS:
-                a, b = (_run(model, noise, seed, runs=r) for r in ("runs_v1", "runs"))
-                ends = [r.selected_epoch("gd") == r.summary["num_epochs"] for r in (a, b)]
-                both_last += all(ends)
-                same += all(ends) or a.selected_epoch("gd") == b.selected_epoch("gd")
-    assert same == both_last
-    _in_readme(f"so its values changed and its stop moved in {24 - same} of the 24 0%-split runs "
-               f"(both protocols stop at the last epoch in the other {both_last})")
-    # GD returns the last epoch in 14 of the 18 runs at 0-17% noise.
-    low = [f for m in MODELS for n in NOISES[:3] for f in _facts(m, n)]
-    assert len(low) == 18 and sum(f["gd_stop"] == f["last_stop"] for f in low) == 14
-    _in_readme("it still mostly returns the last epoch (in 14 of the 18 runs, `runs_overview.md`)")
-    # The seed ranges of table1.md.
-    ranges = [round(_cell(r, m, n)[1], 2) for r in ROWS for m in MODELS for n in NOISES]
-    assert len(ranges) == 40
-    between = sum(1 <= r <= 4 for r in ranges)
-    above = sum(r > 4 for r in ranges)
-    _in_readme(f"(the seed range of `table1.md` lies between 1 and 4 points in {between} of the "
-               f"40 cells and above 4 points in {above})")
-
-
-def test_mislabel_auroc_and_fig3_prose():
-    pairs = wf.auroc_pairs(ROOT)
-    assert len(pairs) == 6 and all(len(g) == 3 for g, _ in pairs.values())
-    assert all(a > b for g, last in pairs.values() for a, b in zip(g, last, strict=True))
-    _in_readme("better at the epoch GWA selects than at the last epoch, in every seed of every "
-               "noisy column:")
-    # The committed means and ranges are those of the per-seed values, and mislabel_auroc.md
-    # (whose rows the README quotes) prints them.
-    table = (FM / "mislabel_auroc.md").read_text()
-    for r in wf._csv_rows(FM / "mislabel_auroc.csv"):
-        values = [float(v) for v in r["values"].split(";")]
-        assert float(r["mean"]) == pytest.approx(np.mean(values), abs=1e-5)
-        assert float(r["range"]) == pytest.approx(max(values) - min(values), abs=1e-5)
-        assert f"{float(r['mean']):.3f} ({float(r['range']):.3f})" in table
-    # Fig. 3: the pooled correlation.
-    from gwa_jax.experiments import tables
-
-    _, _, raw = tables.correlation_rows(wf.format1_results(ROOT))
-    pooled = raw["all"]
-    assert pooled["pearson"] < min(raw[m]["pearson"] for m in MODELS)
-    assert pooled["spearman"] < min(raw[m]["spearman"] for m in MODELS)
-    assert pooled["pearson_p"] < 0.05 <= pooled["spearman_p"]
-    rho = {}
-    for model in MODELS:
-        pairs = [(float(v.removeprefix("noise")), r.max_align_mean)
-                 for (m, v, _, _), r in wf.format1_results(ROOT).items() if m == model]
-        rho[model] = stats.spearmanr(*zip(*pairs, strict=True)).statistic
-    assert rho["convnext"] < -0.95 and -0.95 < rho["vit"] < 0  # "almost entirely", "less so"
-    _in_readme("**Pooled over both models the correlation is much weaker** (the pooled Pearson r "
-               "is still below p = 0.05, the pooled Spearman rho is not significant)",
-               "(the ConvNeXt's almost entirely by noise level, the ViT's less so:")
-
-
-# --- where GWA wins and where it loses ------------------------------------------------------------
-
-
-def test_where_gwa_wins_bullet_noisy():
-    v17, v40 = _facts("vit", "0.17"), _facts("vit", "0.4")
-    assert {f["best_epoch"] for f in v17} == {15}
-    assert all(f["gwa_epoch"] < 15 for f in v17)
-    assert min(f["train_last"] for f in v17) > 100 * (1 - 0.17)
-    val = [_cell(r, "vit", "0.17")[0] for r in ("Val Set (10%)", "Val Set (1%)")]
-    gwa17 = _cell("GWA", "vit", "0.17")[0]
-    assert gwa17 > max(val)
-    assert _ranks("vit", "0.4")[:2] == ["Val Set (10%)", "GWA"] and _place("vit", "0.4") == 2
-    assert [f["within_se"] for f in v40] == [1, 1, 1]
-    _in_readme(
-        "(means over 3 seeds: observations; no pooled row of the paired tests above is "
-        "significant)",
-        f"ViT 17%: GWA stops at epochs {_range([f['gwa_epoch'] for f in v17], '{:d}')} "
-        f"({_range([f['gwa_test'] for f in v17])}%) before the best epoch 15, while the last "
-        f"epoch has memorised (training accuracy "
-        f"{_range([f['train_last'] for f in v17], '{:.1f}')}% at the last epoch, above the 83% "
-        f"clean fraction; test {_range([f['test_last'] for f in v17])}%); GWA's mean "
-        f"({gwa17:.2f}) is above both validation splits' ({val[0]:.2f} and {val[1]:.2f}).",
-        f"ViT 40%: GWA stops at {_range([f['gwa_epoch'] for f in v40], '{:d}')} "
-        f"({_range([f['gwa_test'] for f in v40])}%) against "
-        f"{_range([f['test_last'] for f in v40])}% at the last epoch, second only to the 10% "
-        "split; its maximum is clear (1 epoch within one standard error in all three runs).")
-    # Undefined epochs and kurtosis at 40% noise only.
-    beta = _run("vit", "0.4", 0).config["gwa"]["beta"]
-    for model in MODELS:
-        for noise in NOISES[:3]:
-            assert all(f["undefined"] == 0 for f in _facts(model, noise))
-    f40 = {m: _facts(m, "0.4") for m in MODELS}
-    kurt = [f["min_kurtosis"] for fs in f40.values() for f in fs]
-    assert max(kurt) < -beta
-    c40 = f40["convnext"]
-    lw, g = _cell("LabelWave", "convnext", "0.4")[0], _cell("GWA", "convnext", "0.4")[0]
-    _in_readme(
-        "**Undefined epochs at 40% noise** (and at no other noise rate).",
-        f"its excess kurtosis falls to {max(kurt):.2f}..{min(kurt):.2f}, below -beta = -{beta}",
-        "GWA is **undefined in " + ", ".join(str(f["undefined"]) for f in c40[:2])
-        + f" and {c40[2]['undefined']} of {c40[0]['epochs']} ConvNeXt epochs and "
-        + ", ".join(str(f["undefined"]) for f in f40["vit"][:2])
-        + f" and {f40['vit'][2]['undefined']} of {f40['vit'][0]['epochs']} ViT epochs**",
-        f"stop (epochs {_range([f['gwa_epoch'] for f in c40], '{:d}')}, {g:.2f} on average) is "
-        f"{lw - g:.2f} behind LabelWave (an observation over 3 seeds), and "
-        f"{_range([f['within_se'] for f in c40], '{:d}')} epochs lie within one standard error")
-
-
-def test_where_gwa_wins_bullet_9_percent_and_clean():
-    c9, v9 = _facts("convnext", "0.09"), _facts("vit", "0.09")
-    c17 = _facts("convnext", "0.17")
-    assert all(f["gwa_epoch"] < f["best_epoch"] for f in (*c9, *v9))
-    assert _is_last("convnext", "0.09") and _is_last("vit", "0.09")
-    assert _place("convnext", "0.17") == 3
-    assert set(_ranks("convnext", "0.17")[:2]) == {"Val Set (10%)", "Val Set (1%)"}
-    _in_readme(
-        "ConvNeXt: GWA stops at epochs " + ", ".join(str(f["gwa_epoch"]) for f in c9[:2])
-        + f" and {c9[2]['gwa_epoch']} ({_range([f['gwa_test'] for f in c9])}%) while the best "
-        f"epochs are {_range([f['best_epoch'] for f in c9], '{:d}')} "
-        f"({_range([f['test_best'] for f in c9])}%) and the last epoch gives "
-        f"{_range([f['test_last'] for f in c9], '{:.1f}')}%; ViT: epochs "
-        f"{_range([f['gwa_epoch'] for f in v9], '{:d}')} ({_range([f['gwa_test'] for f in v9])}%)"
-        f" against best epochs {_range([f['best_epoch'] for f in v9], '{:d}')} and "
-        f"{_range([f['test_last'] for f in v9], '{:.1f}')}% at the end.",
-        "(its stop is before the best epoch in all 6 runs); GWA's mean is last in both columns.",
-        f"ConvNeXt 17% is similar (GWA epochs {_range([f['gwa_epoch'] for f in c17], '{:d}')}, "
-        f"best {_range([f['best_epoch'] for f in c17], '{:d}')}), third behind both splits.")
-    v0, c0 = _facts("vit", "0"), _facts("convnext", "0")
-    gap = [f["gwa_test"] - f["test_last"] for f in v0]
-    assert all(d < 0 for d in gap)
-    gd, val = _cell("GD", "vit", "0")[0], _cell("Val Set (10%)", "vit", "0")[0]
-    assert abs(gd - val) <= 0.25 + 1e-9
-    _in_readme(
-        f"**Without noise it costs the ViT about a point** ({-np.mean(gap):.2f} points below the "
-        f"last epoch on average, behind it in 3 of 3 seeds: an observation, 3 seeds are too few "
-        f"for a test).",
-        f"GWA stops at epochs {_range([f['gwa_epoch'] for f in v0], '{:d}')} "
-        f"({_range([f['gwa_test'] for f in v0])}%) while accuracy still rises to "
-        f"{_range([f['test_last'] for f in v0], '{:.1f}')}% at the end (best "
-        f"{_range([f['test_best'] for f in v0])}% at epochs "
-        f"{_range([f['best_epoch'] for f in v0], '{:d}')}); GD ({gd:.2f}) is within 0.25 points "
-        f"of the 10% split ({val:.2f}).",
-        f"ConvNeXt 0%: GWA ({_cell('GWA', 'convnext', '0')[0]:.2f}) is level with the last epoch "
-        f"({_cell('last epoch', 'convnext', '0')[0]:.2f}), but "
-        f"{_range([f['within_se'] for f in c0], '{:d}')} epochs lie within one standard error")
-    # LabelWave and GD at 0-17% noise.
-    low = [f for m in MODELS for n in NOISES[:3] for f in _facts(m, n)]
-    lw = sum(f["labelwave_stop"] == f["last_stop"] for f in low)
-    gd_last = sum(f["gd_stop"] == f["last_stop"] for f in low)
-    ties = [n for n in NOISES if round(_cell("LabelWave", "convnext", n)[0], 2)
-            == round(_cell("GD", "convnext", n)[0], 2)]
-    assert ties == ["0", "0.09"]
-    assert lw == gd_last
-    _in_readme(f"(each of them in {lw} of the {len(low)} runs: their triggers "
-               "rarely fire in 19-32 epochs), which is why they tie at two ConvNeXt cells (0% and "
-               "9%).")
-
-
-@functools.cache
-def _gpu_items() -> dict:
-    from gwa_jax.experiments.writeups_regime import gpu_plain_items
-
-    return gpu_plain_items(ROOT)
-
-
-def _gpu(model: str, pool: int, noise: float = 0.0) -> list:
-    return [it for k, it in sorted(_gpu_items().items())
-            if k[:2] == (model, pool) and k[3] == noise]
-
-
-def test_the_regime_numbers_it_quotes():
-    from gwa_jax.experiments.writeups_regime import run_facts
-
-    pools = (2000, 8000, 60000)
-    vit = [float(np.mean([it.regret("gwa") for it in _gpu("vit", p)])) for p in pools]
-    assert [len(_gpu("vit", p)) for p in pools] == [3, 3, 3]
-    assert [len(_gpu("convnext", p)) for p in pools] == [3, 3, 2]
-    clean = [it for p in pools for it in _gpu("convnext", p)]
-    at_last = sum(it.stops["gwa"] == it.epochs for it in clean)
-    facts = run_facts(ROOT)
-    paper = {pool: [facts[("convnext", pool, "paper", 0.0, s)][0].regret("gwa") for s in SEEDS]
-             for pool in (2000, 8000)}
-    t = paired_test(paper[8000], paper[2000])
-    assert (t.ahead, t.level, t.behind) == (3, 0, 0) and not t.significant
-    _in_readme(
-        "(GPU loop; 3 seeds, the ConvNeXt at 60,000 2): the ViT's clean-data regret falls from "
-        f"{vit[0]:.2f} to {vit[1]:.2f} and {vit[2]:.2f} points in the means",
-        f"the ConvNeXt's GWA selects the last epoch in {at_last} of its {len(clean)} clean runs",
-        f"the ConvNeXt's grows from {np.mean(paper[2000]):.2f} (2k) to "
-        f"{np.mean(paper[8000]):.2f} points (8k, 3 seeds; larger at 8k in 3 of 3 seeds, sign p = "
-        f"{t.sign_p:.2g}: not significant).")
-
-
-def test_online_offline_prose():
-    with open(FM / "online_offline.csv", newline="") as f:
-        rows = {r["Model"]: r for r in csv.DictReader(f)}
-    from gwa_jax.experiments import tables
-    from gwa_jax.experiments.results import correlation
-
-    offline = {m: RunResult.load_verified(FM / "runs" / f"model-{m}_noise0_split0_seed0_offline1")
-               for m in MODELS}
-    fresh = {r[0]: r for r in tables.online_offline_rows(list(offline.items()))[1]}
-    assert {m: r[3:] for m, r in fresh.items()} == {
-        m: [r["Pearson GWA"], r["Pearson mean alignment"], r["offline kurtosis + beta"]]
-        for m, r in rows.items()}
-    for run in offline.values():  # "r = 0.99" for both models, unrounded
-        on, off = (run.column(k)[1] for k in ("align_mean", "align_mean_offline"))
-        assert f"{correlation(on, off)['pearson']:.2f}" == "0.99"
-    vit, cnx = rows["ViT"], rows["ConvNeXt"]
-    _in_readme(
-        "tracks the offline one for both models (r = 0.99)",
-        f"GWA itself agrees for the ViT ({float(vit['Pearson GWA']):.2f}) but only at r = "
-        f"{float(cnx['Pearson GWA']):.2f} for the ConvNeXt",
-        "offline denominator stays small ("
-        + cnx["offline kurtosis + beta"].replace(" to ", "-") + ")")
-
-
-# --- the generators on hand-made files ----------------------------------------------------------
-
-
-def _table_csv(path: Path, cells: dict[tuple[str, str, str], float]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, ["row", "model", "column_group", "column", "mean"])
-        w.writeheader()
-        for (row, model, column), mean in cells.items():
-            w.writerow({"row": row, "model": model, "column_group": "F-MNIST", "column": column,
-                        "mean": "" if mean is None else mean})
-
-
-def test_moved_and_largest_moves_on_hand_made_tables(tmp_path):
-    folder = tmp_path / "results" / "fmnist_n"
-    old = {("GWA", "vit", "0%"): 70.0, ("GWA", "vit", "9%"): 70.0, ("GD", "convnext", "40%"): 60.0,
-           ("GD", "vit", "0%"): 50.0, ("LabelWave", "vit", "0%"): 40.0,
-           ("LabelWave", "vit", "9%"): 30.0}
-    new = {("GWA", "vit", "0%"): 70.4, ("GWA", "vit", "9%"): 72.5, ("GD", "convnext", "40%"): 56.0,
-           ("GD", "vit", "0%"): 50.6, ("LabelWave", "vit", "0%"): None,
-           ("Val Set (1%)", "vit", "0%"): 10.0}
-    _table_csv(folder / "table1_v1.csv", old)
-    _table_csv(folder / "table1.csv", new)
-    # In both: GWA 0% (+0.4), GWA 9% (+2.5), GD conv 40% (-4.0), GD vit 0% (+0.6).
-    assert wf.moved_cells(tmp_path) == ("3 of the 4 cells moved by more than 0.5 points (all 4 "
-                                        "in `table1_changes.md`):")
-    assert wf.largest_moves(tmp_path) == (
-        "The largest moves (2 cells of 4 by 2.5 points or more): ConvNeXt 40% GD -4.00, "
-        "ViT 9% GWA +2.50.")
-    _table_csv(folder / "table1.csv", {("GWA", "vit", "0%"): 71.0})
-    assert wf.largest_moves(tmp_path) == "No cell moved by 2.5 points or more."
-
-
-def test_auroc_paired_on_a_hand_made_csv(tmp_path):
-    path = tmp_path / "results" / "fmnist_n" / "mislabel_auroc.csv"
-    path.parent.mkdir(parents=True)
-    rows = [("vit", "noise0.09", "gwa", "0.9;0.8;0.7"), ("vit", "noise0.09", "last", "0.8;0.9;0.6"),
-            ("convnext", "noise0.4", "gwa", "0.95;0.9;0.85"),
-            ("convnext", "noise0.4", "last", "0.9;0.9;0.8")]
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, ["model", "variant", "criterion", "values"])
-        w.writeheader()
-        for model, variant, crit, values in rows:
-            w.writerow({"model": model, "variant": variant, "criterion": crit, "values": values})
-    assert wf.auroc_pairs(tmp_path) == {("vit", "noise0.09"): ([0.9, 0.8, 0.7], [0.8, 0.9, 0.6]),
-                                        ("convnext", "noise0.4"): ([0.95, 0.9, 0.85],
-                                                                   [0.9, 0.9, 0.8])}
-    text = wf.auroc_paired(tmp_path)
-    lines = text.splitlines()
-    assert "the cells have 3 seeds" in lines[0]
-    # ViT: +0.1, -0.1, +0.1 -> mean +0.033, 2/0/1; ConvNeXt: +0.05, 0, +0.05 -> 2/1/0;
-    # both: 4/1/1.
-    vit = paired_test([0.9, 0.8, 0.7], [0.8, 0.9, 0.6])
-    both = paired_test([0.9, 0.8, 0.7, 0.95, 0.9, 0.85], [0.8, 0.9, 0.6, 0.9, 0.9, 0.8])
-    assert (both.ahead, both.level, both.behind) == (4, 1, 1)
-    assert f"| ViT: (noise, seed) | 3 | +0.033 | 2/0/1 | {vit.sign_p:.2g} |" in text
-    assert "| ConvNeXt: (noise, seed) | 3 | +0.033 | 2/1/0 | 0.5 | 0.5 | not significant |" in text
-    assert f"| both models: (model, noise, seed) | 6 | +0.033 | 4/1/1 | {both.sign_p:.2g} |" in text
-    bad = path.read_text().replace("0.8;0.9;0.6", "0.8;0.9")
-    path.write_text(bad)
-    with pytest.raises(ValueError, match="unpaired seeds"):
-        wf.auroc_pairs(tmp_path)
-
-
-def test_fig3_correlations_on_hand_made_runs(tmp_path):
-    runs = tmp_path / "results" / "fmnist_n" / "runs"
-    align = {"vit": (0.30, 0.25, 0.22, 0.10), "convnext": (0.50, 0.45, 0.35, 0.30)}
-    acc = {"vit": (0.77, 0.74, 0.70, 0.60), "convnext": (0.82, 0.78, 0.79, 0.70)}
-    for model in MODELS:
-        for i, noise in enumerate(NOISES):
-            write_run(runs / f"model-{model}_noise{noise}_split0_seed0",
-                      selected={"last": {"epoch": 3, "test_acc": acc[model][i]}},
-                      max_align_mean=align[model][i])
-    text = wf.fig3_correlations(tmp_path)
-    x = [*align["vit"], *align["convnext"]]
-    y = [100 * a for a in (*acc["vit"], *acc["convnext"])]
-    pooled = stats.pearsonr(x, y)
-    spear = stats.spearmanr(x, y)
-    assert (f"pooled over both models (8 runs) Pearson r = {pooled.statistic:.3f} (p = "
-            f"{pooled.pvalue:.2g}), Spearman {spear.statistic:.3f} (p = {spear.pvalue:.2g})"
-            ) in text
-    vit = stats.pearsonr(align["vit"], [100 * a for a in acc["vit"]])
-    assert f"ViT (4 runs) Pearson r = {vit.statistic:.3f} (p = {vit.pvalue:.2g})" in text
-    # Max mean alignment falls with the noise rate in both models: rank correlation -1.
-    assert text.endswith("same runs: ViT -1.000 (p = 0), ConvNeXt -1.000 (p = 0).")
-    assert wf.fig3_correlations(tmp_path / "empty") == "No run of this kind is committed yet."
+FOLDER = ROOT / "results" / STUDY
+NOISES = ("noise0", "noise0.09", "noise0.17", "noise0.4")
+COLUMNS = [(m, v) for m in ("vit", "convnext") for v in NOISES]
+
+
+def prose() -> str:
+    """The write-up with generated blocks removed and whitespace collapsed."""
+    text = re.sub(r"<!-- begin generated: (\S+) -->.*?<!-- end generated: \1 -->", "",
+                  (FOLDER / "README.md").read_text(), flags=re.S)
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict:
+    return study_runs(ROOT, STUDY, None)
+
+
+@pytest.fixture(scope="module")
+def values() -> dict:
+    return study_values(ROOT, STUDY, runs=RUNS)
+
+
+def zero_split(runs: dict, model: str | None = None, variants=NOISES) -> list[RunResult]:
+    return [r for k, r in sorted(runs.items()) if k[2] == 0.0 and model in (None, k[0])
+            and k[1] in variants]
+
+
+def pooled(values: dict, model: str | None, key: str, variant: str | None = None):
+    return paired_test(*_pairs_over(values, model, variant, key))
+
+
+# --- the runs, the commands and the committed tables ------------------------------------------
+
+
+def test_the_98_runs_are_the_plan_in_format_2(runs):
+    """"# 98 runs: 2 models x 4 noise rates x (0% split: seeds 0-5; 10% and 1% splits: seeds
+    0-2), + 2 offline-scored runs (Fig. 6)"; every run has its scores; no format-1 runs."""
+    planned = expand(STUDY)
+    names = sorted(p.name for p in (FOLDER / RUNS).iterdir())
+    assert names == sorted(r.name for r in planned) and len(names) == 98
+    table = [r for r in planned if r.role == "table"]
+    assert {(r.split, r.seed) for r in table} == {
+        *((0.0, s) for s in range(6)), *((sp, s) for sp in (0.1, 0.01) for s in range(3))}
+    assert len(table) == 96 and len(runs) == 96
+    assert all(r.format_version == 2 for r in runs.values())
+    assert all((FOLDER / RUNS / n / "scores.npz").is_file() for n in names)
+    assert not (FOLDER / "runs").exists() and not (FOLDER / "runs_v1").exists()
+    assert ("# 98 runs: 2 models x 4 noise rates x (0% split: seeds 0-5; 10% and 1% splits: "
+            "seeds 0-2), + 2 offline-scored runs (Fig. 6)") in prose()
+
+
+def test_committed_tables_regenerate_from_the_runs(tmp_path):
+    """table1.md (quoted in the write-up), runs_overview.md, mislabel_auroc.md,
+    fig3_correlation.md, online_offline.md (quoted), curve_facts.md and table1_changes.md are
+    what the write-up's commands write from the committed runs."""
+    root = str(FOLDER / RUNS)
+    assert load_script("make_tables").main(
+        [STUDY, "--root", root, "--out", str(tmp_path), "--no-paper"]) == 0
+
+    def body(text: str) -> list[str]:
+        return [ln for ln in text.splitlines() if not ln.startswith("`python ")]
+
+    readme = (FOLDER / "README.md").read_text()
+    for name in ("table1.md", "runs_overview.md", "fig3_correlation.md", "mislabel_auroc.md",
+                 "online_offline.md"):
+        fresh = (tmp_path / STUDY / name).read_text()
+        assert body(fresh) == body((FOLDER / name).read_text()), name
+    for name in ("table1.md", "online_offline.md"):
+        table = [ln for ln in (FOLDER / name).read_text().splitlines() if ln.startswith("|")]
+        assert "\n".join(table) in readme, name
+    out = tmp_path / "curve_facts.md"
+    assert load_script("curve_facts").main([root, "--match", "split0_seed", "--out",
+                                            str(out)]) == 0
+    assert body(out.read_text()) == body((FOLDER / "curve_facts.md").read_text())
+    out = tmp_path / "changes.md"
+    assert load_script("compare_tables").main(
+        [str(FOLDER / "table1_format1.csv"), str(FOLDER / "table1.csv"), "--out", str(out)]) == 0
+    assert body(out.read_text()) == body((FOLDER / "table1_changes.md").read_text())
+
+
+def test_setting_matches_the_code():
+    from gwa_jax.experiments.plan import OFFLINE_SEEDS, OFFLINE_VAL_SEEDS
+
+    assert OFFLINE_SEEDS == tuple(range(6)) and OFFLINE_VAL_SEEDS == (0, 1, 2)
+    text = prose()
+    assert "18 and 31 epochs of the 0% split" in text
+    assert "seeds 0-5" in text and "seeds 0-2" in text
+
+
+# --- where the criteria stop ------------------------------------------------------------------
+
+
+def test_the_stops_prose(runs):
+    text = prose()
+    zero = zero_split(runs)
+    f = stop_facts(zero)
+    last = f["last_epoch"]
+    gd = sum(g == e for g, e in zip(f["gd_epoch"], last, strict=True))
+    lw = sum(g == e for g, e in zip(f["labelwave_epoch"], last, strict=True))
+    assert (f"GD stops at the last epoch in {gd} of the 48 0%-split runs, LabelWave in {lw}: in "
+            f"{span(f['epochs'], 'd')} epochs") in text
+    noisy = ("noise0.09", "noise0.17", "noise0.4")
+    trains = []
+    for v, share in zip(noisy, (91, 83, 60), strict=True):
+        for m in ("vit", "convnext"):
+            t = [facts(r)["train_last"] for r in zero_split(runs, m, (v,))]
+            assert min(t) > share
+            trains.append(span(t, ".1f"))
+    assert (f"({trains[0]}% and {trains[1]}% at 9% noise, {trains[2]}% and {trains[3]}% at 17%, "
+            f"{trains[4]}% and {trains[5]}% at 40%, ViT and ConvNeXt)") in text
+    cx, vit = stop_facts(zero_split(runs, "convnext", noisy)), stop_facts(
+        zero_split(runs, "vit", noisy))
+    assert (f"With noise GWA stops the ConvNeXt at epochs {span(cx['gwa_epoch'], 'd')} of 18 and "
+            f"the ViT at epochs {span(vit['gwa_epoch'], 'd')} of 31, next to the best epochs in "
+            f"hindsight ({span(cx['best_epoch'], 'd')} and {span(vit['best_epoch'], 'd')}; "
+            f"regret {span(cx['regret'] + vit['regret'], '.1f')} points)") in text
+    f40 = {m: stop_facts(zero_split(runs, m, ("noise0.4",))) for m in ("vit", "convnext")}
+    kurt = f40["vit"]["min_kurtosis"] + f40["convnext"]["min_kurtosis"]
+    assert max(kurt) < -1.2  # every 40% run has epochs with GWA undefined
+    assert (f"(lowest excess kurtosis {span(kurt, '.2f', ' to ')}, below -beta = -1.2), in "
+            f"{span(f40['vit']['undefined'], 'd')} of the ViT's 31 epochs and "
+            f"{span(f40['convnext']['undefined'], 'd')} of the ConvNeXt's 18") in text
+    other = stop_facts(zero_split(runs, None, ("noise0", "noise0.09", "noise0.17")))
+    assert max(other["undefined"]) == 0  # "and at no other noise rate"
+    within = f40["vit"]["within_se"] + f40["convnext"]["within_se"]
+    assert f"{span(within, 'd')} epochs lie within one bootstrap standard error" in text
+    v0 = stop_facts(zero_split(runs, "vit", ("noise0",)))
+    assert (f"ViT 0%: GWA stops at epochs {span(v0['gwa_epoch'], 'd')} while the test accuracy "
+            f"still rises (its regret {span(v0['regret'], '.1f')} points") in text
+
+
+# --- mislabel detection, Fig. 6 -----------------------------------------------------------------
+
+
+def test_the_mislabel_prose(runs):
+    text = prose()
+    noisy = ("noise0.09", "noise0.17", "noise0.4")
+    for m in ("vit", "convnext"):
+        for v in noisy:
+            rs = zero_split(runs, m, (v,))
+            t = paired_test([mislabel_auroc(r, r.selected_epoch("gwa")) for r in rs],
+                            [mislabel_auroc(r, r.selected_epoch("last")) for r in rs])
+            assert (t.n, t.ahead, fmt_p(t.sign_p)) == (6, 6, "0.031"), (m, v)
+    assert ("In every noisy cell the scores separate the mislabelled samples better at GWA's "
+            "epoch than at the last epoch, in 6 of 6 seeds (sign p = 0.031 per cell)") in text
+    groups = [score_groups(r, r.selected_epoch("gwa")) for r in zero_split(runs, None, noisy)]
+    bad = [g["noisy"] for g in groups]
+    assert max(bad) < 0 < min(g["clean_flipped"] for g in groups)
+    assert f"negative in every run ({span(bad, '.3f', ' to ')}), the clean samples' positive" \
+        in text
+
+
+def test_the_online_offline_prose(runs):
+    text = prose()
+    rows = {}
+    for m in ("vit", "convnext"):
+        twin = runs[(m, "noise0", 0.0, 0)]
+        off = RunResult.load_verified(FOLDER / RUNS / f"model-{m}_noise0_split0_seed0_offline1")
+        assert np.array_equal(off.column("test_acc")[1], twin.column("test_acc")[1])
+        assert off.selected_epoch("gwa") == twin.selected_epoch("gwa")
+        on, offline = off.column("gwa")[1], off.column("gwa_offline")[1]
+        keep = np.isfinite(on) & np.isfinite(offline)
+        rows[m] = np.corrcoef(on[keep], offline[keep])[0, 1]
+    assert (f"GWA itself agrees less (ViT {rows['vit']:.3f}, ConvNeXt {rows['convnext']:.3f})"
+            in text)
+    table = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[4:7]]
+             for ln in (FOLDER / "online_offline.md").read_text().splitlines()
+             if ln.startswith(("| ViT", "| ConvNeXt"))}
+    assert table["ViT"][0] == f"{rows['vit']:.3f}"
+    assert table["ConvNeXt"][0] == f"{rows['convnext']:.3f}"
+    assert (f"tracks the offline one for both models (ViT {table['ViT'][1]}, ConvNeXt "
+            f"{table['ConvNeXt'][1]})") in text
+    assert min(float(table[m][1]) for m in table) > float(table["ConvNeXt"][0])
+    assert f"stays small ({table['ConvNeXt'][2]})" in text
+
+
+# --- the paired tests, Fig. 3, the format-1 comparison ----------------------------------------
+
+
+def test_what_the_runs_support(values, runs):
+    """"What the 98 runs support": each statement recomputed from the paired tests."""
+    from gwa_jax.experiments.writeups import AGAINST, column_label, missing_rows
+
+    text = prose()
+    assert len({k[:3] for k in values if k[3] == "gwa"}) == 48
+    assert len({k[:3] for k in values if k[3].startswith("val")}) == 24
+    assert not missing_rows(values, STUDY, AGAINST)
+    vit = pooled(values, "vit", "val")
+    assert vit.significant and (vit.n, vit.ahead, vit.level, vit.behind) == (12, 2, 0, 10)
+    assert (f"GWA is behind the 10% split for the ViT ({vit.mean_diff:.2f} points, 2/0/10, sign "
+            f"p = {fmt_p(vit.sign_p)}, Wilcoxon p = {fmt_p(vit.wilcoxon_p)})") in text
+    cx, both = pooled(values, "convnext", "val"), pooled(values, None, "val")
+    assert not cx.significant and (cx.ahead, cx.level, cx.behind) == (6, 0, 6)
+    assert not both.significant and (both.ahead, both.level, both.behind) == (8, 0, 16)
+    assert f"(6/0/6) or over both models (8/0/16, sign p = {fmt_p(both.sign_p)})" in text
+    assert not any(pooled(values, m, "val@0.01").significant for m in ("vit", "convnext", None))
+    assert "against the 1% split no row is significant" in text
+    sig: dict = {}
+    for _, crit, split in AGAINST:
+        if split:
+            continue
+        for model in ("convnext", None):  # pooled over the ConvNeXt and over both models
+            t = pooled(values, model, crit)
+            assert t.significant and t.mean_diff > 0, (crit, model)
+        assert not pooled(values, "vit", crit).significant
+        for model, variant in {k[:2] for k in values}:
+            t = pooled(values, model, crit, variant)
+            if t.significant:
+                sig.setdefault(column_label(model, variant), []).append(crit)
+                assert t.mean_diff > 0
+    assert set(sig) == {"ViT 40%", "ConvNeXt 17%", "ConvNeXt 40%"}
+    assert "(ViT 40%, ConvNeXt 17% and 40%)" in text
+    vit0 = pooled(values, "vit", "last", "noise0")
+    assert vit0.mean_diff < 0 and not vit0.significant
+    assert (f"GWA - last epoch {vit0.mean_diff:.2f} points, 0/1/5, sign p = "
+            f"{fmt_p(vit0.sign_p)}: not significant") in text
+    assert (vit0.ahead, vit0.level, vit0.behind) == (0, 1, 5)
+    cx0 = pooled(values, "convnext", "last", "noise0")
+    assert not cx0.significant and f"(GWA - last epoch {cx0.mean_diff:.2f}, not significant)" \
+        in text
+
+
+def test_the_correlation_prose(runs):
+    text = prose()
+    c = correlations(runs)
+    vit, cx = c["vit", "all"], c["convnext", "all"]
+    assert (vit["n"], cx["n"]) == (48, 48)
+    assert (f"(Pearson {vit['pearson']:.3f} for the ViT, {cx['pearson']:.3f} for the ConvNeXt)"
+            in text)
+
+    def level(model, variants):
+        rs = [r for k, r in runs.items() if k[0] == model and k[1] in variants]
+        return [r.max_align_mean for r in rs], [100 * r.value("last") for r in rs]
+
+    for m in ("vit", "convnext"):
+        a40, y40 = level(m, ("noise0.4",))
+        a, y = level(m, NOISES[:3])
+        assert max(a40) < min(a) and max(y40) < min(y), m
+    assert "the 40% runs align least and end lowest for both models" in text
+    within = {(m, v): c[m, v] for m in ("vit", "convnext") for v in NOISES}
+    assert not any(w["pearson"] > 0 and w["pearson_p"] < 0.05 for w in within.values())
+    neg = {k: w for k, w in within.items() if w["pearson_p"] < 0.05}
+    assert set(neg) == {("vit", "noise0.17"), ("vit", "noise0.4"), ("convnext", "noise0.4")}
+    assert (f"ConvNeXt 40%: {span([w['pearson'] for w in neg.values()], '.3f', ' to ')}, "
+            f"p = {fmt_p(max(w['pearson_p'] for w in neg.values()))} or lower)") in text
+    for v in NOISES:
+        (av, yv), (ac, yc) = level("vit", (v,)), level("convnext", (v,))
+        assert min(av) > max(ac) and np.mean(yv) < np.mean(yc), v
+    both = [c["all", v]["pearson"] for v in NOISES]
+    assert max(both) < 0 and all(c["all", v]["pearson_p"] < 0.05 for v in NOISES)
+    assert f"strongly negative ({span(both, '.3f', ' to ')})" in text
+    fig3 = (FOLDER / "fig3_correlation.md").read_text()
+    assert f"| ViT | 48 | {vit['pearson']:.3f} |" in fig3
+
+
+def test_the_changes_prose(runs):
+    def runs_zero(model):
+        return runs[(model, "noise0", 0.0, 0)]
+
+    import csv
+
+    text = prose()
+    n, moved = moved_cells(FOLDER / "table1_format1.csv", FOLDER / "table1.csv", 0.0)
+    assert n == 40
+    cx = [y - x for m, _c, _r, x, y in moved if m == "convnext"]
+    vit = [y - x for m, _c, _r, x, y in moved if m == "vit"]
+    assert len(cx) == 20 and max(cx) < 0 and len(vit) == 20
+    assert (f"Every ConvNeXt cell fell (by {-max(cx):.2f} to {-min(cx):.2f} points" in text)
+    assert f"the ViT's cells moved both ways ({sum(d > 0 for d in vit)} of 20 rose)" in text
+    assert "`git show 214a3a0:results/fmnist_n/README.md`" in text
+    # "19 and 32 epochs": each model's step budget over floor(2000 / 64) steps an epoch (format
+    # 1), where format 2's ceil(2000 / 64) gives the epochs its runs trained
+    epochs = {}
+    for model in ("convnext", "vit"):
+        name = f"model-{model}_noise0_split0_seed0"
+        budget = json.loads((FOLDER / RUNS / name / "config.json").read_text())["total_steps"]
+        assert budget // -(-2000 // 64) == stop_facts([runs_zero(model)])["last_epoch"][0]
+        epochs[model] = budget // (2000 // 64)
+    assert f"{epochs['convnext']} and {epochs['vit']} epochs" in text
+    # "The format-1 runs supported no comparison": the per-seed values of table1_format1.csv,
+    # paired by seed, pooled per model and over both models
+    with open(FOLDER / "table1_format1.csv", newline="") as f:
+        cells = {(r["row"], r["model"], r["column"]): [float(v) for v in r["values"].split(";")]
+                 for r in csv.DictReader(f)}
+    rows = {r for r, _m, _c in cells} - {"GWA"}
+    assert len(rows) == 4 and all(len(v) == 3 for v in cells.values())
+    for row in rows:
+        for models in (("vit",), ("convnext",), ("vit", "convnext")):
+            keys = [(m, c) for _r, m, c in cells if _r == "GWA" and m in models]
+            a = [x for k in keys for x in cells["GWA", *k]]
+            b = [x for k in keys for x in cells[row, *k]]
+            assert len(a) == 12 * len(models) and not paired_test(a, b).significant, (row, models)
+    assert "The format-1 runs supported no comparison (3 seeds, no significant paired" in text

@@ -1,7 +1,7 @@
 """Packing a run's per-sample scores into the compact ``scores.npz`` of an exported run folder.
 
     path = pack_run("runs/fmnist_n/model-vit_noise0.4_split0_seed0",
-                    "results/fmnist_n/runs/model-vit_noise0.4_split0_seed0")
+                    "results/fmnist_n/runs_format2/model-vit_noise0.4_split0_seed0")
     pack_run(workdir, out_dir, epochs="all")       # every saved epoch
     pack_run(workdir, out_dir, epochs=[5, 11])     # these epochs
 
