@@ -2,7 +2,7 @@
 
     python scripts/pack_scores.py runs/fmnist_n/* --out results/fmnist_n/runs_format2
     python scripts/pack_scores.py runs/regime/RUN --out results/regime/runs --epochs all
-    python scripts/pack_scores.py runs/fmnist_n/RUN --out results/fmnist_n/runs_format2 --epochs 5,11
+    python scripts/pack_scores.py runs/fmnist_n/RUN --out results/fmnist_n/runs_format2 --epochs 5,9
     python scripts/pack_scores.py runs/fmnist_n/RUN --out results/fmnist_n/runs_format2 --force
 
 Each SRC_RUN (a gwa-train workdir with summary.json, alignment/meta.npz and
