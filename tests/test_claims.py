@@ -1198,3 +1198,44 @@ def test_a_row_is_compared_only_once_all_its_runs_are_committed(tmp_path):
                          "12 runs); Val Set (1%) (0 of 12 runs).")
     loose = study_claims(tmp_path, "fmnist_n_asym", runs="runs_format2", complete_only=False)
     assert "| GWA - Val Set (10%): vit | 2 |" in loose and "Not compared" not in loose
+
+
+def test_regime_rows_are_compared_only_once_all_their_runs_are_committed(tmp_path):
+    """A partly committed regime sweep: the 6 clean paper-recipe ConvNeXt runs (GWA at epoch
+    1, the last epoch 2: GWA - last = -2, -1, 0 points at 2k for seeds 0-2, -5 at 8k) and one
+    ViT run. Only the rows whose planned runs are all in are tested, by hand; the others are
+    listed with their counts."""
+    from gwa_jax.experiments.plan import expand
+    from gwa_jax.experiments.writeups_regime import regime_cell_claims, regime_claims
+
+    def run(model, pool, seed, test):
+        (r,) = [r for r in expand("regime") if dict(r.args) == {
+            "model": model, "pool": pool, "recipe": "paper", "noise": 0.0, "seed": seed}]
+        rows = [{"epoch": e, "step": 10 * e, "test_acc": a, "train_acc": 0.5, "gwa": 0.1}
+                for e, a in enumerate(test, start=1)]
+        write_run(tmp_path / "results" / "regime" / "runs_x" / r.name, metrics=rows,
+                  selected={"gwa": {"epoch": 1}, "last": {"epoch": 2}})
+
+    for seed in range(3):
+        run("convnext", 2000, seed, [0.70 + 0.01 * seed, 0.72])
+        run("convnext", 8000, seed, [0.70, 0.75])
+    run("vit", 2000, 0, [0.70, 0.72])
+    cells = regime_cell_claims(tmp_path, runs="runs_x", gpu=False)
+    (row,) = [ln for ln in cells.splitlines() if ln.startswith("| convnext, paper recipe, 0%")]
+    assert row.startswith("| convnext, paper recipe, 0% noise | 6 | -3.00 | 0/1/5 | 0.062 |")
+    assert cells.count("| convnext") + cells.count("| vit") == 1
+    assert cells.endswith(
+        "Not compared until all their runs are committed: convnext, paper recipe, 17% noise (0 "
+        "of 6 runs); convnext, plain recipe, 0% noise (0 of 6 runs); convnext, plain recipe, "
+        "17% noise (0 of 6 runs); vit, paper recipe, 0% noise (1 of 6 runs); vit, paper recipe, "
+        "17% noise (0 of 6 runs); vit, plain recipe, 0% noise (0 of 6 runs); vit, plain recipe, "
+        "17% noise (0 of 6 runs).")
+    assert "GPU loop" not in cells
+    claims = regime_claims(tmp_path, runs="runs_x")
+    assert claims.count("| GWA - ") == 0
+    assert "No row has all its runs committed yet." in claims
+    (pool,) = [ln for ln in claims.splitlines() if ln.startswith("| convnext, paper recipe, cl")]
+    assert pool.startswith("| convnext, paper recipe, clean | 3 | +4.00 | 3/0/0 | 0.25 |")
+    assert "GWA - last: paper recipe, 0% noise (7 of 12 runs)" in claims
+    assert "convnext, paper recipe, clean + 17% (6 of 12 runs)" in claims
+    assert "vit, paper recipe, clean (1 of 6 runs)" in claims

@@ -191,3 +191,12 @@ def paired_rows(pairs: Sequence[tuple[str, Sequence[float], Sequence[float]]],
                      f"{t.sign_p:.2g}", f"{t.wilcoxon_p:.2g}", words])
     return md_table(["units", "n", f"{a} - {b} [points]", "ahead/level/behind", "sign p",
                      "Wilcoxon p", "verdict"], rows)
+
+
+def missing_note(missing: Mapping[str, tuple[int, int]]) -> str:
+    """The line that lists the comparisons left out because not all their planned runs are
+    committed: ``{label: (runs committed, runs planned)}``; "" when none is."""
+    if not missing:
+        return ""
+    return "Not compared until all their runs are committed: " + "; ".join(
+        f"{label} ({have} of {planned} runs)" for label, (have, planned) in missing.items()) + "."

@@ -31,6 +31,7 @@ from gwa_jax.experiments.claims import (
     fmt_p,
     generator,
     md_table,
+    missing_note,
     paired_rows,
     paired_test,
 )
@@ -237,9 +238,7 @@ def study_claims(root: Path, study: str, plan: str | None = None, runs: str = "r
         out += ["", f"No per-cell test: the cells have at most {most} seeds, and a two-sided "
                 f"paired test needs {MIN_CELL_SEEDS} to go below p = 0.05."]
     if missing:
-        out += ["", "Not compared until all their runs are committed: " + "; ".join(
-            f"{label} ({have} of {planned} runs)" for label, (have, planned) in missing.items())
-            + "."]
+        out += ["", missing_note(missing)]
     return "\n".join(out)
 
 

@@ -12,6 +12,7 @@ plain-recipe report (``results/regime/gpu_plain``) and the calibration runs
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,8 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from gwa_jax.experiments import curve_facts, regime
-from gwa_jax.experiments.claims import generator, md_table, paired_rows, paired_test, verdict
-from gwa_jax.experiments.plan import expand
+from gwa_jax.experiments.claims import (
+    generator,
+    md_table,
+    missing_note,
+    paired_rows,
+    paired_test,
+    verdict,
+)
+from gwa_jax.experiments.plan import Run, expand
 from gwa_jax.experiments.results import RunResult
 
 #: Key of a run of the study: (model, pool, recipe, noise, seed).
@@ -52,9 +60,40 @@ def regime_items(root: Path, runs: str = "runs") -> list[regime.RunRegret]:
     return out
 
 
-def _key(it: regime.RunRegret) -> Key:
-    a = dict(it.run.args)
+def _run_key(run: Run) -> Key:
+    a = dict(run.args)
     return a["model"], a["pool"], a["recipe"], a["noise"], a["seed"]
+
+
+def _key(it: regime.RunRegret) -> Key:
+    return _run_key(it.run)
+
+
+class Rows:
+    """The rows of a paired-test table, each tested only once every planned run it reads is
+    committed; :attr:`missing` lists the others as ``{label: (committed, planned)}``."""
+
+    def __init__(self, items: Sequence[regime.RunRegret]):
+        self.items = items
+        self.have = {_key(it) for it in items}
+        self.pairs: list[tuple[str, list[float], list[float]]] = []
+        self.missing: dict[str, tuple[int, int]] = {}
+
+    def add(self, label: str, keep: Callable[[Key], bool],
+            values: Callable[[], tuple[list[float], list[float]]]) -> None:
+        """Tests ``values()`` under ``label`` if the planned runs whose key ``keep`` accepts
+        are all committed, else lists the row in :attr:`missing`."""
+        planned = [k for k in map(_run_key, expand("regime")) if keep(k)]
+        have = sum(k in self.have for k in planned)
+        if have < len(planned):
+            self.missing[label] = (have, len(planned))
+        else:
+            self.pairs.append((label, *values()))
+
+    def table(self, a: str, b: str, unit: str) -> str:
+        if not self.pairs:
+            return "No row has all its runs committed yet."
+        return paired_rows(self.pairs, a, b, unit)
 
 
 @generator("regime-run-times")
@@ -64,7 +103,8 @@ def regime_run_times(root: Path, runs: str = "runs") -> str:
         minutes = [sum(r.get("epoch_time_s") or 0.0 for r in
                        RunResult.load_verified(run_dir(root, it.run.name, runs)).metrics) / 60
                    for it in regime_items(root, runs) if _key(it)[2] == recipe]
-        rows.append([recipe, str(len(minutes)), f"{min(minutes):.1f}-{max(minutes):.1f}"])
+        rows.append([recipe, str(len(minutes)),
+                     f"{min(minutes):.1f}-{max(minutes):.1f}" if minutes else "–"])
     return md_table(["recipe", "runs", "sum of epoch times a run [min]"], rows)
 
 
@@ -87,30 +127,48 @@ def _gwa_vs(items: Sequence, other: str, keep: Callable) -> tuple[list[float], l
 def regime_claims(root: Path, runs: str = "runs") -> str:
     """Paired tests of the regime study: GWA against the last epoch, LabelWave and GD per
     (recipe, noise) over (model, pool, seed) units; regret at 8k against 2k per (model,
-    recipe) over (noise, seed) units."""
+    recipe) over (noise, seed) units. A row is tested once all its planned runs are
+    committed; the others are listed."""
     items = regime_items(root, runs)
-    pairs = []
+    rows = Rows(items)
     for other in ("last", "labelwave", "gd"):
         for recipe in ("paper", "plain"):
             for noise in (0.0, 0.17):
-                a, b = _gwa_vs(items, other, lambda k, r=recipe, n=noise: k[2:4] == (r, n))
-                pairs.append((f"GWA - {other}: {recipe} recipe, {noise:.0%} noise", a, b))
-    table = paired_rows(pairs, "GWA", "other", "(model, pool, seed) units")
+                keep = functools.partial(_is, recipe=recipe, noise=noise)
+                rows.add(f"GWA - {other}: {recipe} recipe, {noise:.0%} noise", keep,
+                         functools.partial(_gwa_vs, items, other, keep))
     by = {_key(it): it.regret("gwa") for it in items}
-    pool_pairs = []
+    pools = Rows(items)
     for model in ("convnext", "vit"):
         for recipe in ("paper", "plain"):
             for noises, label in (((0.0,), "clean"), ((0.0, 0.17), "clean + 17%")):
-                ks = [(model, 2000, recipe, n, s) for n in noises for s in range(3)]
-                ks = [k for k in ks if by.get(k) is not None
-                      and by.get((k[0], 8000, *k[2:])) is not None]
-                pool_pairs.append((f"{model}, {recipe} recipe, {label}",
-                                   [by[(k[0], 8000, *k[2:])] for k in ks], [by[k] for k in ks]))
-    pools = paired_rows(pool_pairs, "regret at 8k", "at 2k", "(noise, seed) units")
+                pools.add(f"{model}, {recipe} recipe, {label}",
+                          lambda k, m=model, r=recipe, ns=noises: (k[0], k[2]) == (m, r)
+                          and k[3] in ns,
+                          functools.partial(_pool_pairs, by, model, recipe, noises))
+    note = missing_note({**rows.missing, **pools.missing})
     return ("Test accuracy at GWA's stop against the other criteria's (units: model, pool "
-            "and seed):\n\n" + table + "\n\nGWA's regret at the 8,000-image pool against the "
-            "2,000-image pool (units: noise and seed; > 0: the regret grows with the pool):"
-            "\n\n" + pools)
+            "and seed):\n\n" + rows.table("GWA", "other", "(model, pool, seed) units") +
+            "\n\nGWA's regret at the 8,000-image pool against the 2,000-image pool (units: "
+            "noise and seed; > 0: the regret grows with the pool):\n\n" +
+            pools.table("regret at 8k", "at 2k", "(noise, seed) units") +
+            (f"\n\n{note}" if note else ""))
+
+
+def _is(k: Key, model: str | None = None, recipe: str | None = None,
+        noise: float | None = None) -> bool:
+    """Whether run key ``k`` has the given model, recipe and noise (None: any)."""
+    return all(want is None or got == want
+               for got, want in ((k[0], model), (k[2], recipe), (k[3], noise)))
+
+
+def _pool_pairs(by: dict[Key, float | None], model: str, recipe: str,
+                noises: Sequence[float]) -> tuple[list[float], list[float]]:
+    """GWA's regret at 8k and at 2k of the same (model, recipe, noise, seed), where both are
+    defined: (8k values, 2k values)."""
+    ks = [(model, 2000, recipe, n, s) for n in noises for s in range(3)]
+    ks = [k for k in ks if by.get(k) is not None and by.get((k[0], 8000, *k[2:])) is not None]
+    return [by[(k[0], 8000, *k[2:])] for k in ks], [by[k] for k in ks]
 
 
 def _gpu_plain_accs(root: Path) -> list[tuple[str, int, str, int, dict[str, float]]]:
@@ -125,32 +183,36 @@ def _gpu_plain_accs(root: Path) -> list[tuple[str, int, str, int, dict[str, floa
 
 
 @generator("regime-cell-claims")
-def regime_cell_claims(root: Path, runs: str = "runs") -> str:
+def regime_cell_claims(root: Path, runs: str = "runs", gpu: bool = True) -> str:
     """GWA against the last epoch within one (model, recipe, noise) over (pool, seed) units of
-    the ``gwa-train`` runs; GWA against the last epoch and LabelWave in the GPU loop's
-    plain-recipe runs (``gpu_plain/``), pooled and per model."""
+    the ``gwa-train`` runs (each row once all its planned runs are committed); with ``gpu``
+    GWA against the last epoch and LabelWave in the GPU loop's plain-recipe runs
+    (``gpu_plain/``), pooled and per model."""
     items = regime_items(root, runs)
-    cells = []
+    cells = Rows(items)
     for model in ("convnext", "vit"):
         for recipe in ("paper", "plain"):
             for noise in (0.0, 0.17):
-                a, b = _gwa_vs(items, "last", lambda k, m=model, r=recipe, n=noise:
-                               (k[0], *k[2:4]) == (m, r, n))
-                cells.append((f"{model}, {recipe} recipe, {noise:.0%} noise", a, b))
-    gpu = _gpu_plain_accs(root)
+                keep = functools.partial(_is, model=model, recipe=recipe, noise=noise)
+                cells.add(f"{model}, {recipe} recipe, {noise:.0%} noise", keep,
+                          functools.partial(_gwa_vs, items, "last", keep))
+    note = missing_note(cells.missing)
+    out = ("Test accuracy at GWA's stop against the last epoch's within one model, recipe and "
+           "noise rate (`gwa-train` runs; units: pool and seed):\n\n" +
+           cells.table("GWA", "last", "(pool, seed) units") + (f"\n\n{note}" if note else ""))
+    if not gpu:
+        return out
+    gpu_runs = _gpu_plain_accs(root)
     pairs = []
     for other, name in (("last", "last"), ("labelwave", "LabelWave")):
         for model in (None, "convnext", "vit"):
             for noise in ("0%", "17%"):
-                sel = [acc for m, _, n, _, acc in gpu if n == noise
+                sel = [acc for m, _, n, _, acc in gpu_runs if n == noise
                        and (model is None or m == model) and other in acc and "gwa" in acc]
                 pairs.append((f"GWA - {name}: {model or 'both models'}, {noise} noise",
                               [acc["gwa"] for acc in sel], [acc[other] for acc in sel]))
-    return ("Test accuracy at GWA's stop against the last epoch's within one model, recipe and "
-            "noise rate (`gwa-train` runs; units: pool and seed):\n\n" +
-            paired_rows(cells, "GWA", "last", "(pool, seed) units") +
-            "\n\nThe GPU loop's plain-recipe runs (`gpu_plain/regime/runs.csv`, the 60k runs "
-            "in the clean rows; units: model, pool and seed):\n\n" +
+    return (out + "\n\nThe GPU loop's plain-recipe runs (`gpu_plain/regime/runs.csv`, the 60k "
+            "runs in the clean rows; units: model, pool and seed):\n\n" +
             paired_rows(pairs, "GWA", "other", "(model, pool, seed) units"))
 
 
@@ -295,3 +357,28 @@ def regime_cost_measured(root: Path, runs: str = "runs") -> str:
             f"{lo:.0f}-{hi:.0f}). The ViT at 1e-4 learns within {vit_epochs} epochs: test "
             f"accuracy at the last epoch {last(2000)}% at 2k and {last(8000)}% at 8k on clean "
             f"labels (section above).")
+
+
+# --- the format-2 rerun (``results/regime/runs_format2``) -------------------------------------
+
+#: The folder of the study's format-2 runs, as ``scripts/export_runs.py`` writes them.
+FORMAT2 = "runs_format2"
+
+
+@generator("regime-f2-summary")
+def regime_summary(root: Path, runs: str = FORMAT2) -> str:
+    """:func:`regime.summary_rows` of the committed runs of ``results/regime/<runs>/``, with
+    how many of the planned runs are in."""
+    items = regime_items(root, runs)
+    planned = len(expand("regime"))
+    if not items:
+        return f"0 of the {planned} planned runs are committed."
+    header, rows = regime.summary_rows(items)
+    return (f"{len(items)} of the {planned} planned runs are committed; per cell the mean "
+            "(max) over its committed seeds (Runs):\n\n" + md_table(header, rows))
+
+
+generator("regime-f2-claims")(functools.partial(regime_claims, runs=FORMAT2))
+generator("regime-f2-cell-claims")(functools.partial(regime_cell_claims, runs=FORMAT2,
+                                                      gpu=False))
+generator("regime-f2-run-times")(functools.partial(regime_run_times, runs=FORMAT2))
