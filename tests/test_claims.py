@@ -1206,15 +1206,21 @@ def test_regime_rows_are_compared_only_once_all_their_runs_are_committed(tmp_pat
     ViT run. Only the rows whose planned runs are all in are tested, by hand; the others are
     listed with their counts."""
     from gwa_jax.experiments.plan import expand
-    from gwa_jax.experiments.writeups_regime import regime_cell_claims, regime_claims
+    from gwa_jax.experiments.writeups_regime import (
+        regime_cell_claims,
+        regime_claims,
+        regime_stops,
+    )
 
     def run(model, pool, seed, test):
         (r,) = [r for r in expand("regime") if dict(r.args) == {
             "model": model, "pool": pool, "recipe": "paper", "noise": 0.0, "seed": seed}]
-        rows = [{"epoch": e, "step": 10 * e, "test_acc": a, "train_acc": 0.5, "gwa": 0.1}
+        rows = [{"epoch": e, "step": 10 * e, "test_acc": a, "train_acc": 0.5 + 0.1 * e,
+                 "gwa": 0.3 - 0.1 * e, "gwa_se": 0.01, "align_kurtosis": -0.5 * e}
                 for e, a in enumerate(test, start=1)]
         write_run(tmp_path / "results" / "regime" / "runs_x" / r.name, metrics=rows,
-                  selected={"gwa": {"epoch": 1}, "last": {"epoch": 2}})
+                  selected={c: {"epoch": e, "test_acc": test[e - 1]} for c, e in (
+                      ("gwa", 1), ("last", 2), ("labelwave", 2), ("gd", 2))})
 
     for seed in range(3):
         run("convnext", 2000, seed, [0.70 + 0.01 * seed, 0.72])
@@ -1239,3 +1245,13 @@ def test_regime_rows_are_compared_only_once_all_their_runs_are_committed(tmp_pat
     assert "GWA - last: paper recipe, 0% noise (7 of 12 runs)" in claims
     assert "convnext, paper recipe, clean + 17% (6 of 12 runs)" in claims
     assert "vit, paper recipe, clean (1 of 6 runs)" in claims
+    stops = regime_stops(tmp_path, runs="runs_x").splitlines()
+    assert [ln.split(" | ")[:2] for ln in stops[2:]] == [
+        ["| ViT 2k paper 0%", "1 of 3"], ["| ConvNeXt 2k paper 0%", "3 of 3"],
+        ["| ConvNeXt 8k paper 0%", "3 of 3"]]
+    # GWA at epoch 1 (70-72%), LabelWave, GD and the last epoch at 2 (72%); best epoch 1 or 2
+    # (72%); regret 2 / 1 / 0 points; GWA falls, so no other epoch is within 1 SE; kurtosis
+    # -0.5 and -1.0; GWA defined in both epochs; training accuracy 70% at the last epoch.
+    assert stops[3] == ("| ConvNeXt 2k paper 0% | 3 of 3 | 1 (70.00-72.00) | 2 (72.00) | "
+                        "2 (72.00) | 2 (72.00) | 1-2 (72.00) | 0.0-2.0 | 1 | -1.00 | 0 of 2 "
+                        "| 70.0 |")

@@ -28,8 +28,9 @@ from gwa_jax.experiments.claims import (
     paired_test,
     verdict,
 )
-from gwa_jax.experiments.plan import Run, expand
+from gwa_jax.experiments.plan import MODEL_NAMES, Run, expand
 from gwa_jax.experiments.results import RunResult
+from gwa_jax.experiments.writeups_offline import STOPS, span, stop_cells, stop_facts
 
 #: Key of a run of the study: (model, pool, recipe, noise, seed).
 Key = tuple[str, int, str, float, int]
@@ -285,12 +286,6 @@ def run_facts(root: Path, runs: str = "runs"
             for it in regime_items(root, runs)}
 
 
-def _span(values: Sequence[float], fmt: str) -> str:
-    """``min-max`` of ``values`` in ``fmt``; one value where the two print the same."""
-    lo, hi = fmt.format(min(values)), fmt.format(max(values))
-    return lo if lo == hi else f"{lo}-{hi}"
-
-
 def calibration_rates(root: Path) -> dict[str, list[float]]:
     """Seconds per epoch of each calibration run (sum of its epoch times over its epochs),
     by model (``vit`` / ``convnext``), in :data:`CALIBRATION` order; all at 2,000 images."""
@@ -324,10 +319,10 @@ def regime_cost_estimate(root: Path, runs: str = "runs") -> str:
                 key=lambda it: it.epochs)
     epochs, one = vit8k.epochs, study_hours([vit8k], rates)
     lo, hi = study_hours(items, rates)
-    return (f"- about {_span([r for v in rates.values() for r in v], '{:.0f}')} s per epoch "
+    return (f"- about {span([r for v in rates.values() for r in v], '.0f')} s per epoch "
             f"per 2,000 images on this CPU while shared with another training (the epoch-time "
             f"sums of the table above over their 30 epochs), which projects one 8k-pool ViT run "
-            f"of {epochs} epochs to {_span(one, '{:.1f}')} h and the {len(items)} runs of the "
+            f"of {epochs} epochs to {span(one, '.1f')} h and the {len(items)} runs of the "
             f"study (each run's epochs x pool / 2,000 at its model's rates) to "
             f"{lo:.0f}-{hi:.0f} CPU hours.")
 
@@ -341,12 +336,12 @@ def regime_cost_measured(root: Path, runs: str = "runs") -> str:
     total = sum(f["time_s"] or 0.0 for _, f in facts.values()) / 3600
 
     def minutes(model: str, pool: int) -> str:
-        return _span([f["time_s"] / 60 for k, (_, f) in facts.items()
-                      if k[:3] == (model, pool, "paper")], "{:.0f}")
+        return span([f["time_s"] / 60 for k, (_, f) in facts.items()
+                      if k[:3] == (model, pool, "paper")], ".0f")
 
     def last(pool: int) -> str:
-        return _span([f["test_last"] for k, (_, f) in facts.items()
-                      if k[:4] == ("vit", pool, "paper", 0.0)], "{:.1f}")
+        return span([f["test_last"] for k, (_, f) in facts.items()
+                      if k[:4] == ("vit", pool, "paper", 0.0)], ".1f")
 
     word = "less" if total < lo else "more" if total > hi else "within"
     vit_epochs = max(it.epochs for k, (it, _) in facts.items() if k[:3] == ("vit", 8000, "paper"))
@@ -376,6 +371,37 @@ def regime_summary(root: Path, runs: str = FORMAT2) -> str:
     header, rows = regime.summary_rows(items)
     return (f"{len(items)} of the {planned} planned runs are committed; per cell the mean "
             "(max) over its committed seeds (Runs):\n\n" + md_table(header, rows))
+
+
+def cell_label(model: str, pool: int, recipe: str, noise: float) -> str:
+    """``("vit", 8000, "paper", 0.17)`` -> ``ViT 8k paper 17%``."""
+    return f"{MODEL_NAMES.get(model, model)} {pool // 1000}k {recipe} {noise:.0%}"
+
+
+@generator("regime-f2-stops")
+def regime_stops(root: Path, runs: str = FORMAT2) -> str:
+    """Per (model, pool, recipe, noise), ranges over its committed seeds: every criterion's
+    stop (:func:`writeups_offline.stop_cells`), and the training accuracy at the last epoch
+    (on the noisy, augmented batches, %)."""
+    cells: dict[tuple, list[RunResult]] = {}
+    planned: dict[tuple, int] = {}
+    for run in expand("regime"):
+        cell = _run_key(run)[:4]
+        planned[cell] = planned.get(cell, 0) + 1
+        result = RunResult.load_verified(run_dir(root, run.name, runs))
+        if result is not None and result.metrics:
+            cells.setdefault(cell, []).append(result)
+    if not cells:
+        return "No run of this kind is committed yet."
+    rows = [[cell_label(*cell), f"{len(found)} of {planned[cell]}",
+             *stop_cells(stop_facts(found)),
+             span([curve_facts.facts(r)["train_last"] for r in found], ".1f")]
+            for cell, found in cells.items()]
+    head = ["cell", "seeds", *(f"{name} (test acc. %)" for name, _ in STOPS),
+            "best epoch in hindsight (test acc. %)", "GWA regret [points]",
+            "epochs within 1 SE of GWA's maximum", "lowest excess kurtosis",
+            "epochs with GWA undefined", "train acc. at last epoch %"]
+    return md_table(head, rows)
 
 
 generator("regime-f2-claims")(functools.partial(regime_claims, runs=FORMAT2))
