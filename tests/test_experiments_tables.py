@@ -480,3 +480,16 @@ def test_correlation_matches_scipy(tmp_path):
     assert raw["vit"]["pearson"] == pytest.approx(stats.pearsonr(xs, ys).statistic)
     assert raw["vit"]["spearman"] == pytest.approx(stats.spearmanr(xs, ys).statistic)
     assert rows[0][0] == "ViT" and rows[-1][0] == "all"
+
+
+def test_a_mean_prints_the_same_in_the_table_and_read_back_from_the_csv():
+    """Six test accuracies logged as float32 (0.5529 -> 0.55290001630783) whose exact mean,
+    57.485 points, ends in 5: the table's text and the CSV's value (``.6g``) read back and
+    printed with two decimals agree, as they did not before the values were rounded."""
+    from gwa_jax.experiments.tables import VALUE_DECIMALS, Cell, _num
+
+    logged = [float(np.float32(x)) for x in (0.5529, 0.5838, 0.5796, 0.5857, 0.5313, 0.6158)]
+    assert f"{np.mean([100 * x for x in logged]):.2f}" == "57.49"  # the float32 noise
+    cell = Cell([100 * round(x, VALUE_DECIMALS) for x in logged], 6)
+    assert cell.values[0] == 100 * 0.5529
+    assert f"{cell.mean:.2f}" == f"{float(_num(cell.mean)):.2f}" == "57.48"

@@ -85,6 +85,11 @@ class TableSpec:
     row_header: str = "Early Stop"
 
 
+#: Decimals a cell's per-run values keep before scaling: drops the float32 noise of the
+#: logged metrics (a test accuracy of 0.5529 logs as 0.55290001630783).
+VALUE_DECIMALS = 6
+
+
 @dataclasses.dataclass
 class Cell:
     """The per-seed values (already scaled) of one cell."""
@@ -98,7 +103,10 @@ class Cell:
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.values)) if self.values else math.nan
+        """The mean, rounded to 10 decimals (with the values rounded to
+        :data:`VALUE_DECIMALS`, a mean that ends in 5, e.g. 57.485 of six test accuracies on
+        10,000 images, then prints the same in the table and read back from ``table1.csv``)."""
+        return round(float(np.mean(self.values)), 10) if self.values else math.nan
 
     @property
     def range(self) -> float:
@@ -245,7 +253,7 @@ def build_cells(spec: TableSpec, results: dict[RunKey, RunResult],
                     continue
                 value = cell_value(result, row.criterion, col.metric)
                 if value is not None:
-                    values.append(spec.scale * value)
+                    values.append(spec.scale * round(value, VALUE_DECIMALS))
             line.append(Cell(values, expected))
         grid.append(line)
     return grid

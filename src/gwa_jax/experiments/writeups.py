@@ -38,6 +38,7 @@ from gwa_jax.experiments.claims import (
 from gwa_jax.experiments.figures import three_epochs
 from gwa_jax.experiments.plan import MODEL_NAMES, expand
 from gwa_jax.experiments.results import RunResult, mislabel_auroc
+from gwa_jax.experiments.tables import VALUE_DECIMALS, Cell
 from gwa_jax.train.trainer import selection_table
 from gwa_jax.uncertainty import epochs_within_se
 
@@ -175,7 +176,8 @@ def study_values(root: Path, study: str, plan: str | None = None, runs: str = "r
                                                  "gd")):
             value = result.value(crit)
             if value is not None:
-                out[(run.model, run.variant, run.seed, value_key(crit, run.split))] = 100 * value
+                out[(run.model, run.variant, run.seed, value_key(crit, run.split))] = (
+                    100 * round(value, VALUE_DECIMALS))
     return out
 
 
@@ -317,7 +319,7 @@ def study_means(root: Path, study: str, plan: str | None = None, runs: str = "ru
         cells = []
         for model, variant in cols:
             xs = [v for k, v in values.items() if k[:2] == (model, variant) and k[3] == crit]
-            cells.append(f"{np.mean(xs):.2f} ({len(xs)})" if xs else "–")
+            cells.append(f"{Cell(xs, len(xs)).mean:.2f} ({len(xs)})" if xs else "–")
         if any(c != "–" for c in cells):
             rows.append([label, *cells])
     return md_table(["criterion", *(column_label(m, v) for m, v in cols)], rows)
