@@ -1208,6 +1208,7 @@ def test_regime_rows_are_compared_only_once_all_their_runs_are_committed(tmp_pat
     from gwa_jax.experiments.plan import expand
     from gwa_jax.experiments.writeups_regime import (
         regime_cell_claims,
+        regime_changes,
         regime_claims,
         regime_stops,
     )
@@ -1252,6 +1253,16 @@ def test_regime_rows_are_compared_only_once_all_their_runs_are_committed(tmp_pat
     # GWA at epoch 1 (70-72%), LabelWave, GD and the last epoch at 2 (72%); best epoch 1 or 2
     # (72%); regret 2 / 1 / 0 points; GWA falls, so no other epoch is within 1 SE; kurtosis
     # -0.5 and -1.0; GWA defined in both epochs; training accuracy 70% at the last epoch.
+    head = ("Model,Pool,Recipe,Noise,Seed,last epoch (acc),gwa epoch (acc),gwa regret\n")
+    lines = [f"convnext,{pool},paper,0%,{s},92 ({80 + s:.2f}),{50 + 10 * s} ({79 - s:.2f}),"
+             f"{1 + s:.2f}\n" for pool in (2000, 8000) for s in range(3)]
+    (tmp_path / "results" / "regime" / "runs_f1.csv").write_text(head + "".join(lines))
+    changes = regime_changes(tmp_path, runs="runs_x", previous="runs_f1.csv")
+    # format 2: last epoch 72 / 75%, GWA at epoch 1 with 70-72% / 70%, regret 2-1-0 / 5
+    assert changes.splitlines()[2:4] == [
+        "| ConvNeXt 2k paper 0% | 81.00 -> 72.00 | 78.00 -> 71.00 | 60.0 -> 1.0 | 2.00 -> 1.00 |",
+        "| ConvNeXt 8k paper 0% | 81.00 -> 75.00 | 78.00 -> 70.00 | 60.0 -> 1.0 | 2.00 -> 5.00 |"]
+    assert "ViT 2k paper 0% (1 of 3 runs)" in changes.splitlines()[-1]
     assert stops[3] == ("| ConvNeXt 2k paper 0% | 3 of 3 | 1 (70.00-72.00) | 2 (72.00) | "
                         "2 (72.00) | 2 (72.00) | 1-2 (72.00) | 0.0-2.0 | 1 | -1.00 | 0 of 2 "
                         "| 70.0 |")

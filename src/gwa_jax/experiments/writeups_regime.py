@@ -408,3 +408,58 @@ generator("regime-f2-claims")(functools.partial(regime_claims, runs=FORMAT2))
 generator("regime-f2-cell-claims")(functools.partial(regime_cell_claims, runs=FORMAT2,
                                                       gpu=False))
 generator("regime-f2-run-times")(functools.partial(regime_run_times, runs=FORMAT2))
+
+
+#: The format-1 runs' per-run report (``scripts/regime_report.py``) the rerun is compared with.
+FORMAT1_RUNS_CSV = "runs.csv"
+
+
+def format1_cells(path: Path) -> dict[tuple, dict[str, list[float]]]:
+    """Per (model, pool, recipe, noise) of a ``regime_report.py`` ``runs.csv``: the seeds'
+    test accuracy [%] at the last epoch (``last``) and at GWA's stop (``gwa``), GWA's epoch
+    (``gwa_epoch``) and regret [points] (``gwa_regret``)."""
+    out: dict[tuple, dict[str, list[float]]] = {}
+    for r in _csv_rows(path):
+        cell = (r["Model"], int(r["Pool"]), r["Recipe"], float(r["Noise"].rstrip("%")) / 100)
+        got = out.setdefault(cell, {})
+        epoch, _, acc = r["gwa epoch (acc)"].partition(" (")
+        for key, value in (("last", float(r["last epoch (acc)"].split("(")[1].rstrip(")"))),
+                           ("gwa", float(acc.rstrip(")"))), ("gwa_epoch", float(epoch)),
+                           ("gwa_regret", float(r["gwa regret"]))):
+            got.setdefault(key, []).append(value)
+    return out
+
+
+@generator("regime-f2-changes")
+def regime_changes(root: Path, runs: str = FORMAT2, previous: str = FORMAT1_RUNS_CSV) -> str:
+    """Per cell whose planned format-2 runs are all committed: the means over seeds of the
+    test accuracy at the last epoch and at GWA's stop, GWA's epoch and regret, format 1 ->
+    format 2; the other cells listed with their counts."""
+    old = format1_cells(Path(root) / "results" / "regime" / previous)
+    found: dict[tuple, list[regime.RunRegret]] = {}
+    for it in regime_items(root, runs):
+        found.setdefault(_key(it)[:4], []).append(it)
+    planned: dict[tuple, int] = {}
+    for run in expand("regime"):
+        planned[_run_key(run)[:4]] = planned.get(_run_key(run)[:4], 0) + 1
+    rows, missing = [], {}
+    for cell, n in planned.items():
+        items = found.get(cell, [])
+        if len(items) < n:
+            missing[cell_label(*cell)] = (len(items), n)
+            continue
+        if cell not in old:
+            raise ValueError(f"{previous} has no format-1 runs of {cell_label(*cell)}")
+        new = {"last": [100 * it.accs["last"] for it in items],
+               "gwa": [100 * it.accs["gwa"] for it in items if it.accs["gwa"] is not None],
+               "gwa_epoch": [it.stops["gwa"] for it in items if it.stops["gwa"] is not None],
+               "gwa_regret": [it.regret("gwa") for it in items if it.regret("gwa") is not None]}
+        rows.append([cell_label(*cell), *(
+            f"{np.mean(old[cell][k]):.{d}f} -> {np.mean(new[k]):.{d}f}" if new[k] else
+            f"{np.mean(old[cell][k]):.{d}f} -> –"
+            for k, d in (("last", 2), ("gwa", 2), ("gwa_epoch", 1), ("gwa_regret", 2)))])
+    table = md_table(["cell", "last epoch acc. %", "GWA stop acc. %", "GWA epoch",
+                      "GWA regret [points]"], rows) if rows else \
+        "No cell has all its format-2 runs committed yet."
+    note = missing_note(missing)
+    return table + (f"\n\n{note}" if note else "")
