@@ -1266,3 +1266,38 @@ def test_regime_rows_are_compared_only_once_all_their_runs_are_committed(tmp_pat
     assert stops[3] == ("| ConvNeXt 2k paper 0% | 3 of 3 | 1 (70.00-72.00) | 2 (72.00) | "
                         "2 (72.00) | 2 (72.00) | 1-2 (72.00) | 0.0-2.0 | 1 | -1.00 | 0 of 2 "
                         "| 70.0 |")
+
+
+def test_regime_auroc_block_on_hand_made_runs(tmp_path):
+    """Six noisy paper-recipe ViT runs (2k and 8k, seeds 0-2) whose scores rank the two
+    mislabelled ids of four last at GWA's epoch (AUROC 1) and mix them at the last epoch
+    (AUROC 0.5); seed 2 at 8k has no scores for its last epoch, then has them."""
+    from gwa_jax.experiments.plan import expand
+    from gwa_jax.experiments.writeups_regime import regime_auroc
+
+    meta = {"ids": np.arange(4), "noise_mask": np.array([0, 1, 0, 1], bool),
+            "split": np.zeros(4, np.int8)}
+    good, mixed = np.array([0.3, -0.2, 0.1, -0.1], np.float32), np.array(
+        [0.3, 0.4, -0.1, -0.2], np.float32)
+
+    def write(last_scores: bool) -> None:
+        for r in expand("regime"):
+            a = dict(r.args)
+            if (a["model"], a["recipe"], a["noise"]) != ("vit", "paper", 0.17):
+                continue
+            scores = {1: good} | ({2: mixed} if last_scores or (a["pool"], a["seed"]) !=
+                                  (8000, 2) else {})
+            write_run(tmp_path / "results" / "regime" / "runs_x" / r.name,
+                      selected={"gwa": {"epoch": 1}, "last": {"epoch": 2}},
+                      metrics=[{"epoch": e, "step": e, "test_acc": 0.5} for e in (1, 2)],
+                      scores=scores, meta=meta)
+
+    write(last_scores=False)
+    text = regime_auroc(tmp_path, runs="runs_x")
+    assert text.startswith("No row has all its runs committed yet.")
+    assert "ViT paper, 17% noise, with scores (5 of 6 runs); ConvNeXt paper" in text
+    assert "; ViT plain, 17% noise (0 of 6 runs)" in text
+    write(last_scores=True)
+    (row,) = [ln for ln in regime_auroc(tmp_path, runs="runs_x").splitlines()
+              if ln.startswith("| ViT paper")]
+    assert row == "| ViT paper, 17% noise | 6 | 1.000 | 0.500 | 6/0/0 | 0.031 | 0.031 |"

@@ -29,7 +29,7 @@ from gwa_jax.experiments.claims import (
     verdict,
 )
 from gwa_jax.experiments.plan import MODEL_NAMES, Run, expand
-from gwa_jax.experiments.results import RunResult
+from gwa_jax.experiments.results import RunResult, mislabel_auroc
 from gwa_jax.experiments.writeups_offline import STOPS, span, stop_cells, stop_facts
 
 #: Key of a run of the study: (model, pool, recipe, noise, seed).
@@ -461,5 +461,41 @@ def regime_changes(root: Path, runs: str = FORMAT2, previous: str = FORMAT1_RUNS
     table = md_table(["cell", "last epoch acc. %", "GWA stop acc. %", "GWA epoch",
                       "GWA regret [points]"], rows) if rows else \
         "No cell has all its format-2 runs committed yet."
+    note = missing_note(missing)
+    return table + (f"\n\n{note}" if note else "")
+
+
+@generator("regime-f2-auroc")
+def regime_auroc(root: Path, runs: str = FORMAT2) -> str:
+    """Mislabel-detection AUROC of ``-score`` at GWA's and at the last epoch of the noisy runs
+    (their ``scores.npz``), per (model, recipe) over (pool, seed) units, once all of them are
+    committed: means and the paired test of the two epochs."""
+    planned: dict[tuple[str, str], list[Run]] = {}
+    for run in expand("regime"):
+        model, _, recipe, noise, _ = _run_key(run)
+        if noise:
+            planned.setdefault((model, recipe), []).append(run)
+    rows, missing = [], {}
+    for (model, recipe), group in planned.items():
+        name = f"{MODEL_NAMES.get(model, model)} {recipe}, 17% noise"
+        found = [r for r in (RunResult.load_verified(run_dir(root, run.name, runs))
+                             for run in group) if r is not None and r.metrics]
+        if len(found) < len(group):
+            missing[name] = (len(found), len(group))
+            continue
+        pairs = [(mislabel_auroc(r, r.selected_epoch("gwa")),
+                  mislabel_auroc(r, r.selected_epoch("last"))) for r in found]
+        pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+        if len(pairs) < len(group):
+            missing[f"{name}, with scores"] = (len(pairs), len(group))
+            continue
+        g, last = (list(x) for x in zip(*pairs, strict=True))
+        t = paired_test(g, last)
+        rows.append([name, str(t.n), f"{np.mean(g):.3f}", f"{np.mean(last):.3f}",
+                     f"{t.ahead}/{t.level}/{t.behind}", f"{t.sign_p:.2g}",
+                     f"{t.wilcoxon_p:.2g}"])
+    table = md_table(["runs (units: pool, seed)", "n", "AUROC at GWA epoch",
+                      "AUROC at last epoch", "GWA ahead/level/behind", "sign p", "Wilcoxon p"],
+                     rows) if rows else "No row has all its runs committed yet."
     note = missing_note(missing)
     return table + (f"\n\n{note}" if note else "")
