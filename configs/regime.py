@@ -13,8 +13,8 @@ Fashion-MNIST pools of 2,000 and 8,000 images with either
 
 with 0% or 17% symmetric label noise, the same number of epochs for every pool size, and only
 the 0% validation split (every criterion but the validation set's). The question: is GWA's
-early stop on clean data (3 points below the 10% validation split for the ViT in the offline
-table) a small-data artefact or a property of the formula? ``scripts/regime_report.py``
+early stop on clean data (the ViT's in the offline table, ``results/fmnist_n/README.md``) a
+small-data artefact or a property of the formula? ``scripts/regime_report.py``
 tabulates, per run, the epoch where training accuracy reaches 95% of its final value, each
 criterion's stop, the best test epoch in hindsight and the regret (best test accuracy minus
 test accuracy at the stop).
