@@ -335,7 +335,7 @@ def test_early_stop_patience10_prose():
         changes = [float(r["acc_change"]) for r in runs if r["acc_change"]]
         if all(14 <= int(r["epochs"]) <= 35 for r in runs):
             assert abs(np.mean(changes)) <= 1 / 3, key
-        elif key[0] == "regime":
+        elif key[0] in ("regime", "regime/runs_format2"):  # their 92- and 179-epoch runs
             assert np.mean(changes) < 0, key
 
 
