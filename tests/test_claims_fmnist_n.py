@@ -330,3 +330,24 @@ def test_the_changes_prose(runs):
             b = [x for k in keys for x in cells[row, *k]]
             assert len(a) == 12 * len(models) and not paired_test(a, b).significant, (row, models)
     assert "The format-1 runs supported no comparison (3 seeds, no significant paired" in text
+
+
+def test_the_main_readme_summary_agrees_with_the_write_ups_table():
+    """README.md's ``readme-fmnist-n`` sentences and the write-up's ``fmnist-n-f2-claims``
+    table (a second code path) give each pooled row the same mean, counts and p-values."""
+    from gwa_jax.experiments.writeups import readme_fmnist_n, study_claims
+
+    table = study_claims(ROOT, STUDY, runs=RUNS)
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 7 and cells[0].endswith(": both models"):
+            rows[cells[0].removeprefix("GWA - ").removesuffix(": both models")] = cells[1:6]
+    summary = readme_fmnist_n(ROOT).split("\n\n")[0].splitlines()
+    assert len(rows) == len(summary) == 5
+    for line, (label, (n, diff, counts, sign, wilcoxon)) in zip(summary, rows.items(),
+                                                                 strict=True):
+        assert (f": {diff} points on average, ahead/level/behind {counts} over {n} (model, "
+                f"noise, seed) units, sign test p = {fmt_p(float(sign))}, Wilcoxon p = "
+                f"{fmt_p(float(wilcoxon))}") in line, label
+        assert label.removeprefix("last epoch") in line

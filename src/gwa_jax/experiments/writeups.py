@@ -34,6 +34,7 @@ from gwa_jax.experiments.claims import (
     missing_note,
     paired_rows,
     paired_test,
+    verdict,
 )
 from gwa_jax.experiments.figures import three_epochs
 from gwa_jax.experiments.plan import MODEL_NAMES, expand
@@ -448,6 +449,29 @@ def study_auroc(root: Path, study: str, plan: str | None = None,
         head = ["column", "seeds", f"AUROC at {bases[0][0]} epoch", "AUROC at last epoch",
                 f"{bases[0][0]} ahead/level/behind"]
     return md_table([*head, "sign p", "Wilcoxon p"], rows)
+
+
+@generator("readme-fmnist-n")
+def readme_fmnist_n(root: Path, runs: str = "runs_format2") -> str:
+    """The symmetric-noise Fashion-MNIST study's paired tests of GWA against every other
+    criterion over both models' units, as sentences (the main README's summary)."""
+    values = study_values(root, "fmnist_n", runs=runs)
+    missing = missing_rows(values, "fmnist_n", AGAINST)
+    out, per_model = [], []
+    for label, crit, split in AGAINST:
+        if label in missing:
+            continue
+        name = "the last epoch" if crit == "last" else label
+        t = paired_test(*_pairs_over(values, None, None, value_key(crit, split)))
+        out.append(f"- {verdict(t, 'GWA', name, '(model, noise, seed) units')}")
+        for model in ("vit", "convnext"):
+            t = paired_test(*_pairs_over(values, model, None, value_key(crit, split)))
+            if t.significant:
+                per_model.append(f"{MODEL_NAMES[model]}: {verdict(t, 'GWA', name, 'units')}")
+    if per_model:
+        out += ["", "Per model ((noise, seed) units), significant: " + "; ".join(per_model)
+                + "."]
+    return "\n".join(out) + (f"\n\n{missing_note(missing)}" if missing else "")
 
 
 for _study, _extra in (("fmnist_n", {}), ("fmnist_n_asym", {}),
