@@ -1301,3 +1301,30 @@ def test_regime_auroc_block_on_hand_made_runs(tmp_path):
     (row,) = [ln for ln in regime_auroc(tmp_path, runs="runs_x").splitlines()
               if ln.startswith("| ViT paper")]
     assert row == "| ViT paper, 17% noise | 6 | 1.000 | 0.500 | 6/0/0 | 0.031 | 0.031 |"
+
+
+def test_remaining_hours_on_hand_made_runs(tmp_path):
+    """Four planned regime runs by hand: two with a format-2 run (30 and 50 min) and an
+    earlier twin (20 and 30 min: ratio 80 / 50 = 1.6); a third with only its twin (60 min ->
+    96 min left); the fourth with neither, at the mean format-2 minutes of its model."""
+    from gwa_jax.experiments.plan import expand
+    from gwa_jax.experiments.writeups import remaining_hours
+
+    runs = expand("regime")
+    vit = [r for r in runs if r.model == "vit"]
+
+    def run(folder: str, r, minutes: float) -> None:
+        write_run(tmp_path / "results" / "regime" / folder / r.name,
+                  metrics=[{"epoch": 1, "step": 1, "epoch_time_s": 60 * minutes}],
+                  selected={"gwa": {"epoch": 1}})
+
+    for r, new, old in ((vit[0], 30, 20), (vit[1], 50, 30)):
+        run("new", r, new)
+        run("old", r, old)
+    run("old", vit[2], 60)
+    hours, ratio, n = remaining_hours(tmp_path, "regime", "regime", "new", "old")
+    assert (ratio, n) == (pytest.approx(1.6), 2)
+    # vit[2]: 96 min; every other missing run (45 of them): no twin, the ViT's mean 40 min or
+    # the ConvNeXt's (no runs: 0 min).
+    others = len([r for r in runs[3:] if r.model == "vit"]) * 40
+    assert hours == pytest.approx((96 + others) / 60)

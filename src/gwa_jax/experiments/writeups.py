@@ -360,29 +360,47 @@ def _model_minutes(root: Path, study: str, folder: str, plan: str) -> dict[str, 
     return out
 
 
+def remaining_hours(root: Path, study: str, plan: str, new: str, old: str
+                    ) -> tuple[float, float | None, int]:
+    """CPU hours the planned runs missing from ``results/<study>/<new>`` need: each at the
+    minutes of its earlier twin (the same run name in ``<old>``) times the ratio of format-2 to
+    earlier minutes over the runs that have both, else at its model's mean minutes (format 2
+    where there are any, else earlier; 0 when none of its model is committed). Returns
+    (hours, ratio or None, runs with both)."""
+    runs = expand(plan)
+    folder = Path(root) / "results" / study
+    fresh = {r.name: _minutes(folder / new / r.name) for r in runs}
+    twin = {r.name: _minutes(folder / old / r.name) for r in runs}
+    both = [n for n in fresh if fresh[n] is not None and twin[n] is not None]
+    ratio = sum(fresh[n] for n in both) / sum(twin[n] for n in both) if both else None
+    means = {m: float(np.mean(v)) for m, v in _model_minutes(root, study, old, plan).items()}
+    means.update({m: float(np.mean(v)) for m, v in
+                  _model_minutes(root, study, new, plan).items()})
+    minutes = 0.0
+    for r in runs:
+        if fresh[r.name] is None:
+            minutes += (twin[r.name] * (ratio or 1.0) if twin[r.name] is not None
+                        else means.get(r.model, 0.0))
+    return minutes / 60, ratio, len(both)
+
+
 @generator("results-budget")
 def results_budget(root: Path) -> str:
-    """Per study: planned runs, format-2 runs committed, minutes a run (sum of the logged
-    epoch times, format-2 runs where there are any, else the earlier runs), and the CPU hours
-    the missing runs need at that rate."""
+    """Per study: planned runs, format-2 runs committed, the format-2 / earlier time ratio
+    and the CPU hours the missing runs need (:func:`remaining_hours`)."""
 
     rows, total = [], 0.0
     for study, (plan, new, old) in BUDGET_STUDIES.items():
-        runs = expand(plan)
-        fresh = _model_minutes(root, study, new, plan)
-        rate = {m: fresh.get(m) or v for m, v in _model_minutes(root, study, old, plan).items()}
-        rate.update({m: v for m, v in fresh.items() if m not in rate})
-        done = sum(len(v) for v in fresh.values())
-        missing = [r for r in runs if _minutes(root / "results" / study / new / r.name) is None]
-        hours = sum(float(np.mean(rate[r.model])) for r in missing if r.model in rate) / 60
+        hours, ratio, n = remaining_hours(root, study, plan, new, old)
         total += hours
-        per_model = ", ".join(f"{m} {np.mean(v):.1f} ({'format 2' if m in fresh else 'earlier'})"
-                              for m, v in sorted(rate.items()))
-        rows.append([study, str(len(runs)), str(done), per_model, f"{hours:.1f}"])
+        done = sum(len(v) for v in _model_minutes(root, study, new, plan).values())
+        rows.append([study, str(len(expand(plan))), str(done),
+                     "–" if ratio is None else f"{ratio:.2f} ({n} runs)", f"{hours:.1f}"])
     rows.append(["all", str(sum(int(r[1]) for r in rows)), str(sum(int(r[2]) for r in rows)),
                  "", f"{total:.1f}"])
     return md_table(["study", "planned runs", "format-2 runs committed",
-                     "minutes a run by model (source)", "CPU hours left at that rate"], rows)
+                     "format-2 / earlier minutes (runs with both)",
+                     "CPU hours left"], rows)
 
 
 #: The size budget of every committed ``scores.npz`` together (bytes).
