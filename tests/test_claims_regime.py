@@ -1,0 +1,124 @@
+"""results/regime/README.md, format-2 section: every number of its prose recomputed from the
+committed format-2 runs (``results/regime/runs_format2``) and the format-1 table beside them;
+the section's blocks are checked by ``tests/test_claims.py`` (regenerated and diffed, their
+generators on hand-made runs).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gwa_jax.experiments.claims import fmt_p, paired_test
+from gwa_jax.experiments.writeups_regime import (
+    FORMAT1_RUNS_CSV,
+    FORMAT2,
+    format1_cells,
+    run_facts,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER = ROOT / "results" / "regime"
+
+
+def prose() -> str:
+    """The write-up with generated blocks removed and whitespace collapsed."""
+    text = re.sub(r"<!-- begin generated: (\S+) -->.*?<!-- end generated: \1 -->", "",
+                  (FOLDER / "README.md").read_text(), flags=re.S)
+    return " ".join(text.split())
+
+
+def assert_in_prose(*phrases: str) -> None:
+    text = prose()
+    missing = [p for p in phrases if p not in text]
+    assert not missing, f"results/regime/README.md lacks {missing}"
+
+
+def span(values, fmt: str = "{:.1f}") -> str:
+    """``lo-hi`` of the formatted values (one value when they print the same)."""
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+@pytest.fixture(scope="module")
+def facts() -> dict:
+    """(model, pool, recipe, noise, seed) -> (RunRegret, curve facts) of the format-2 runs."""
+    return run_facts(ROOT, FORMAT2)
+
+
+def cell(facts: dict, model=None, pool=2000, recipe="paper", noise=None) -> list:
+    """The (RunRegret, curve facts) of the committed runs matching the filters, key order;
+    ``None`` matches every model / noise rate."""
+    return [facts[k] for k in sorted(facts) if k[1] == pool and k[2] == recipe
+            and model in (None, k[0]) and noise in (None, k[3])]
+
+
+def test_prose_2k_paper_recipe_cells(facts):
+    """"The 2,000-image paper-recipe cells": ranges, counts and the paired test over them."""
+    runs = cell(facts)
+    assert len(runs) == 12  # the paragraph says all 12 are committed
+    vit, cx = cell(facts, "vit"), cell(facts, "convnext")
+
+    def train(model, noise):
+        return span([f["train_last"] for _, f in cell(facts, model, noise=noise)])
+
+    assert_in_prose(
+        f"ends at {train('vit', 0.17)}% for the noisy ViT runs and {train('convnext', 0.17)}% for "
+        f"the noisy ConvNeXt runs", f"at {train('vit', 0.0)}% (ViT) and "
+        f"{train('convnext', 0.0)}% (ConvNeXt) on clean labels",
+        f"(best epochs {span([it.best_epoch for it, _ in vit], '{}')} of {vit[0][0].epochs} "
+        f"for the ViT, {span([it.best_epoch for it, _ in cx], '{}')} of {cx[0][0].epochs} for "
+        f"the ConvNeXt), the last epoch {span([it.regret('last') for it, _ in runs], '{:.2f}')} "
+        "points below the best")
+    assert max(f["train_last"] for _, f in cell(facts, noise=0.17)) < 83  # "below the 83%"
+    # GWA late in 11 of 12: every stop but one after the saturation epoch.
+    early = [it for it, _ in runs if it.stops["gwa"] < it.saturation]
+    late = [(it, f) for it, f in runs if it.stops["gwa"] >= it.saturation]
+    assert len(early) == 1 and len(late) == 11
+    assert_in_prose(
+        f"GWA stops late in {len(late)} of the 12 runs (ViT epochs "
+        f"{span([it.stops['gwa'] for it, _ in late if it.run.model == 'vit'], '{}')}, ConvNeXt "
+        f"{span([it.stops['gwa'] for it, _ in late if it.run.model == 'convnext'], '{}')})")
+    t = paired_test([it.accs["gwa"] for it, _ in runs], [it.accs["last"] for it, _ in runs])
+    assert not t.significant
+    gains = [100 * (it.accs["gwa"] - it.accs["last"]) for it, _ in runs]
+    assert_in_prose(
+        f"behind the last epoch in {t.behind} of the 12, ahead in {t.ahead} by at most "
+        f"{max(gains):.2f} points (units (model, noise, seed): {t.ahead}/{t.level}/{t.behind}, "
+        f"sign p = {fmt_p(t.sign_p)}, Wilcoxon p = {fmt_p(t.wilcoxon_p)}: not significant)")
+    # The one early stop and everything else within 0.58 points of the last epoch.
+    (odd, odd_facts), = [(it, f) for it, f in runs if it.stops["gwa"] < it.saturation]
+    assert sorted(gains)[1] == pytest.approx(-0.58, abs=0.005)
+    assert (odd.run.model, odd.run.seed, dict(odd.run.args)["noise"]) == ("convnext", 0, 0.17)
+    assert_in_prose(
+        "Apart from one run it is within 0.58 points of the last epoch",
+        f"ConvNeXt 17% seed 0, stops at epoch {odd.stops['gwa']}, before its saturation epoch "
+        f"({odd.saturation}), {-min(gains):.2f} points below the last epoch",
+        f"within one standard error of ({odd_facts['within_se']} epoch)",
+        f"trailing 5-epoch mean (post hoc) comes at epoch {odd.stops['gwa_ma5']} there")
+    assert odd_facts["within_se"] == 1  # "no other epoch"
+    # GD and LabelWave.
+    assert all(it.stops["gd"] == it.stops["last"] for it, _ in runs)
+    assert_in_prose(
+        f"LabelWave stops at epochs {span([it.stops['labelwave'] for it, _ in runs], '{}')} "
+        f"(regret {span([it.regret('labelwave') for it, _ in runs], '{:.2f}')}): "
+        f"{span([f['labelwave_last'] for _, f in runs])}% of the training predictions")
+
+
+def test_prose_2k_paper_convnext_against_format_1(facts):
+    """The ConvNeXt's clean GWA stop and regret, and its last-epoch accuracy, format 1 -> 2."""
+    old = format1_cells(FOLDER / FORMAT1_RUNS_CSV)
+    clean, noisy = (cell(facts, "convnext", noise=n) for n in (0.0, 0.17))
+    was = old[("convnext", 2000, "paper", 0.0)]
+    fell = [np.mean(old[("convnext", 2000, "paper", n)]["last"])
+            - np.mean([f["test_last"] for _, f in runs]) for n, runs in
+            ((0.0, clean), (0.17, noisy))]
+    assert_in_prose(
+        f"stop moved from epoch {np.mean(was['gwa_epoch']):.1f} to "
+        f"{np.mean([it.stops['gwa'] for it, _ in clean]):.1f} on average and its regret from "
+        f"{np.mean(was['gwa_regret']):.2f} to "
+        f"{np.mean([it.regret('gwa') for it, _ in clean]):.2f} points",
+        f"last-epoch accuracy fell by {fell[0]:.2f} (clean) and {fell[1]:.2f} (17%) points")
