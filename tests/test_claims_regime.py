@@ -122,3 +122,42 @@ def test_prose_2k_paper_convnext_against_format_1(facts):
         f"{np.mean(was['gwa_regret']):.2f} to "
         f"{np.mean([it.regret('gwa') for it, _ in clean]):.2f} points",
         f"last-epoch accuracy fell by {fell[0]:.2f} (clean) and {fell[1]:.2f} (17%) points")
+
+
+def test_prose_2k_plain_recipe_cells(facts):
+    """"The 2,000-image plain-recipe cells": memorisation, the clean and noisy stops, the paired
+    tests of GWA against the last epoch over each noise rate's 6 (model, seed) units."""
+    runs = cell(facts, recipe="plain")
+    assert len(runs) == 12
+    clean, noisy = (cell(facts, recipe="plain", noise=n) for n in (0.0, 0.17))
+    assert min(f["train_last"] for _, f in noisy) > 83  # "above the 83% of labels that are right"
+    assert_in_prose(
+        f"is {span([f['train_last'] for _, f in clean])}% on clean labels and "
+        f"{span([f['train_last'] for _, f in noisy])}% with 17% noise")
+    cx_clean = cell(facts, "convnext", recipe="plain", noise=0.0)
+    assert all(it.stops["gwa"] == it.stops["last"] for it, _ in cx_clean)  # "all 3 runs"
+    vit_clean = cell(facts, "vit", recipe="plain", noise=0.0)
+    behind = [100 * (it.accs["last"] - it.accs["gwa"]) for it, _ in vit_clean]
+    assert_in_prose(
+        f"stops the ViT at epochs {span([it.stops['gwa'] for it, _ in vit_clean], '{}')}, "
+        f"{span(behind, '{:.2f}')} points below its last epoch (regret "
+        f"{span([it.regret('gwa') for it, _ in vit_clean], '{:.2f}')}, the last epoch's "
+        f"{span([it.regret('last') for it, _ in vit_clean], '{:.2f}')})")
+    for units, words in ((clean, "over the 6 clean (model, seed) units that is"),
+                         (noisy, "over the 6 noisy units")):
+        t = paired_test([it.accs["gwa"] for it, _ in units], [it.accs["last"] for it, _ in units])
+        assert t.n == 6 and not t.significant
+        wilcoxon = "" if t.wilcoxon_p == t.sign_p else f", Wilcoxon p = {fmt_p(t.wilcoxon_p)}"
+        assert_in_prose(f"{words} {t.ahead}/{t.level}/{t.behind}, sign p = {fmt_p(t.sign_p)}"
+                        f"{wilcoxon}: not significant")
+    gain = {(it.run.model, it.run.seed): 100 * (it.accs["gwa"] - it.accs["last"])
+            for it, _ in noisy}
+    cx = [g for (m, _), g in gain.items() if m == "convnext"]
+    assert min(cx) > 0 and gain[("vit", 2)] > 0 and gain[("vit", 0)] < 0 and gain[("vit", 1)] < 0
+    assert_in_prose(
+        f"(its regret {span([it.regret('last') for it, _ in noisy], '{:.2f}')} points) and GWA "
+        f"stops at epochs {span([it.stops['gwa'] for it, _ in noisy], '{}')} (best epochs "
+        f"{span([it.best_epoch for it, _ in noisy], '{}')})",
+        f"ahead of the last epoch in all 3 ConvNeXt runs (by {span(cx, '{:.2f}')} points) and "
+        f"in ViT seed 2 (by {gain[('vit', 2)]:.2f}), behind it in ViT seeds 0-1 (by "
+        f"{-gain[('vit', 0)]:.2f} and {-gain[('vit', 1)]:.2f})")
