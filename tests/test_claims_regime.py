@@ -161,3 +161,49 @@ def test_prose_2k_plain_recipe_cells(facts):
         f"ahead of the last epoch in all 3 ConvNeXt runs (by {span(cx, '{:.2f}')} points) and "
         f"in ViT seed 2 (by {gain[('vit', 2)]:.2f}), behind it in ViT seeds 0-1 (by "
         f"{-gain[('vit', 0)]:.2f} and {-gain[('vit', 1)]:.2f})")
+
+
+def test_prose_8k_plain_convnext(facts):
+    """"The 8,000-image ConvNeXt, plain recipe": memorisation, the clean last-epoch stops, the
+    noisy early stop, and the paired tests it quotes (GWA - last over the 6 noisy (pool, seed)
+    units of the model; regret at 8k against 2k over its 6 (noise, seed) units)."""
+    clean, noisy = (cell(facts, "convnext", 8000, "plain", n) for n in (0.0, 0.17))
+    assert len(clean) == len(noisy) == 3
+    assert_in_prose(
+        f"training accuracy at the last epoch is {span([f['train_last'] for _, f in clean])}% on "
+        f"clean labels and {span([f['train_last'] for _, f in noisy])}% with 17% noise")
+    assert all(it.stops[c] == it.epochs for it, _ in clean for c in ("gwa", "labelwave", "gd"))
+    assert_in_prose(
+        f"in the 3 runs (regret {span([it.regret('gwa') for it, _ in clean], '{:.2f}')}; best "
+        f"epochs {span([it.best_epoch for it, _ in clean], '{}')})")
+    (stop,) = {it.stops["gwa"] for it, _ in noisy}
+    gains = [100 * (it.accs["gwa"] - it.accs["last"]) for it, _ in noisy]
+    assert_in_prose(
+        f"the last epoch is {span([it.regret('last') for it, _ in noisy], '{:.2f}')} points "
+        f"below the best epoch (epochs {span([it.best_epoch for it, _ in noisy], '{}')}) and GWA "
+        f"stops at epoch {stop} in all 3 runs, {span(gains, '{:.2f}')} points ahead of the last "
+        f"epoch and {span([it.regret('gwa') for it, _ in noisy], '{:.2f}')} below the best")
+    both = cell(facts, "convnext", 2000, "plain", 0.17) + noisy
+    t = paired_test([it.accs["gwa"] for it, _ in both], [it.accs["last"] for it, _ in both])
+    assert t.n == 6 and t.significant
+    assert_in_prose(
+        f"that is {t.ahead}/{t.level}/{t.behind} over the 6 (pool, seed) units of the noisy "
+        f"plain-recipe ConvNeXt (sign p = {fmt_p(t.sign_p)}, Wilcoxon p = {fmt_p(t.wilcoxon_p)}: "
+        "significant;")
+    (ma5,) = {it.stops["gwa_ma5"] for it, _ in noisy}
+    assert_in_prose(f"comes at epoch {ma5} in all 3 (regret "
+                    f"{span([it.regret('gwa_ma5') for it, _ in noisy], '{:.2f}')})")
+    lw = {it.run.seed: it for it, _ in noisy}
+    assert lw[1].stops["labelwave"] == lw[1].epochs
+    assert_in_prose(
+        f"LabelWave stops at epochs {lw[0].stops['labelwave']} and {lw[2].stops['labelwave']} in "
+        f"seeds 0 and 2 (regret {lw[0].regret('labelwave'):.2f} and "
+        f"{lw[2].regret('labelwave'):.2f}, GWA's {lw[0].regret('gwa'):.2f} and "
+        f"{lw[2].regret('gwa'):.2f}) and at the last epoch in seed 1")
+    assert paired_test([1.0] * 3, [0.0] * 3).sign_p == 0.25  # "cannot go below p = 0.25"
+    by = {k: it.regret("gwa") for k, (it, _) in facts.items()}
+    keys = [("convnext", 2000, "plain", n, s) for n in (0.0, 0.17) for s in range(3)]
+    t = paired_test([by[(k[0], 8000, *k[2:])] for k in keys], [by[k] for k in keys])
+    assert not t.significant
+    assert_in_prose(f'row "convnext, plain recipe, clean + 17%" of the pool block below: '
+                    f"{t.ahead}/{t.level}/{t.behind}, sign p = {fmt_p(t.sign_p)})")
