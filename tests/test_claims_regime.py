@@ -207,3 +207,52 @@ def test_prose_8k_plain_convnext(facts):
     assert not t.significant
     assert_in_prose(f'row "convnext, plain recipe, clean + 17%" of the pool block below: '
                     f"{t.ahead}/{t.level}/{t.behind}, sign p = {fmt_p(t.sign_p)})")
+
+
+def test_prose_8k_paper_vit_clean(facts):
+    """"The 8,000-image ViT, paper recipe, clean labels": ranges, per-seed gains, the paired
+    tests it quotes and the format-1 comparison."""
+    runs = cell(facts, "vit", 8000, "paper", 0.0)
+    assert len(runs) == 3
+    assert max(f["train_last"] for _, f in runs) < min(f["test_last"] for _, f in runs)
+    assert_in_prose(
+        f"batches ends at {span([f['train_last'] for _, f in runs])}%, below the test accuracy of "
+        f"{span([f['test_last'] for _, f in runs], '{:.2f}')}%), test accuracy peaks late (best "
+        f"epochs {span([it.best_epoch for it, _ in runs], '{}')} of {runs[0][0].epochs}) and the "
+        f"last epoch is {span([it.regret('last') for it, _ in runs], '{:.2f}')} points below "
+        f"the best")
+    assert all(it.stops["gwa"] > it.saturation for it, _ in runs)  # "late again"
+    gain = [100 * (it.accs["gwa"] - it.accs["last"]) for it, _ in runs]
+    assert gain[0] < 0 and gain[2] < 0 and gain[1] > 0
+    assert_in_prose(
+        f"at epochs {span([it.stops['gwa'] for it, _ in runs], '{}')} (saturation epochs "
+        f"{span([it.saturation for it, _ in runs], '{}')}), with regret "
+        f"{span([it.regret('gwa') for it, _ in runs], '{:.2f}')}: behind the last epoch in seeds "
+        f"0 and 2 (by {-gain[0]:.2f} and {-gain[2]:.2f} points), ahead in seed 1 (by "
+        f"{gain[1]:.2f})")
+    both = cell(facts, "vit", 2000, "paper", 0.0) + runs
+    t = paired_test([it.accs["gwa"] for it, _ in both], [it.accs["last"] for it, _ in both])
+    assert t.n == 6 and not t.significant
+    assert_in_prose(f"clean (pool, seed) units GWA against the last epoch is "
+                    f"{t.ahead}/{t.level}/{t.behind}, sign p = {fmt_p(t.sign_p)}: not significant")
+    small = cell(facts, "vit", 2000, "paper", 0.0)
+    big, little = [it.regret("gwa") for it, _ in runs], [it.regret("gwa") for it, _ in small]
+    t = paired_test(big, little)
+    assert not t.significant
+    assert_in_prose(f"2k is {t.ahead}/{t.level}/{t.behind} over the 3 seeds (mean "
+                    f"{np.mean(big) - np.mean(little):.2f} points, sign p = {fmt_p(t.sign_p)}: "
+                    "not significant;")
+    assert all(it.stops["gd"] == it.epochs for it, _ in runs)
+    ma5 = [(it.regret("gwa_ma5"), it.regret("gwa")) for it, _ in runs]
+    assert all(m > g for m, g in ma5)  # "higher than GWA's in all 3 runs"
+    assert_in_prose(
+        f"LabelWave stops at epochs {span([it.stops['labelwave'] for it, _ in runs], '{}')} "
+        f"(regret {span([it.regret('labelwave') for it, _ in runs], '{:.2f}')}; "
+        f"{span([f['labelwave_last'] for _, f in runs])}% of the training predictions",
+        f"comes at epochs {span([it.stops['gwa_ma5'] for it, _ in runs], '{}')} with regret "
+        f"{span([m for m, _ in ma5], '{:.2f}')}, higher than GWA's in all 3 runs")
+    old = format1_cells(FOLDER / FORMAT1_RUNS_CSV)[("vit", 8000, "paper", 0.0)]
+    assert_in_prose(
+        f"GWA's mean regret {np.mean(old['gwa_regret']):.2f} -> {np.mean(big):.2f}, its mean "
+        f"epoch {np.mean(old['gwa_epoch']):.1f} -> "
+        f"{np.mean([it.stops['gwa'] for it, _ in runs]):.1f})")
