@@ -56,6 +56,17 @@ def cell(facts: dict, model=None, pool=2000, recipe="paper", noise=None) -> list
             and model in (None, k[0]) and noise in (None, k[3])]
 
 
+def gwa_vs_last(runs: list):
+    """The paired test of GWA's test accuracy against the last epoch's over ``runs``
+    ((RunRegret, facts) pairs, one unit each)."""
+    return paired_test([it.accs["gwa"] for it, _ in runs], [it.accs["last"] for it, _ in runs])
+
+
+def gains(runs: list) -> list[float]:
+    """Test accuracy at GWA's stop minus at the last epoch [points], per run."""
+    return [100 * (it.accs["gwa"] - it.accs["last"]) for it, _ in runs]
+
+
 def test_prose_2k_paper_recipe_cells(facts):
     """"The 2,000-image paper-recipe cells": ranges, counts and the paired test over them."""
     runs = cell(facts)
@@ -82,21 +93,21 @@ def test_prose_2k_paper_recipe_cells(facts):
         f"GWA stops late in {len(late)} of the 12 runs (ViT epochs "
         f"{span([it.stops['gwa'] for it, _ in late if it.run.model == 'vit'], '{}')}, ConvNeXt "
         f"{span([it.stops['gwa'] for it, _ in late if it.run.model == 'convnext'], '{}')})")
-    t = paired_test([it.accs["gwa"] for it, _ in runs], [it.accs["last"] for it, _ in runs])
+    t = gwa_vs_last(runs)
     assert not t.significant
-    gains = [100 * (it.accs["gwa"] - it.accs["last"]) for it, _ in runs]
+    gain = gains(runs)
     assert_in_prose(
         f"behind the last epoch in {t.behind} of the 12, ahead in {t.ahead} by at most "
-        f"{max(gains):.2f} points (units (model, noise, seed): {t.ahead}/{t.level}/{t.behind}, "
+        f"{max(gain):.2f} points (units (model, noise, seed): {t.ahead}/{t.level}/{t.behind}, "
         f"sign p = {fmt_p(t.sign_p)}, Wilcoxon p = {fmt_p(t.wilcoxon_p)}: not significant)")
     # The one early stop and everything else within 0.58 points of the last epoch.
     (odd, odd_facts), = [(it, f) for it, f in runs if it.stops["gwa"] < it.saturation]
-    assert sorted(gains)[1] == pytest.approx(-0.58, abs=0.005)
+    assert sorted(gain)[1] == pytest.approx(-0.58, abs=0.005)
     assert (odd.run.model, odd.run.seed, dict(odd.run.args)["noise"]) == ("convnext", 0, 0.17)
     assert_in_prose(
         "Apart from one run it is within 0.58 points of the last epoch",
         f"ConvNeXt 17% seed 0, stops at epoch {odd.stops['gwa']}, before its saturation epoch "
-        f"({odd.saturation}), {-min(gains):.2f} points below the last epoch",
+        f"({odd.saturation}), {-min(gain):.2f} points below the last epoch",
         f"within one standard error of ({odd_facts['within_se']} epoch)",
         f"trailing 5-epoch mean (post hoc) comes at epoch {odd.stops['gwa_ma5']} there")
     assert odd_facts["within_se"] == 1  # "no other epoch"
@@ -145,7 +156,7 @@ def test_prose_2k_plain_recipe_cells(facts):
         f"{span([it.regret('last') for it, _ in vit_clean], '{:.2f}')})")
     for units, words in ((clean, "over the 6 clean (model, seed) units that is"),
                          (noisy, "over the 6 noisy units")):
-        t = paired_test([it.accs["gwa"] for it, _ in units], [it.accs["last"] for it, _ in units])
+        t = gwa_vs_last(units)
         assert t.n == 6 and not t.significant
         wilcoxon = "" if t.wilcoxon_p == t.sign_p else f", Wilcoxon p = {fmt_p(t.wilcoxon_p)}"
         assert_in_prose(f"{words} {t.ahead}/{t.level}/{t.behind}, sign p = {fmt_p(t.sign_p)}"
@@ -177,14 +188,14 @@ def test_prose_8k_plain_convnext(facts):
         f"in the 3 runs (regret {span([it.regret('gwa') for it, _ in clean], '{:.2f}')}; best "
         f"epochs {span([it.best_epoch for it, _ in clean], '{}')})")
     (stop,) = {it.stops["gwa"] for it, _ in noisy}
-    gains = [100 * (it.accs["gwa"] - it.accs["last"]) for it, _ in noisy]
+    gain = gains(noisy)
     assert_in_prose(
         f"the last epoch is {span([it.regret('last') for it, _ in noisy], '{:.2f}')} points "
         f"below the best epoch (epochs {span([it.best_epoch for it, _ in noisy], '{}')}) and GWA "
-        f"stops at epoch {stop} in all 3 runs, {span(gains, '{:.2f}')} points ahead of the last "
+        f"stops at epoch {stop} in all 3 runs, {span(gain, '{:.2f}')} points ahead of the last "
         f"epoch and {span([it.regret('gwa') for it, _ in noisy], '{:.2f}')} below the best")
     both = cell(facts, "convnext", 2000, "plain", 0.17) + noisy
-    t = paired_test([it.accs["gwa"] for it, _ in both], [it.accs["last"] for it, _ in both])
+    t = gwa_vs_last(both)
     assert t.n == 6 and t.significant
     assert_in_prose(
         f"that is {t.ahead}/{t.level}/{t.behind} over the 6 (pool, seed) units of the noisy "
@@ -222,7 +233,7 @@ def test_prose_8k_paper_vit_clean(facts):
         f"last epoch is {span([it.regret('last') for it, _ in runs], '{:.2f}')} points below "
         f"the best")
     assert all(it.stops["gwa"] > it.saturation for it, _ in runs)  # "late again"
-    gain = [100 * (it.accs["gwa"] - it.accs["last"]) for it, _ in runs]
+    gain = gains(runs)
     assert gain[0] < 0 and gain[2] < 0 and gain[1] > 0
     assert_in_prose(
         f"at epochs {span([it.stops['gwa'] for it, _ in runs], '{}')} (saturation epochs "
@@ -231,7 +242,7 @@ def test_prose_8k_paper_vit_clean(facts):
         f"0 and 2 (by {-gain[0]:.2f} and {-gain[2]:.2f} points), ahead in seed 1 (by "
         f"{gain[1]:.2f})")
     both = cell(facts, "vit", 2000, "paper", 0.0) + runs
-    t = paired_test([it.accs["gwa"] for it, _ in both], [it.accs["last"] for it, _ in both])
+    t = gwa_vs_last(both)
     assert t.n == 6 and not t.significant
     assert_in_prose(f"clean (pool, seed) units GWA against the last epoch is "
                     f"{t.ahead}/{t.level}/{t.behind}, sign p = {fmt_p(t.sign_p)}: not significant")
@@ -265,7 +276,7 @@ def test_prose_8k_paper_convnext_clean(facts):
     assert len(runs) == 3
     old = format1_cells(FOLDER / FORMAT1_RUNS_CSV)[("convnext", 8000, "paper", 0.0)]
     stops = [it.stops["gwa"] for it, _ in runs]
-    gain = [100 * (it.accs["gwa"] - it.accs["last"]) for it, _ in runs]
+    gain = gains(runs)
     assert abs(gain[0]) < 0.005 and gain[1] < 0 and gain[2] < 0
     regret = [it.regret("gwa") for it, _ in runs]
     assert_in_prose(
