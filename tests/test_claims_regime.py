@@ -318,3 +318,31 @@ def test_prose_8k_paper_convnext_clean(facts):
         f"same against GD, which returns the last epoch in all 12, and GWA is ahead of LabelWave "
         f"in all 12 ({lw.ahead}/{lw.level}/{lw.behind}, sign p = {fmt_p(lw.sign_p)}: "
         "significant;")
+
+
+def test_prose_8k_plain_vit_clean(facts):
+    """"The 8,000-image ViT, plain recipe, clean labels": stops, gains and the paired tests."""
+    runs = cell(facts, "vit", 8000, "plain", 0.0)
+    assert len(runs) == 3
+    gain = gains(runs)
+    assert gain[0] < 0 and gain[1] < 0 and gain[2] > 0
+    assert all(it.stops["gwa"] < it.epochs for it, _ in runs)
+    assert_in_prose(
+        f"(training accuracy {span([f['train_last'] for _, f in runs])}% at the last epoch)",
+        f"at epochs {span([it.stops['gwa'] for it, _ in runs], '{}')} (best epochs "
+        f"{span([it.best_epoch for it, _ in runs], '{}')}), with regret "
+        f"{span([it.regret('gwa') for it, _ in runs], '{:.2f}')}: behind the last epoch in seeds "
+        f"0 and 1 (by {-gain[0]:.2f} and {-gain[1]:.2f} points), ahead in seed 2 (by "
+        f"{gain[2]:.2f})")
+    t = gwa_vs_last(cell(facts, "vit", 2000, "plain", 0.0) + runs)
+    assert t.n == 6 and not t.significant
+    assert_in_prose(f"units that is {t.ahead}/{t.level}/{t.behind}, sign p = {fmt_p(t.sign_p)}, "
+                    f"Wilcoxon p = {fmt_p(t.wilcoxon_p)}: not significant")
+    big = [it.regret("gwa") for it, _ in runs]
+    small = [it.regret("gwa") for it, _ in cell(facts, "vit", 2000, "plain", 0.0)]
+    t = paired_test(big, small)
+    assert t.behind == 3 and not t.significant
+    assert_in_prose(f"(by {np.mean(small) - np.mean(big):.2f} points on average; row \"vit, plain "
+                    f"recipe, clean\" of the pool block below: {t.ahead}/{t.level}/{t.behind}, "
+                    f"sign p = {fmt_p(t.sign_p)}: not significant)")
+    assert all(it.stops[c] == it.epochs for it, _ in runs for c in ("labelwave", "gd"))
