@@ -245,7 +245,8 @@ def test_report_on_format1_runs_is_a_note(tmp_path):
 
 def test_committed_results_stay_reportable(tmp_path):
     """A committed run that predates format_version: format 1, read as recorded."""
-    run = ROOT / "results" / "regime" / "runs" / "model-convnext_pool2000_recipe-paper_noise0_seed0"
+    run = (ROOT / "results" / "regime" / "device_loop" / "gwa_train" /
+           "model-convnext_pool2000_recipe-paper_noise0_seed0")
     assert RunResult.load_verified(run).format_version == 1
     lines: list[str] = []
     make_report(run, tmp_path / "out", figures=False, log=lines.append)

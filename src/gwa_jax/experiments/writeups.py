@@ -288,7 +288,7 @@ def early_stop_regime(root: Path) -> str:
     rows = _csv_rows(root / "results" / "early_stop" / "patience.csv")
 
     def pick(recipe: str) -> list[dict[str, str]]:
-        return [r for r in rows if r["study"] == "regime" and r["patience"] == "5"
+        return [r for r in rows if r["study"] == "regime/runs_format2" and r["patience"] == "5"
                 and "model-vit_pool2000_recipe-" + recipe in r["run"]]
 
     def span(values: Sequence[float], fmt: str = "{:.0f}") -> str:

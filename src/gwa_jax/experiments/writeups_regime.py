@@ -3,10 +3,11 @@
 (:mod:`gwa_jax.experiments.writeups` imports this module).
 
 Every generator reads the study's runs from ``results/regime/<runs>/<name>`` (``runs`` =
-``"runs"``, the committed format-1 runs; a rerun into another folder, e.g. ``runs_format2``,
-registers the same functions again with ``functools.partial(fn, runs=...)``). The GPU loop's
-plain-recipe report (``results/regime/gpu_plain``) and the calibration runs
-(``results/regime/calibration``) are read from their own folders.
+:data:`FORMAT2` by default, the committed runs as ``scripts/export_runs.py`` writes them; the
+parameter lets a test point a generator at hand-made runs). The GPU loop's plain-recipe report
+(``results/regime/gpu_plain``) and the calibration runs (``results/regime/calibration``) are
+read from their own folders; the format-1 runs the study was first made with survive as their
+per-run report, :data:`FORMAT1_RUNS_CSV`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ from gwa_jax.experiments.plan import MODEL_NAMES, Run, expand
 from gwa_jax.experiments.results import RunResult, mislabel_auroc
 from gwa_jax.experiments.writeups_offline import STOPS, span, stop_cells, stop_facts
 
+#: The folder of the study's runs (run format 2), as ``scripts/export_runs.py`` writes them.
+FORMAT2 = "runs_format2"
+
+#: The format-1 runs' per-run report (``scripts/regime_report.py``, then ``runs.csv``) that
+#: the format-2 runs are compared with.
+FORMAT1_RUNS_CSV = "runs_format1.csv"
+
 #: Key of a run of the study: (model, pool, recipe, noise, seed).
 Key = tuple[str, int, str, float, int]
 
@@ -46,12 +54,12 @@ def _pct(x: float | None, digits: int = 2) -> str:
         f"{100 * x:.{digits}f}"
 
 
-def run_dir(root: Path, name: str, runs: str = "runs") -> Path:
+def run_dir(root: Path, name: str, runs: str = FORMAT2) -> Path:
     """``results/regime/<runs>/<name>`` under the repository ``root``."""
     return Path(root) / "results" / "regime" / runs / name
 
 
-def regime_items(root: Path, runs: str = "runs") -> list[regime.RunRegret]:
+def regime_items(root: Path, runs: str = FORMAT2) -> list[regime.RunRegret]:
     """The finished runs of the regime study in ``results/regime/<runs>/``, plan order."""
     out = []
     for run in expand("regime"):
@@ -98,7 +106,7 @@ class Rows:
 
 
 @generator("regime-run-times")
-def regime_run_times(root: Path, runs: str = "runs") -> str:
+def regime_run_times(root: Path, runs: str = FORMAT2) -> str:
     rows = []
     for recipe in ("paper", "plain"):
         minutes = [sum(r.get("epoch_time_s") or 0.0 for r in
@@ -110,7 +118,7 @@ def regime_run_times(root: Path, runs: str = "runs") -> str:
 
 
 @generator("regime-labelwave")
-def regime_labelwave(root: Path, runs: str = "runs") -> str:
+def regime_labelwave(root: Path, runs: str = FORMAT2) -> str:
     stops = [it.stops.get("labelwave") for it in regime_items(root, runs)
              if _key(it)[2] == "paper" and _key(it)[3] == 0.0]
     stops = [s for s in stops if s is not None]
@@ -125,7 +133,7 @@ def _gwa_vs(items: Sequence, other: str, keep: Callable) -> tuple[list[float], l
 
 
 @generator("regime-claims")
-def regime_claims(root: Path, runs: str = "runs") -> str:
+def regime_claims(root: Path, runs: str = FORMAT2) -> str:
     """Paired tests of the regime study: GWA against the last epoch, LabelWave and GD per
     (recipe, noise) over (model, pool, seed) units; regret at 8k against 2k per (model,
     recipe) over (noise, seed) units. A row is tested once all its planned runs are
@@ -184,7 +192,7 @@ def _gpu_plain_accs(root: Path) -> list[tuple[str, int, str, int, dict[str, floa
 
 
 @generator("regime-cell-claims")
-def regime_cell_claims(root: Path, runs: str = "runs", gpu: bool = True) -> str:
+def regime_cell_claims(root: Path, runs: str = FORMAT2, gpu: bool = True) -> str:
     """GWA against the last epoch within one (model, recipe, noise) over (pool, seed) units of
     the ``gwa-train`` runs (each row once all its planned runs are committed); with ``gpu``
     GWA against the last epoch and LabelWave in the GPU loop's plain-recipe runs
@@ -251,7 +259,7 @@ def regime_calibration(root: Path) -> str:
 
 
 @generator("readme-regime")
-def readme_regime(root: Path, runs: str = "runs") -> str:
+def readme_regime(root: Path, runs: str = FORMAT2) -> str:
     """The regime study's significant GWA-vs-last-epoch comparisons, as sentences."""
     items = regime_items(root, runs)
     out = []
@@ -278,7 +286,7 @@ def gpu_plain_items(root: Path) -> dict[Key, regime.RunRegret]:
     return out
 
 
-def run_facts(root: Path, runs: str = "runs"
+def run_facts(root: Path, runs: str = FORMAT2
               ) -> dict[Key, tuple[regime.RunRegret, dict[str, float | int | None]]]:
     """Every finished run of ``results/regime/<runs>/`` by (model, pool, recipe, noise, seed):
     its :class:`regime.RunRegret` and its :func:`curve_facts.facts` row (accuracies in %)."""
@@ -311,7 +319,7 @@ def study_hours(items: Sequence[regime.RunRegret], rates: dict[str, Sequence[flo
 
 
 @generator("regime-cost-estimate")
-def regime_cost_estimate(root: Path, runs: str = "runs") -> str:
+def regime_cost_estimate(root: Path, runs: str = FORMAT2) -> str:
     """The calibration's seconds per epoch and what they project for the study's runs."""
     rates = calibration_rates(root)
     items = regime_items(root, runs)
@@ -328,7 +336,7 @@ def regime_cost_estimate(root: Path, runs: str = "runs") -> str:
 
 
 @generator("regime-cost-measured")
-def regime_cost_measured(root: Path, runs: str = "runs") -> str:
+def regime_cost_measured(root: Path, runs: str = FORMAT2) -> str:
     """What the study's runs took (sum of epoch times) against the projection, and the clean
     paper-recipe ViT's test accuracy at the last epoch."""
     facts = run_facts(root, runs)
@@ -336,12 +344,13 @@ def regime_cost_measured(root: Path, runs: str = "runs") -> str:
     total = sum(f["time_s"] or 0.0 for _, f in facts.values()) / 3600
 
     def minutes(model: str, pool: int) -> str:
-        return span([f["time_s"] / 60 for k, (_, f) in facts.items()
-                      if k[:3] == (model, pool, "paper")], ".0f")
+        got = [f["time_s"] / 60 for k, (_, f) in facts.items() if k[:3] == (model, pool, "paper")]
+        return span(got, ".0f") if got else "–"
 
     def last(pool: int) -> str:
-        return span([f["test_last"] for k, (_, f) in facts.items()
-                      if k[:4] == ("vit", pool, "paper", 0.0)], ".1f")
+        got = [f["test_last"] for k, (_, f) in facts.items()
+               if k[:4] == ("vit", pool, "paper", 0.0)]
+        return span(got, ".1f") if got else "–"
 
     word = "less" if total < lo else "more" if total > hi else "within"
     vit_epochs = max(it.epochs for k, (it, _) in facts.items() if k[:3] == ("vit", 8000, "paper"))
@@ -354,13 +363,9 @@ def regime_cost_measured(root: Path, runs: str = "runs") -> str:
             f"labels (section above).")
 
 
-# --- the format-2 rerun (``results/regime/runs_format2``) -------------------------------------
+# --- per-cell tables of the runs --------------------------------------------------------------
 
-#: The folder of the study's format-2 runs, as ``scripts/export_runs.py`` writes them.
-FORMAT2 = "runs_format2"
-
-
-@generator("regime-f2-summary")
+@generator("regime-summary")
 def regime_summary(root: Path, runs: str = FORMAT2) -> str:
     """:func:`regime.summary_rows` of the committed runs of ``results/regime/<runs>/``, with
     how many of the planned runs are in."""
@@ -378,7 +383,7 @@ def cell_label(model: str, pool: int, recipe: str, noise: float) -> str:
     return f"{MODEL_NAMES.get(model, model)} {pool // 1000}k {recipe} {noise:.0%}"
 
 
-@generator("regime-f2-stops")
+@generator("regime-stops")
 def regime_stops(root: Path, runs: str = FORMAT2) -> str:
     """Per (model, pool, recipe, noise), ranges over its committed seeds: every criterion's
     stop (:func:`writeups_offline.stop_cells`), and the training accuracy at the last epoch
@@ -404,16 +409,6 @@ def regime_stops(root: Path, runs: str = FORMAT2) -> str:
     return md_table(head, rows)
 
 
-generator("regime-f2-claims")(functools.partial(regime_claims, runs=FORMAT2))
-generator("regime-f2-cell-claims")(functools.partial(regime_cell_claims, runs=FORMAT2,
-                                                      gpu=False))
-generator("regime-f2-run-times")(functools.partial(regime_run_times, runs=FORMAT2))
-
-
-#: The format-1 runs' per-run report (``scripts/regime_report.py``) the rerun is compared with.
-FORMAT1_RUNS_CSV = "runs.csv"
-
-
 def format1_cells(path: Path) -> dict[tuple, dict[str, list[float]]]:
     """Per (model, pool, recipe, noise) of a ``regime_report.py`` ``runs.csv``: the seeds'
     test accuracy [%] at the last epoch (``last``) and at GWA's stop (``gwa``), GWA's epoch
@@ -430,7 +425,7 @@ def format1_cells(path: Path) -> dict[tuple, dict[str, list[float]]]:
     return out
 
 
-@generator("regime-f2-changes")
+@generator("regime-changes")
 def regime_changes(root: Path, runs: str = FORMAT2, previous: str = FORMAT1_RUNS_CSV) -> str:
     """Per cell whose planned format-2 runs are all committed: the means over seeds of the
     test accuracy at the last epoch and at GWA's stop, GWA's epoch and regret, format 1 ->
@@ -465,7 +460,7 @@ def regime_changes(root: Path, runs: str = FORMAT2, previous: str = FORMAT1_RUNS
     return table + (f"\n\n{note}" if note else "")
 
 
-@generator("regime-f2-auroc")
+@generator("regime-auroc")
 def regime_auroc(root: Path, runs: str = FORMAT2) -> str:
     """Mislabel-detection AUROC of ``-score`` at GWA's and at the last epoch of the noisy runs
     (their ``scores.npz``), per (model, recipe) over (pool, seed) units, once all of them are
